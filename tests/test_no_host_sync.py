@@ -1,0 +1,84 @@
+"""step() must never wait for the device: no .item(), float(), or Python branching on tensors."""
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from regclip_bench.optim import OPTIMIZERS, classify_regime, make_optimizer
+
+SYNCING_OPS = {"aten::_local_scalar_dense", "aten::item", "aten::is_nonzero"}
+
+
+class OpRecorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func._schema.name)
+        return func(*args, **(kwargs or {}))
+
+
+def model_with_grads(device, dtype=torch.float32):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    model = model.to(device, dtype)
+    model(torch.randn(4, 8, device=device, dtype=dtype)).pow(2).sum().mul(100).backward()
+    model[2].bias.grad = None  # a parameter without a gradient is part of the contract too
+    return model
+
+
+def hparams(name):
+    return {k: v for k, v in dict(lr=0.1, gamma=0.5, delta=1e-3, weight_decay=0.01).items()
+            if k in OPTIMIZERS[name].accepts}
+
+
+def test_recorder_detects_a_host_sync():
+    x = torch.ones(3)
+    with OpRecorder() as rec:
+        float(x.norm())
+    assert SYNCING_OPS & set(rec.ops)
+
+
+@pytest.mark.parametrize("name", ["delta_gclip", "gclip", "delta_gclip_per_tensor"])
+def test_step_makes_no_host_sync(name):
+    model = model_with_grads("cpu")
+    opt = make_optimizer(name, model.parameters(), **hparams(name))
+    opt.step()  # the first step creates the counters
+    with OpRecorder() as rec:
+        for _ in range(3):
+            opt.step()
+        classify_regime(opt.last_clip_factor, 1e-3)
+        opt.last_step_size
+    assert rec.ops, "the recorder saw nothing"
+    assert "aten::_foreach_norm" in rec.ops
+    assert not SYNCING_OPS & set(rec.ops), sorted(SYNCING_OPS & set(rec.ops))
+
+
+def test_step_with_mixed_dtypes_and_groups_makes_no_host_sync():
+    model = model_with_grads("cpu")
+    extra = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    extra.grad = torch.ones(3, dtype=torch.float64)
+    opt = make_optimizer("delta_gclip", [{"params": model.parameters()},
+                                         {"params": [extra], "gamma": 2.0}], **hparams("delta_gclip"))
+    with OpRecorder() as rec:
+        opt.step()
+        opt.step()
+    assert not SYNCING_OPS & set(rec.ops)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["delta_gclip", "gclip", "delta_gclip_per_tensor"])
+def test_cuda_step_makes_no_sync(name):
+    model = model_with_grads("cuda")
+    opt = make_optimizer(name, model.parameters(), **hparams(name))
+    opt.step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            opt.step()
+        classify_regime(opt.last_clip_factor, 1e-3)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert opt.nonfinite_steps.device.type == "cuda"

@@ -1,0 +1,45 @@
+"""The project's promises about itself: README and CI agree, the CLI behaves."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    setup = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^(python3 -m venv .+)$", setup, flags=re.MULTILINE)
+
+
+def test_readme_gives_two_setup_commands():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert "regclip-bench" in commands[0] and "pytest" in commands[1]
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert readme_commands()[1] in ci.splitlines()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "regclip_bench.cli", *args], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+
+
+def test_demo_runs_and_reports_the_regimes():
+    done = run_cli("demo", "--steps", "20", "--width", "64", "--log-every", "10")
+    assert done.returncode == 0, done.stderr
+    assert "h/η" in done.stdout and "‖g‖²/L" in done.stdout
+    assert re.search(r"delta_gclip\s+lr=0.3\s+\d\.\d+e[-+]\d+", done.stdout)
+    assert re.search(r"\b(unclipped|clipped|floor)\b", done.stdout)
+
+
+def test_bad_cli_input_exits_2_naming_the_option():
+    done = run_cli("demo", "--steps", "0")
+    assert done.returncode == 2
+    assert "--steps" in done.stderr and "'0'" in done.stderr
+    assert run_cli("no-such-command").returncode == 2

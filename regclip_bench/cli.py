@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from typing import Any
+
+from .errors import ConfigError
 
 
 def _positive_int(text: str) -> int:
@@ -22,6 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark suite for δ-regularized gradient clipping (arXiv 2404.08624).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    commands.add_parser("tasks", help="list the shipped tasks", description="List the shipped tasks.")
+
+    train = commands.add_parser(
+        "train", help="run one trial of a task and print its summary",
+        description="Run one trial of TASK (a shipped task's name or a YAML file) and print its "
+                    "summary. --set takes width, depth, optimizer, seed, device, the optimizer's "
+                    "hyperparameters (lr, gamma, delta, weight_decay, …), budget keys (steps, epochs, "
+                    "batch_size, log_every, eval_every) and dotted task fields (data.download=true).")
+    train.add_argument("task")
+    train.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--out", metavar="FILE.parquet",
+                       help="write the step metrics (one row per logged step) and the summary")
+    train.add_argument("--quiet", action="store_true", help="no progress line")
+
     demo = commands.add_parser(
         "demo", help="train a wide MLP at full batch with δ-GClip, GClip and SGD (~15 s)",
         description="Train a wide MLP on a random teacher at full batch with δ-GClip, GClip and "
@@ -34,13 +52,80 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_tasks() -> int:
+    from .spec import load_task, task_names
+    for name in task_names():
+        task = load_task(name)
+        budget = task.budget
+        length = f"{budget.steps} steps" if budget.steps else f"{budget.epochs} epochs"
+        first = task.description.split(". ")[0].rstrip(".")
+        print(f"{name:20s} {task.model.family:6s} {task.data.source:13s} {task.loss:13s} "
+              f"{length:>10s}  {first}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import parse_assignments, resolve_trial
+    from .progress import ProgressLine
+    from .spec import load_task
+    from .trial import Reporter, run_trial
+    from .trial_io import write_trial
+
+    if args.out and not args.out.endswith(".parquet"):
+        raise ConfigError(f"--out {args.out!r}: the file name must end in .parquet")
+    config = resolve_trial(load_task(args.task), parse_assignments(args.assignments))
+    reporter = Reporter() if args.quiet else ProgressLine()
+    try:
+        result = run_trial(config, reporter)
+    finally:
+        reporter.close()
+    print_summary(result)
+    if args.out:
+        print(f"wrote {write_trial(args.out, result)}")
+    return 0 if result["status"] != "failed" else 1
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "not reached" if value > 0 else "-inf"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    config = result["config"]
+    print(f"\n{config['task']}: {config['optimizer']} "
+          + " ".join(f"{k}={v}" for k, v in config.items() if k not in ("task", "optimizer") and v is not None))
+    keys = ["status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss_log_slope",
+            "steps_to_target", "seconds_to_target", "min_pl_ratio", "max_dist_from_init",
+            "frac_unclipped", "frac_clipped", "frac_floor",
+            *sorted(k for k in result if k.startswith("final_test")),
+            "param_count", "wall_time_s", "device"]
+    for key in keys:
+        value = result.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value) and key.startswith("frac")):
+            continue
+        print(f"  {key:20s} {_fmt(value)}")
+    if result.get("error"):
+        print(f"  error                {result['error']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .demo import run_demo
-        run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,
-                 log_every=args.log_every)
-    return 0
+    try:
+        if args.command == "tasks":
+            return cmd_tasks()
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "demo":
+            from .demo import run_demo
+            run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,
+                     log_every=args.log_every)
+        return 0
+    except ConfigError as exc:
+        print(f"regclip-bench: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""One trial's configuration: a task plus a flat set of overrides, resolved and validated.
+
+The flat keys are the same everywhere (`train --set`, sweeps, results):
+
+* trial: width, depth, optimizer, seed, device, and the optimizer's hyperparameters
+  (lr, gamma, delta, weight_decay, momentum, …: whatever it accepts);
+* budget: steps, epochs, batch_size, log_every, eval_every;
+* any other task field by its dotted path, e.g. ``data.download`` or ``model.activation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from .errors import ConfigError
+from .optim import OPTIMIZERS
+from .spec import TaskSpec, describe_validation_error
+
+BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
+MODEL_KEYS = ("width", "depth")
+TRIAL_KEYS = ("optimizer", "seed", "device")
+HPARAM_KEYS = tuple(sorted({key for entry in OPTIMIZERS.values() for key in entry.accepts}))
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    task: TaskSpec            # with the overrides applied
+    optimizer: str
+    hparams: dict[str, Any]   # exactly what the optimizer is built with (beyond its defaults)
+    seed: int
+    device: str               # "auto", "cpu", "cuda", "cuda:1", …
+
+    def flat(self) -> dict[str, Any]:
+        budget = self.task.budget
+        return {"task": self.task.name, "optimizer": self.optimizer, "width": self.task.model.width,
+                "depth": self.task.model.depth, **self.hparams, "seed": self.seed,
+                "steps": budget.steps, "epochs": budget.epochs, "batch_size": budget.batch_size}
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: int, float, true/false, or the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        overrides[key.strip()] = parse_value(value)
+    return overrides
+
+
+def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:
+    overrides = dict(overrides or {})
+    raw = task.model_dump()
+    for key in list(overrides):
+        if key in BUDGET_KEYS:
+            if key in ("steps", "epochs"):
+                raw["budget"]["steps"] = raw["budget"]["epochs"] = None
+            raw["budget"][key] = overrides.pop(key)
+        elif key in MODEL_KEYS:
+            raw["model"][key] = overrides.pop(key)
+        elif "." in key:
+            section, _, field = key.partition(".")
+            if section not in raw or not isinstance(raw[section], dict):
+                raise ConfigError(f"--set {key}: unknown section {section!r}; "
+                                  "dotted keys start with model., data., budget. or target.")
+            raw[section][field] = overrides.pop(key)
+    try:
+        resolved = TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
+
+    optimizer = overrides.pop("optimizer", task.defaults.optimizer)
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"--set optimizer={optimizer!r}: unknown optimizer; "
+                          f"choose from: {', '.join(OPTIMIZERS)}")
+    seed = overrides.pop("seed", task.defaults.seed)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"--set seed={seed!r}: must be a non-negative integer")
+    device = overrides.pop("device", "auto")
+    _check_device(device)
+
+    accepted = OPTIMIZERS[optimizer].accepts
+    hparams = dict(task.defaults.hparams.get(optimizer, {}))
+    for key, value in overrides.items():
+        if key not in accepted:
+            known = BUDGET_KEYS + MODEL_KEYS + TRIAL_KEYS + HPARAM_KEYS
+            why = (f"{optimizer} does not take it (it accepts: {', '.join(accepted)})"
+                   if key in HPARAM_KEYS else f"unknown key; accepted: {', '.join(known)}, "
+                                              "or a dotted task field such as data.download")
+            raise ConfigError(f"--set {key}={value!r}: {why}")
+        hparams[key] = value
+    missing = [key for key in OPTIMIZERS[optimizer].required if key not in hparams]
+    if missing:
+        raise ConfigError(f"optimizer {optimizer}: the task has no default for {', '.join(missing)}; "
+                          f"give it with --set {missing[0]}=VALUE")
+    _check_optimizer_args(optimizer, hparams)
+    return TrialConfig(resolved, optimizer, hparams, seed, device)
+
+
+def _check_optimizer_args(optimizer: str, hparams: dict[str, Any]) -> None:
+    """Build the optimizer once on a dummy parameter so a bad value fails here, named."""
+    from .optim import make_optimizer
+    try:
+        make_optimizer(optimizer, [torch.nn.Parameter(torch.zeros(1))], **hparams)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"optimizer {optimizer}: {exc}") from None
+
+
+def _check_device(device: Any) -> None:
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--set device={device!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--set device={device!r}: CUDA is not available on this machine")
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

@@ -1,0 +1,64 @@
+"""In-memory datasets: tensors on the trial's device, batched by indexing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+# (raw batch, generator) → model-ready batch; `generator` is None at evaluation.
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
+
+
+@dataclass
+class TensorData:
+    """Train and test splits as tensors on one device.
+
+    `x` may be stored compactly (uint8 images); `transform` turns a batch of it into the
+    model's input (augmenting it when given a generator).  `labels` are class indices
+    for classification data, None for regression.
+    """
+
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    input_shape: tuple[int, ...]
+    num_outputs: int
+    num_classes: int | None = None
+    transform: Transform | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_x)
+
+    def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return x if self.transform is None else self.transform(x, generator)
+
+
+class Batches:
+    """Minibatch indices over `n` examples, reshuffled each epoch from a seeded generator.
+
+    With `batch_size=None` (full batch) every step sees all examples in order: gradient
+    descent, the theorem's setting.  The last batch of an epoch may be short.
+    """
+
+    def __init__(self, n: int, batch_size: int | None, generator: torch.Generator, device: torch.device):
+        self.n, self.generator, self.device = n, generator, device
+        self.batch_size = n if batch_size is None else min(batch_size, n)
+        self.steps_per_epoch = -(-n // self.batch_size)
+        self._order: Tensor | None = None
+        self._position = 0
+
+    def next(self) -> Tensor | None:
+        """Indices of the next batch; None for full batch (use the whole split)."""
+        if self.batch_size == self.n:
+            return None
+        if self._order is None or self._position >= self.n:
+            self._order = torch.randperm(self.n, generator=self.generator).to(self.device)
+            self._position = 0
+        batch = self._order[self._position:self._position + self.batch_size]
+        self._position += self.batch_size
+        return batch

@@ -1,0 +1,29 @@
+"""Model families, each with `width` and `depth` knobs, built from a task's model spec."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from .mlp import MLP
+from .resnet import CifarResNet
+from .vae import MLPVAE
+from .vit import ViT
+
+
+def build_model(spec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    """The network for `spec` (a model spec of `regclip_bench.spec`) on inputs of `input_shape`."""
+    if spec.family == "mlp":
+        return MLP(math.prod(input_shape), num_outputs, spec.width, spec.depth, spec.activation, spec.parameterization)
+    if spec.family == "resnet":
+        return CifarResNet(spec.width, spec.depth, num_outputs, in_channels=input_shape[0])
+    if spec.family == "vae":
+        return MLPVAE(math.prod(input_shape), spec.width, spec.depth, spec.latent)
+    if spec.family == "vit":
+        return ViT(input_shape[-1], num_outputs, spec.width, spec.depth, spec.heads, spec.patch,
+                   spec.mlp_ratio, in_channels=input_shape[0])
+    raise ValueError(f"unknown model family {spec.family!r}")
+
+
+__all__ = ["MLP", "MLPVAE", "CifarResNet", "ViT", "build_model"]

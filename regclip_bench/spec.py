@@ -1,0 +1,262 @@
+"""Task files: `tasks/<name>.yaml` → a validated `TaskSpec`.
+
+A task fixes the problem (model family, data, loss, budget, target) and proposes a default
+search space; a trial picks one configuration of it (see `config.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError,
+                      field_validator, model_validator)
+
+from .errors import ConfigError
+from .optim import OPTIMIZERS
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- models -------------------------------------------------------------------------------
+
+class MLPSpec(_Strict):
+    family: Literal["mlp"]
+    width: PositiveInt
+    depth: PositiveInt
+    activation: Literal["relu", "tanh", "gelu", "softplus"] = "relu"
+    parameterization: Literal["standard", "ntk"] = "standard"
+
+
+class ResNetSpec(_Strict):
+    family: Literal["resnet"]
+    width: PositiveInt = 64
+    depth: Literal[10, 18, 34] = 18
+
+
+class VAESpec(_Strict):
+    family: Literal["vae"]
+    width: PositiveInt = 50
+    depth: PositiveInt = 1
+    latent: PositiveInt = 50
+
+
+class ViTSpec(_Strict):
+    family: Literal["vit"]
+    width: PositiveInt = 192
+    depth: PositiveInt = 12
+    heads: PositiveInt = 3
+    patch: PositiveInt = 16
+    mlp_ratio: PositiveFloat = 4.0
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ViTSpec:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        return self
+
+
+ModelSpec = Annotated[MLPSpec | ResNetSpec | VAESpec | ViTSpec, Field(discriminator="family")]
+
+
+# --- data ---------------------------------------------------------------------------------
+
+class TeacherData(_Strict):
+    source: Literal["teacher"]
+    n: PositiveInt = 256
+    n_test: PositiveInt = 256
+    input_dim: PositiveInt = 16
+    output_dim: PositiveInt = 1
+    teacher_width: PositiveInt = 32
+    teacher_depth: PositiveInt = 1
+    noise: Annotated[float, Field(ge=0)] = 0.0
+    seed: int = 0
+
+
+class DigitsData(_Strict):
+    source: Literal["digits"]
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: int = 0
+
+
+class CIFAR10Data(_Strict):
+    source: Literal["cifar10"]
+    root: str = "~/.cache/regclip-bench/data"
+    download: bool = False
+    verify_checksums: bool = True
+    augment: Literal["none", "crop_flip", "resized_crop_flip"] = "crop_flip"
+    image_size: PositiveInt = 32
+    crop_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (0.05, 1.0)
+
+
+class FashionMNISTData(_Strict):
+    source: Literal["fashion_mnist"]
+    root: str = "~/.cache/regclip-bench/data"
+    download: bool = False
+
+
+DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData,
+                     Field(discriminator="source")]
+
+
+# --- budget, target, search space ---------------------------------------------------------
+
+class BudgetSpec(_Strict):
+    steps: PositiveInt | None = None
+    epochs: PositiveInt | None = None
+    batch_size: PositiveInt | Literal["full"] = "full"
+    log_every: PositiveInt = 10
+    eval_every: PositiveInt = 100
+    lr_milestones: list[PositiveInt] = []  # in epochs when the budget is in epochs, else steps
+    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self) -> BudgetSpec:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps and epochs")
+        return self
+
+
+EVAL_METRICS = ("test_loss", "test_accuracy", "test_elbo")
+
+
+class TargetSpec(_Strict):
+    metric: Literal["train_loss", "test_loss", "test_accuracy", "test_elbo"]
+    value: float
+    direction: Literal["min", "max"]
+
+    def reached(self, value: float) -> bool:
+        return value <= self.value if self.direction == "min" else value >= self.value
+
+
+HParamValues = list[Annotated[float, Field(allow_inf_nan=False)]]
+
+
+class SearchSpace(_Strict):
+    width: list[PositiveInt]
+    depth: list[PositiveInt]
+    seeds: PositiveInt = 3
+    optimizers: dict[str, dict[str, HParamValues]]
+
+    @field_validator("optimizers")
+    @classmethod
+    def _known_optimizers(cls, value: dict[str, dict[str, HParamValues]]) -> dict:
+        _check_optimizer_hparams(value, need_all=True)
+        return value
+
+
+class DefaultsSpec(_Strict):
+    optimizer: str
+    seed: int = 0
+    hparams: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]]
+
+    @model_validator(mode="after")
+    def _known(self) -> DefaultsSpec:
+        if self.optimizer not in self.hparams:
+            raise ValueError(f"optimizer {self.optimizer!r} has no entry in defaults.hparams")
+        _check_optimizer_hparams(self.hparams, need_all=True)
+        return self
+
+
+def _check_optimizer_hparams(per_optimizer: dict[str, dict], need_all: bool) -> None:
+    for name, hparams in per_optimizer.items():
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+        entry = OPTIMIZERS[name]
+        unknown = sorted(set(hparams) - set(entry.accepts))
+        if unknown:
+            raise ValueError(f"{name} does not take {', '.join(unknown)}; "
+                             f"it accepts: {', '.join(entry.accepts)}")
+        missing = [k for k in entry.required if k not in hparams]
+        if need_all and missing:
+            raise ValueError(f"{name} needs {', '.join(missing)}")
+
+
+class TaskSpec(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    description: str
+    source: str  # where the task's numbers come from
+    model: ModelSpec
+    data: DataSpec
+    loss: Literal["mse", "cross_entropy", "vae_elbo"]
+    budget: BudgetSpec
+    target: TargetSpec
+    defaults: DefaultsSpec
+    search_space: SearchSpace
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        if self.loss == "vae_elbo" and self.model.family != "vae":
+            raise ValueError("loss vae_elbo needs model family vae")
+        if self.model.family == "vae" and self.loss != "vae_elbo":
+            raise ValueError("model family vae needs loss vae_elbo")
+        if self.target.metric == "test_accuracy" and self.loss != "cross_entropy":
+            raise ValueError("target test_accuracy needs loss cross_entropy")
+        if self.target.metric == "test_elbo" and self.loss != "vae_elbo":
+            raise ValueError("target test_elbo needs loss vae_elbo")
+        return self
+
+
+# --- loading ------------------------------------------------------------------------------
+
+def task_names() -> list[str]:
+    return sorted(path.stem for path in TASKS_DIR.glob("*.yaml"))
+
+
+def resolve_task_path(task: str | Path) -> Path:
+    """A shipped task's name, or a path to a YAML file."""
+    path = Path(task)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{task}: no such task file")
+        return path
+    shipped = TASKS_DIR / f"{task}.yaml"
+    if not shipped.is_file():
+        raise ConfigError(f"unknown task {str(task)!r}; shipped tasks: {', '.join(task_names())} "
+                          "(or give a path to a YAML file)")
+    return shipped
+
+
+def load_task(task: str | Path) -> TaskSpec:
+    path = resolve_task_path(task)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a task file must be a mapping of fields, got {type(raw).__name__}")
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: the first error's field path, what is wrong, and the offending value."""
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    # Discriminated unions put the tag (e.g. 'mlp') in the path; the user never wrote it.
+    if len(loc) >= 2 and loc[0] in ("model", "data") and isinstance(loc[1], str) and loc[1] in _TAGS:
+        del loc[1]
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    shown = error.get("input")
+    value = "" if error["type"] == "missing" or isinstance(shown, dict) else f", got {shown!r}"
+    return f"{field}: {message}{value}"
+
+
+_TAGS = {"mlp", "resnet", "vae", "vit", "teacher", "digits", "cifar10", "fashion_mnist"}
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,228 @@
+"""One trial: train one configuration of a task, measure what the theorem is about, summarise.
+
+Runs on its own (`regclip-bench train`) and, unchanged, inside a Ray Tune trial: all
+contact with the outside goes through the `Reporter`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from .config import TrialConfig, pick_device
+from .data import Batches, TensorData, load_data
+from .diagnostics import StepDiagnostics
+from .losses import LOSSES
+from .models import build_model
+from .optim import OPTIMIZERS, REGIME_NAMES, make_optimizer
+
+NOT_REACHED = math.inf
+
+
+class Reporter:
+    """Receives a trial's rows as they are produced; the default ignores them."""
+
+    def start(self, total_steps: int) -> None: ...
+
+    def log(self, row: dict[str, Any]) -> None: ...
+
+    def eval(self, row: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train `config` and return its summary; the step and eval rows go to `reporter`
+    and are also returned under "steps" and "evals"."""
+    reporter = reporter or Reporter()
+    task, budget = config.task, config.task.budget
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation
+
+    data = load_data(task.data, device)
+    model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(config.optimizer, params, **config.hparams)
+    batches = Batches(data.n_train, None if budget.batch_size == "full" else budget.batch_size,
+                      generator, device)
+    steps_per_epoch = batches.steps_per_epoch
+    total_steps = budget.steps or budget.epochs * steps_per_epoch
+    milestones = [m * steps_per_epoch if budget.epochs else m for m in budget.lr_milestones]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=budget.lr_decay)
+    loss_fn = LOSSES[task.loss]
+    clips = OPTIMIZERS[config.optimizer].clips
+    target = task.target
+    train_target = target.value if target.metric == "train_loss" and target.direction == "min" else None
+    diag = StepDiagnostics(device, train_target, config.hparams.get("delta", 0.0) if clips else None)
+    w0 = [p.detach().clone() for p in params]
+
+    steps, evals = [], []
+    step_times: list[float] = []      # training seconds (evaluation excluded) after each step
+    regime_totals = [0, 0, 0]
+    eval_hit: tuple[int, float] | None = None
+    status, error = "completed", None
+    eval_seconds, start = 0.0, time.perf_counter()
+    interval_start, interval_first_step = start, 1
+
+    reporter.start(total_steps)
+    step = 0
+    try:
+        for step in range(1, total_steps + 1):
+            index = batches.next()
+            x = data.train_x if index is None else data.train_x[index]
+            y = data.train_y if index is None else data.train_y[index]
+            x = data.inputs(x, generator)
+            model.train()
+            loss = loss_fn(model(x), x if task.loss == "vae_elbo" else y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            diag.update(loss, opt.last_clip_factor if clips else None)
+            step_times.append(time.perf_counter() - start - eval_seconds)
+
+            if step % budget.log_every == 0 or step == total_steps:
+                row = _log_row(step, diag, opt, params, w0, clips, len(x),
+                               step - interval_first_step + 1, time.perf_counter() - interval_start)
+                for i, name in enumerate(REGIME_NAMES):
+                    regime_totals[i] += row[f"n_{name}"]
+                steps.append(row)
+                reporter.log(row)
+                interval_start, interval_first_step = time.perf_counter(), step + 1
+                if row["nonfinite"] or row["nonfinite_steps"] > 0:
+                    status = "diverged"
+                    break
+
+            if step % budget.eval_every == 0 or step == total_steps:
+                eval_start = time.perf_counter()
+                row = {"step": step, "epoch": step / steps_per_epoch,
+                       **evaluate(model, data, task.loss, device)}
+                eval_seconds += time.perf_counter() - eval_start
+                evals.append(row)
+                reporter.eval(row)
+                if eval_hit is None and target.metric in row and target.reached(row[target.metric]):
+                    eval_hit = (step, step_times[-1])
+    except (RuntimeError, ValueError) as exc:  # e.g. out of memory: a result, not a crash
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+
+    if target.metric == "train_loss":
+        hit_step = steps[-1]["first_hit"] if steps else -1
+        if target.direction == "max":  # not tracked per step; judged on logged losses
+            hit_step = next((r["step"] for r in steps if r["loss"] >= target.value), -1)
+        hit = (hit_step, step_times[hit_step - 1]) if hit_step > 0 else None
+    else:
+        hit = eval_hit
+    return {
+        **_summarise(steps, evals, regime_totals, clips, status, error),
+        "steps_done": step if status != "failed" else max(step - 1, 0),
+        "total_steps": total_steps,
+        "steps_to_target": hit[0] if hit else NOT_REACHED,
+        "seconds_to_target": hit[1] if hit else NOT_REACHED,
+        "param_count": sum(p.numel() for p in params),
+        "wall_time_s": time.perf_counter() - start,
+        "train_time_s": step_times[-1] if step_times else 0.0,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "config": config.flat(),
+        "steps": steps,
+        "evals": evals,
+    }
+
+
+def _log_row(step: int, diag: StepDiagnostics, opt: torch.optim.Optimizer, params: list,
+             w0: list, clips: bool, batch: int, interval_steps: int, seconds: float) -> dict[str, Any]:
+    grad_norm = getattr(opt, "last_grad_norm", None)
+    if grad_norm is None:  # SGD, Adam: the gradients are still there after the step
+        grads = [p.grad for p in params if p.grad is not None]
+        grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    dist = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(torch._foreach_sub(
+        [p.detach() for p in params], w0))))
+    nonfinite_steps = getattr(opt, "nonfinite_steps", None)
+    extra = {"grad_norm": grad_norm, "dist_from_init": dist,
+             "nonfinite_steps": torch.zeros(()) if nonfinite_steps is None else nonfinite_steps}
+    if clips:
+        extra["clip_factor"] = opt.last_clip_factor
+        extra["step_size"] = opt.last_step_size
+    row = {"step": step, **diag.read(interval_steps, extra)}
+    row["lr"] = opt.param_groups[0]["lr"]
+    row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
+    row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
+    if clips:
+        counts = [row[f"n_{name}"] for name in REGIME_NAMES]
+        factor, delta = row["clip_factor"], diag.delta
+        row["regime"] = ("unclipped" if factor == 1.0 else "floor" if factor == delta else "clipped")
+        for name, count in zip(REGIME_NAMES, counts):
+            row[f"frac_{name}"] = count / interval_steps
+    else:
+        row["regime"] = None
+    row["nonfinite_steps"] = int(row["nonfinite_steps"])
+    return row
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TensorData, loss: str, device: torch.device,
+             chunk: int = 1024) -> dict[str, float]:
+    """Test loss (per example for the VAE), accuracy for classification, ELBO for the VAE."""
+    model.eval()
+    loss_fn = LOSSES[loss]
+    total_loss, correct, n = 0.0, 0, len(data.test_x)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        sums = []
+        hits = []
+        for i in range(0, n, chunk):
+            x = data.inputs(data.test_x[i:i + chunk])
+            y = data.test_y[i:i + chunk]
+            out = model(x)
+            batch_loss = loss_fn(out, x if loss == "vae_elbo" else y)
+            sums.append(batch_loss if loss == "vae_elbo" else batch_loss * len(x))
+            if data.num_classes is not None and loss != "vae_elbo":
+                hits.append((out.argmax(1) == y).sum())
+        total_loss = torch.stack(sums).sum().item()
+        correct = torch.stack(hits).sum().item() if hits else None
+    metrics = {"test_loss": total_loss / n}
+    if correct is not None:
+        metrics["test_accuracy"] = correct / n
+    if loss == "vae_elbo":
+        metrics["test_elbo"] = -total_loss / n
+    return metrics
+
+
+def _summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], clips: bool,
+               status: str, error: str | None) -> dict[str, Any]:
+    losses = [r["loss"] for r in steps]
+    finite = [(r["step"], math.log(r["loss"])) for r in steps
+              if math.isfinite(r["loss"]) and r["loss"] > 0]
+    pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
+    dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
+    counted = sum(regime_totals)
+    summary: dict[str, Any] = {
+        "status": status,
+        "error": error,
+        "final_loss": losses[-1] if losses else math.nan,
+        "best_loss": steps[-1]["best_loss"] if steps else math.nan,
+        "loss_log_slope": _slope(finite),
+        "min_pl_ratio": min(pl) if pl else math.nan,
+        "max_dist_from_init": max(dist) if dist else math.nan,
+    }
+    summary["loss_rate"] = math.exp(summary["loss_log_slope"]) if math.isfinite(summary["loss_log_slope"]) else math.nan
+    for name, count in zip(REGIME_NAMES, regime_totals):
+        summary[f"frac_{name}"] = count / counted if clips and counted else math.nan
+    for key, value in (evals[-1] if evals else {}).items():
+        if key not in ("step", "epoch"):
+            summary[f"final_{key}"] = value
+    return summary
+
+
+def _slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of log L against the step: the geometric rate is exp(slope)."""
+    if len(points) < 2:
+        return math.nan
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var if var else math.nan

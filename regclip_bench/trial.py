@@ -81,11 +81,10 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            scheduler.step()
             diag.update(loss, opt.last_clip_factor if clips else None)
             step_times.append(time.perf_counter() - start - eval_seconds)
 
-            if step % budget.log_every == 0 or step == total_steps:
+            if step % budget.log_every == 0 or step in (1, total_steps):
                 row = _log_row(step, diag, opt, params, w0, clips, len(x),
                                step - interval_first_step + 1, time.perf_counter() - interval_start)
                 for i, name in enumerate(REGIME_NAMES):
@@ -106,6 +105,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str
                 reporter.eval(row)
                 if eval_hit is None and target.metric in row and target.reached(row[target.metric]):
                     eval_hit = (step, step_times[-1])
+            scheduler.step()  # after logging, so that a row's lr is the η its step used
     except (RuntimeError, ValueError) as exc:  # e.g. out of memory: a result, not a crash
         status, error = "failed", f"{type(exc).__name__}: {exc}"
 

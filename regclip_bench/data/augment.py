@@ -23,10 +23,10 @@ def _flip_signs(n: int, generator: torch.Generator) -> Tensor:
     return torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
 
 
-def _resample(images: Tensor, theta: Tensor, size: int, mode: str) -> Tensor:
+def _resample(images: Tensor, theta: Tensor, size: int, mode: str, padding: str) -> Tensor:
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, [len(images), images.shape[1], size, size], align_corners=False)
-    return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return F.grid_sample(images, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
 def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
@@ -38,7 +38,7 @@ def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 
     theta[:, 0, 2] = shift_x
     theta[:, 1, 1] = 1.0
     theta[:, 1, 2] = shift_y
-    return _resample(images, theta, h, mode="nearest")
+    return _resample(images, theta, h, mode="nearest", padding="zeros")
 
 
 def random_resized_crop_flip(images: Tensor, generator: torch.Generator, size: int,
@@ -55,7 +55,9 @@ def random_resized_crop_flip(images: Tensor, generator: torch.Generator, size: i
     theta[:, 0, 2] = center_x
     theta[:, 1, 1] = height
     theta[:, 1, 2] = center_y
-    return _resample(images, theta, size, mode="bilinear")
+    # The window lies inside the image; "border" only serves the half pixel at its edge,
+    # which a resize clamps the same way.
+    return _resample(images, theta, size, mode="bilinear", padding="border")
 
 
 def resize(images: Tensor, size: int) -> Tensor:

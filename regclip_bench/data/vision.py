@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -26,12 +27,15 @@ class _CIFAR10(torchvision.datasets.CIFAR10):
         if self._verify:
             return super()._check_integrity()
         folder = Path(self.root) / self.base_folder
-        return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+        names = [name for name, _ in self.train_list + self.test_list] + [self.meta["filename"]]
+        return all((folder / name).is_file() for name in names)
 
     def _load_meta(self) -> None:
         if self._verify:
             return super()._load_meta()
-        self.classes = [str(i) for i in range(10)]
+        path = Path(self.root) / self.base_folder / self.meta["filename"]
+        with open(path, "rb") as file:
+            self.classes = pickle.load(file, encoding="latin1")[self.meta["key"]]
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
 

@@ -41,11 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress line")
 
     demo = commands.add_parser(
-        "demo", help="train a wide MLP at full batch with δ-GClip, GClip and SGD (~15 s)",
-        description="Train a wide MLP on a random teacher at full batch with δ-GClip, GClip and "
-                    "SGD, printing loss, ‖g‖, h/η, the regime, ‖g‖²/L and ‖w−w₀‖.")
+        "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
+        description="Train teacher_mlp (a wide MLP fitting a random teacher) at full batch with "
+                    "δ-GClip, GClip and SGD, printing loss, ‖g‖, h/η, the regime, ‖g‖²/L and ‖w−w₀‖.")
     demo.add_argument("--steps", type=_positive_int, default=300)
-    demo.add_argument("--width", type=_positive_int, default=512)
+    demo.add_argument("--width", type=_positive_int, default=1024)
     demo.add_argument("--depth", type=_positive_int, default=2)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--log-every", type=_positive_int, default=50)

@@ -31,10 +31,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_demo_runs_and_reports_the_regimes():
-    done = run_cli("demo", "--steps", "20", "--width", "64", "--log-every", "10")
+    done = run_cli("demo", "--steps", "80", "--log-every", "20")
     assert done.returncode == 0, done.stderr
     assert "h/η" in done.stdout and "‖g‖²/L" in done.stdout
-    assert re.search(r"delta_gclip\s+lr=0.3\s+\d\.\d+e[-+]\d+", done.stdout)
+    assert re.search(r"optimizer=sgd lr=1.0\s+diverged", done.stdout)
+    assert re.search(r"optimizer=delta_gclip lr=1.0 gamma=0.3 delta=0.1\s+completed", done.stdout)
     assert re.search(r"\b(unclipped|clipped|floor)\b", done.stdout)
 
 

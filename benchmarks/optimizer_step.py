@@ -31,6 +31,18 @@ class NormThenSGD(torch.optim.SGD):
         return super().step(closure)
 
 
+class NormOnly(torch.optim.Optimizer):
+    """Just the norm pass: what a global norm costs on this machine, relative to an SGD step."""
+
+    def __init__(self, params) -> None:
+        super().__init__(params, {})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
 class ReferenceDeltaGClip(torch.optim.Optimizer):
     """δ-GClip written the obvious way: correct, but with a host sync and a copy of all gradients."""
 
@@ -77,6 +89,7 @@ def main() -> None:
         "SGD(foreach=True)": torch.optim.SGD(params, lr=1e-6, foreach=True),
         "DeltaGClip": DeltaGClip(params, lr=1e-6, gamma=0.25, delta=1e-3),
         "floor: norm + SGD": NormThenSGD(params, lr=1e-6, foreach=True),
+        "norm pass alone": NormOnly(params),
         "reference δ-GClip": ReferenceDeltaGClip(params, lr=1e-6, gamma=0.25, delta=1e-3),
     }
     times: dict[str, list[float]] = {name: [] for name in optimizers}

@@ -6,9 +6,8 @@ search space; a trial picks one configuration of it (see `config.py`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError,
@@ -256,7 +255,3 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 _TAGS = {"mlp", "resnet", "vae", "vit", "teacher", "digits", "cifar10", "fashion_mnist"}
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -17,7 +17,7 @@ from .data import Batches, TensorData, load_data
 from .diagnostics import StepDiagnostics
 from .losses import LOSSES
 from .models import build_model
-from .optim import OPTIMIZERS, REGIME_NAMES, make_optimizer
+from .optim import OPTIMIZERS, REGIME_NAMES, classify_regime, make_optimizer
 
 NOT_REACHED = math.inf
 
@@ -147,16 +147,16 @@ def _log_row(step: int, diag: StepDiagnostics, opt: torch.optim.Optimizer, param
     if clips:
         extra["clip_factor"] = opt.last_clip_factor
         extra["step_size"] = opt.last_step_size
+        extra["regime_code"] = classify_regime(opt.last_clip_factor, diag.delta)
     row = {"step": step, **diag.read(interval_steps, extra)}
     row["lr"] = opt.param_groups[0]["lr"]
     row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
     row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
     if clips:
-        counts = [row[f"n_{name}"] for name in REGIME_NAMES]
-        factor, delta = row["clip_factor"], diag.delta
-        row["regime"] = ("unclipped" if factor == 1.0 else "floor" if factor == delta else "clipped")
-        for name, count in zip(REGIME_NAMES, counts):
-            row[f"frac_{name}"] = count / interval_steps
+        # Classified on the device: δ as a float32 is not the Python float δ.
+        row["regime"] = REGIME_NAMES[int(row.pop("regime_code"))]
+        for name in REGIME_NAMES:
+            row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
     else:
         row["regime"] = None
     row["nonfinite_steps"] = int(row["nonfinite_steps"])

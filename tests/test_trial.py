@@ -35,6 +35,14 @@ def test_wide_teacher_mlp_with_delta_gclip_is_in_the_theorys_regime():
         assert 0.1 <= row["clip_factor"] <= 1.0                   # h ∈ [ηδ, η]
 
 
+def test_delta_floor_is_recognised():
+    result = trial("teacher_mlp", width=64, steps=20, log_every=1, gamma=1e-4, delta=0.1)
+    rows = result["steps"]
+    assert rows[0]["regime"] == "floor" and rows[0]["frac_floor"] == 1.0
+    assert rows[0]["clip_factor"] == pytest.approx(0.1) and result["frac_floor"] == 1.0
+    assert result["frac_unclipped"] == 0.0 and result["frac_clipped"] == 0.0
+
+
 def test_same_seed_same_metrics_bit_for_bit():
     for task, overrides in (("teacher_mlp", dict(width=64, steps=40)),
                             ("digits_mlp", dict(width=32, steps=30, optimizer="gclip"))):

@@ -19,7 +19,9 @@ class NTKLinear(nn.Linear):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.weight / math.sqrt(self.in_features), self.bias)
+        # Scaling the output, not the weight: a batch is usually far smaller than the matrix.
+        out = nn.functional.linear(x, self.weight) * (1.0 / math.sqrt(self.in_features))
+        return out if self.bias is None else out + self.bias
 
 
 class MLP(nn.Module):

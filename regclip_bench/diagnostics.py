@@ -27,6 +27,15 @@ class StepDiagnostics:
         self._one = torch.ones(1, dtype=torch.int64, device=device)
         self.loss: Tensor | None = None
 
+    _STATE = ("step", "interval_loss", "best_loss", "nonfinite", "first_hit", "regimes")
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {name: getattr(self, name).clone() for name in self._STATE}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name in self._STATE:
+            getattr(self, name).copy_(state[name])
+
     def update(self, loss: Tensor, clip_factor: Tensor | None) -> None:
         loss = loss.detach()
         self.loss = loss

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,12 +32,17 @@ class Reporter:
 
     def eval(self, row: dict[str, Any]) -> None: ...
 
+    def checkpoint(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
+        """Called after each evaluation; `state()` builds what `run_trial(resume=...)` takes."""
+
     def close(self) -> None: ...
 
 
-def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+def run_trial(config: TrialConfig, reporter: Reporter | None = None,
+              resume: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train `config` and return its summary; the step and eval rows go to `reporter`
-    and are also returned under "steps" and "evals"."""
+    and are also returned under "steps" and "evals".  `resume` is a state handed to
+    `Reporter.checkpoint`: training continues after its step, exactly as it would have."""
     reporter = reporter or Reporter()
     task, budget = config.task, config.task.budget
     device = pick_device(config.device)
@@ -66,12 +72,38 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str
     eval_hit: tuple[int, float] | None = None
     status, error = "completed", None
     eval_seconds, start = 0.0, time.perf_counter()
-    interval_start, interval_first_step = start, 1
+    first_step = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        if resume["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
+        batches.load_state_dict(resume["batches"])
+        diag.load_state_dict(resume["diag"])
+        for p, p0 in zip(w0, resume["w0"]):
+            p.copy_(p0)
+        steps, evals, step_times = resume["steps"], resume["evals"], resume["step_times"]
+        regime_totals, eval_hit = resume["regime_totals"], resume["eval_hit"]
+        first_step = resume["step"] + 1
+        start -= step_times[-1] if step_times else 0.0  # the clock goes on from the checkpoint
+    interval_start, interval_first_step = time.perf_counter(), first_step
+
+    def state() -> dict[str, Any]:
+        return {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "batches": batches.state_dict(), "diag": diag.state_dict(), "w0": w0,
+                "steps": steps, "evals": evals, "step_times": step_times,
+                "regime_totals": regime_totals, "eval_hit": eval_hit}
 
     reporter.start(total_steps)
-    step = 0
+    step = first_step - 1
     try:
-        for step in range(1, total_steps + 1):
+        for step in range(first_step, total_steps + 1):
             index = batches.next()
             x = data.train_x if index is None else data.train_x[index]
             y = data.train_y if index is None else data.train_y[index]
@@ -106,6 +138,8 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str
                 if eval_hit is None and target.metric in row and target.reached(row[target.metric]):
                     eval_hit = (step, step_times[-1])
             scheduler.step()  # after logging, so that a row's lr is the η its step used
+            if step % budget.eval_every == 0 and step < total_steps:
+                reporter.checkpoint(step, state)
     except (RuntimeError, ValueError) as exc:  # e.g. out of memory: a result, not a crash
         status, error = "failed", f"{type(exc).__name__}: {exc}"
 
@@ -119,6 +153,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None) -> dict[str
     return {
         **_summarise(steps, evals, regime_totals, clips, status, error),
         "steps_done": step if status != "failed" else max(step - 1, 0),
+        "resumed_from_step": first_step - 1,
         "total_steps": total_steps,
         "steps_to_target": hit[0] if hit else NOT_REACHED,
         "seconds_to_target": hit[1] if hit else NOT_REACHED,

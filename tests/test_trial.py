@@ -1,3 +1,4 @@
+import copy
 import math
 import subprocess
 import sys
@@ -143,3 +144,25 @@ def test_train_command_writes_parquet(tmp_path):
     assert summary["status"] == "completed" and summary["config"]["width"] == 64
     assert evals[-1]["step"] == 30
     assert [p.name for p in tmp_path.iterdir()] == ["trial.parquet"]   # no temporary left behind
+
+
+def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run():
+    class Keep(Reporter):
+        def __init__(self):
+            self.states = {}
+
+        def checkpoint(self, step, state):
+            self.states[step] = copy.deepcopy(state())
+
+    for task, overrides in (("teacher_mlp", dict(width=64, steps=60, eval_every=20, log_every=5)),
+                            ("digits_mlp", dict(width=32, steps=50, eval_every=20, optimizer="adam", lr=1e-3))):
+        config = resolve_trial(load_task(task), overrides)
+        keep = Keep()
+        whole = run_trial(config, keep)
+        assert sorted(keep.states) == [20, 40]
+        resumed = run_trial(config, resume=keep.states[20])
+        assert resumed["resumed_from_step"] == 20 and whole["resumed_from_step"] == 0
+        strip = [[{k: v for k, v in row.items() if k not in TIMING} for row in r["steps"]]
+                 for r in (whole, resumed)]
+        assert strip[0] == strip[1] and whole["evals"] == resumed["evals"]
+        assert whole["steps_to_target"] == resumed["steps_to_target"]

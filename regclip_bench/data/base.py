@@ -52,6 +52,12 @@ class Batches:
         self._order: Tensor | None = None
         self._position = 0
 
+    def state_dict(self) -> dict:
+        return {"order": self._order, "position": self._position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._order, self._position = state["order"], state["position"]
+
     def next(self) -> Tensor | None:
         """Indices of the next batch; None for full batch (use the whole split)."""
         if self.batch_size == self.n:

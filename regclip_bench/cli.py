@@ -20,6 +20,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regclip-bench",
@@ -39,6 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="FILE.parquet",
                        help="write the step metrics (one row per logged step) and the summary")
     train.add_argument("--quiet", action="store_true", help="no progress line")
+
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of trials of a task on Ray Tune (local by default)",
+        description="Run a grid of trials of TASK on Ray Tune: an embedded local Ray unless "
+                    "--address is given. Keys not given come from the task's default search space; "
+                    "hyperparameters an optimizer does not take are not multiplied into its grid. "
+                    "Running an existing sweep name again runs only the configurations not yet "
+                    "finished (so a larger grid extends it); --resume continues an interrupted run "
+                    "from its checkpoints.")
+    sweep.add_argument("task")
+    sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument("--optimizers", metavar="A,B", help="default: those of the task's search space")
+    sweep.add_argument("--seeds", type=_positive_int, help="seeds 0..N-1 (default: the task's)")
+    sweep.add_argument("--mode", choices=("grid",), default="grid")
+    sweep.add_argument("--name", help="sweep name (default: the task's name)")
+    sweep.add_argument("--storage", default="~/regclip-bench/sweeps", help="path or URI (default: %(default)s)")
+    sweep.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
+    sweep.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
+    sweep.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
+    sweep.add_argument("--max-concurrent", type=_positive_int)
+    sweep.add_argument("--max-failures", type=int, default=3, help="retries of a crashed trial")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
+    sweep.add_argument("--dry-run", action="store_true", help="print the trials and stop")
 
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
@@ -85,6 +129,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if result["status"] != "failed" else 1
 
 
+def parse_grid(entries: list[str]) -> dict[str, list[Any]]:
+    from .config import parse_value
+    grid: dict[str, list[Any]] = {}
+    for entry in entries:
+        key, sep, values = entry.partition("=")
+        items = [v for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not items:
+            raise ConfigError(f"--grid {entry!r}: expected KEY=V1,V2,...")
+        grid[key.strip()] = [parse_value(v.strip()) for v in items]
+    return grid
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .config import parse_assignments
+    from .spec import load_task
+    from .sweep.grid import describe_grid, plan_grid
+
+    task = load_task(args.task)
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()] if args.optimizers else None
+    trials = plan_grid(task, parse_grid(args.grid), parse_assignments(args.assignments), optimizers,
+                       args.seeds)
+    name = args.name or task.name
+    print(f"sweep {name}: {len(trials)} trials of {task.name}")
+    print("\n".join(describe_grid(trials)))
+    if args.dry_run:
+        return 0
+    from .sweep.runner import SweepOptions, run_sweep
+    options = SweepOptions(name=name, storage=args.storage, address=args.address,
+                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                           max_concurrent=args.max_concurrent, resume=args.resume,
+                           max_failures=args.max_failures)
+    outcome = run_sweep(trials, options, task.model_dump(mode="json"))
+    if outcome.already_done:
+        print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "none"
+    print(f"ran {outcome.ran} trials: {counts}; {outcome.errored} errored")
+    print(f"results: {outcome.sweep_dir}/trials")
+    if outcome.interrupted:
+        print(f"interrupted: continue with `regclip-bench sweep {args.task} --name {name} --resume`")
+        return 130
+    return 0 if outcome.errored == 0 else 1
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isinf(value):
@@ -118,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tasks()
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
         if args.command == "demo":
             from .demo import run_demo
             run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,

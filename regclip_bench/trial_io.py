@@ -26,13 +26,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def trial_table(result: dict[str, Any]) -> pa.Table:
+    """The step rows as a table; the summary and the evaluations in its metadata."""
+    summary = {k: v for k, v in result.items() if k not in ("steps", "evals")}
+    table = pa.Table.from_pylist(result["steps"]) if result["steps"] else pa.table({"step": pa.array([], pa.int64())})
+    return table.replace_schema_metadata({SUMMARY_KEY: json.dumps(_jsonable(summary)),
+                                          EVALS_KEY: json.dumps(_jsonable(result["evals"]))})
+
+
 def write_trial(path: str | Path, result: dict[str, Any]) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
-    summary = {k: v for k, v in result.items() if k not in ("steps", "evals")}
-    table = pa.Table.from_pylist(result["steps"]) if result["steps"] else pa.table({"step": pa.array([], pa.int64())})
-    table = table.replace_schema_metadata({SUMMARY_KEY: json.dumps(_jsonable(summary)),
-                                           EVALS_KEY: json.dumps(_jsonable(result["evals"]))})
+    table = trial_table(result)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

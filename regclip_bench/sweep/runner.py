@@ -1,0 +1,227 @@
+"""Run planned trials on Ray Tune: a local embedded Ray by default, or a cluster at an address.
+
+Ray Tune schedules, retries a crashed trial from its last checkpoint (`FailureConfig`),
+and restores an interrupted experiment (`--resume`).  This layer adds what Tune's restore
+cannot do: a sweep is a set of trials keyed by configuration hash, so running the same
+sweep name with a larger grid runs only the configurations not finished yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import pyarrow.fs as pafs
+
+from ..errors import ConfigError
+from .grid import PlannedTrial
+from .storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type,
+                      normalise)
+
+for _name, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
+                      ("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0"),
+                      ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")):
+    os.environ.setdefault(_name, _value)
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.logger import JsonLoggerCallback  # noqa: E402
+
+from .trainable import sweep_trial  # noqa: E402
+
+
+@dataclass
+class SweepOptions:
+    name: str
+    storage: str
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    resume: bool = False
+    max_failures: int = 3
+
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: str
+    planned: int
+    already_done: int
+    ran: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    errored: int = 0
+    interrupted: bool = False
+
+
+class Progress(tune.Callback):
+    """One line: trials done / running / failed / diverged, the best loss so far, an ETA."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.stream = total, stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+        self.running: set[str] = set()
+        self.done = self.failed = self.diverged = 0
+        self.best: float | None = None
+        self._last_print = 0.0
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.running.add(trial.trial_id)
+        self._show()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self.running.add(trial.trial_id)
+        if result.get("finished"):
+            if result.get("status") == "diverged":
+                self.diverged += 1
+            elif result.get("status") == "failed":
+                self.failed += 1
+            loss = result.get("final_loss")
+            if isinstance(loss, float) and loss == loss and (self.best is None or loss < self.best):
+                self.best = loss
+        self._show()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.running.discard(trial.trial_id)
+        self.done += 1
+        self._show(force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.running.discard(trial.trial_id)
+        self.failed += 1
+        self._show(force=True)
+
+    def _show(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if now - self._last_print < (1.0 if self.tty and force is False else 0.0 if self.tty else 5.0):
+            if not (force and self.done + self.failed == self.total):
+                return
+        self._last_print = now
+        elapsed = now - self.start
+        finished = self.done + (self.failed if self.failed else 0)
+        eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
+        best = f"{self.best:.4g}" if self.best is not None else "—"
+        line = (f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {len(self.running)}  "
+                f"failed {self.failed}  diverged {self.diverged}  best final loss {best}  eta {eta}")
+        if self.tty:
+            self.stream.write("\r" + line + "\033[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
+              stream: TextIO = sys.stderr) -> SweepOutcome:
+    storage = normalise(options.storage)
+    sweep_dir = join(storage, options.name)
+    done = finished_keys(sweep_dir)
+    todo = [t for t in trials if t.key not in done]
+    outcome = SweepOutcome(sweep_dir, len(trials), len(trials) - len(todo))
+    if not todo and not options.resume:
+        return outcome
+
+    started = _connect(options.address)
+    try:
+        _check_storage(storage, options.address)
+        trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
+                                                      "gpu": options.gpus_per_trial})
+        experiments = join(sweep_dir, "tune")
+        if options.resume:
+            previous = _latest_experiment(experiments)
+            if previous is None:
+                raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
+            progress = Progress(len(todo), stream)
+            tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True,
+                                       param_space=None)
+            _fit(tuner, progress, outcome)
+            todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
+        if todo and not outcome.interrupted:
+            progress = Progress(len(todo), stream)
+            params = [{"key": t.key, "overrides": t.overrides, "task": task_dump,
+                       "sweep": options.name, "sweep_dir": sweep_dir} for t in todo]
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial": tune.grid_search(params)},
+                tune_config=tune.TuneConfig(reuse_actors=True,
+                                            max_concurrent_trials=options.max_concurrent,
+                                            trial_name_creator=_trial_name,
+                                            trial_dirname_creator=_trial_name),
+                run_config=tune.RunConfig(
+                    name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=experiments, verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=options.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=[progress, JsonLoggerCallback()]))
+            _fit(tuner, progress, outcome)
+    finally:
+        if started:
+            ray.shutdown()
+    return outcome
+
+
+def _trial_name(trial) -> str:
+    return trial.config["trial"]["key"]
+
+
+def _fit(tuner: tune.Tuner, progress: Progress, outcome: SweepOutcome) -> None:
+    try:
+        results = tuner.fit()
+    finally:
+        progress.close()
+    outcome.ran += len(results)
+    outcome.errored += len(results.errors)
+    for result in results:
+        status = (result.metrics or {}).get("status")
+        if status:
+            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+    unfinished = len(results) - sum(outcome.statuses.values()) - len(results.errors)
+    outcome.interrupted = outcome.interrupted or unfinished > 0
+
+
+def _connect(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a quiet local Ray; True if we started one."""
+    if ray.is_initialized():
+        return False
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConfigError(f"--address {address}: cannot join a Ray cluster there ({exc})") from None
+        return True
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+             num_cpus=os.cpu_count())
+    return True
+
+
+def _check_storage(storage: str, address: str | None) -> None:
+    """On a cluster whose nodes are on other hosts, storage must be reachable from all of them."""
+    if is_uri(storage):
+        return
+    driver_ip = ray.util.get_node_ip_address()
+    hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+    if hosts <= {driver_ip}:
+        return  # every node is on this machine
+    kind = mount_type(storage)
+    if kind is not None and (kind in NETWORK_FILESYSTEMS or kind.startswith("fuse.")):
+        return
+    raise ConfigError(
+        f"--storage {storage}: a local path ({kind or 'unknown'} filesystem) on a cluster of "
+        f"{len(hosts)} hosts; the workers could not write their results there. Use a path on "
+        "shared storage (NFS, Lustre, …) or a URI such as s3://bucket/sweeps")
+
+
+def _latest_experiment(experiments: str) -> str | None:
+    fs, path = filesystem(experiments)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    runs = sorted(info.path for info in infos if info.type == pafs.FileType.Directory)
+    if not runs:
+        return None
+    latest = runs[-1]
+    return latest if not is_uri(experiments) else join(experiments, latest.rsplit("/", 1)[-1])

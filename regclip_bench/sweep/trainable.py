@@ -1,0 +1,69 @@
+"""The Ray Tune side of a trial: `run_trial`, unchanged, with a reporter that talks to Tune."""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.parquet as pq
+import torch
+from ray import tune
+
+from ..config import resolve_trial
+from ..spec import TaskSpec
+from ..trial import Reporter, run_trial
+from ..trial_io import trial_table
+from .storage import join, write_bytes
+
+STATE_FILE = "trial_state.pt"
+REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
+            "pl_ratio", "dist_from_init", "lr", "examples_per_s")
+
+
+def _scalars(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in REPORTED if k in row and row[k] is not None}
+
+
+class TuneReporter(Reporter):
+    """Reports every logged step to Tune, and a checkpoint after every evaluation."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Any] = {}
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.last.update(_scalars(row))
+        tune.report(dict(self.last))
+
+    def eval(self, row: dict[str, Any]) -> None:
+        self.last.update({k: v for k, v in row.items() if k.startswith("test_")})
+
+    def checkpoint(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state(), Path(folder) / STATE_FILE)
+            tune.report(dict(self.last, checkpoint_step=step),
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def sweep_trial(config: dict[str, Any]) -> None:
+    """Tune function trainable; `config["trial"]` carries the task, the trial's overrides and key."""
+    params = config["trial"]
+    task = TaskSpec.model_validate(params["task"])
+    trial = resolve_trial(task, params["overrides"])  # device "auto": the GPU when Tune gave one
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+    result = run_trial(trial, TuneReporter(), resume=resume)
+    result["key"] = params["key"]
+    result["sweep"] = params["sweep"]
+    buffer = io.BytesIO()
+    pq.write_table(trial_table(result), buffer)
+    write_bytes(join(params["sweep_dir"], "trials", f"{params['key']}.parquet"), buffer.getvalue())
+    final = {k: v for k, v in result.items()
+             if isinstance(v, (int, float, str)) and not (isinstance(v, float) and math.isnan(v))}
+    tune.report({**final, "finished": True})
+

@@ -57,7 +57,7 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
     planned: dict[str, PlannedTrial] = {}
     for name in optimizers:
         accepted = OPTIMIZERS[name].accepts
-        axes = {k: list(v) for k, v in space.optimizers.get(name, {}).items()}
+        axes = {k: list(v) for k, v in space.optimizers.get(name, {}).items() if k not in fixed}
         axes.update({k: v for k, v in hparam_grid.items() if k in accepted})
         base = {k: v for k, v in fixed.items() if k not in HPARAM_KEYS or k in accepted}
         for required in OPTIMIZERS[name].required:

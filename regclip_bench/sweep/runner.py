@@ -69,6 +69,13 @@ class Progress(tune.Callback):
         self.best: float | None = None
         self._last_print = 0.0
 
+    def __getstate__(self) -> dict:
+        # Tune pickles callbacks with the experiment; a restored run gets a fresh display.
+        return {"total": self.total}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["total"])
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.running.add(trial.trial_id)
         self._show()
@@ -128,20 +135,18 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     if not todo and not options.resume:
         return outcome
 
+    experiments = join(sweep_dir, "tune")
+    previous = _latest_experiment(experiments) if options.resume else None
+    if options.resume and previous is None:
+        raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
     started = _connect(options.address)
     try:
         _check_storage(storage, options.address)
         trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
                                                       "gpu": options.gpus_per_trial})
-        experiments = join(sweep_dir, "tune")
-        if options.resume:
-            previous = _latest_experiment(experiments)
-            if previous is None:
-                raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
-            progress = Progress(len(todo), stream)
-            tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True,
-                                       param_space=None)
-            _fit(tuner, progress, outcome)
+        if previous is not None:
+            tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
+            _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
         if todo and not outcome.interrupted:
             progress = Progress(len(todo), stream)
@@ -170,11 +175,12 @@ def _trial_name(trial) -> str:
     return trial.config["trial"]["key"]
 
 
-def _fit(tuner: tune.Tuner, progress: Progress, outcome: SweepOutcome) -> None:
+def _fit(tuner: tune.Tuner, progress: Progress | None, outcome: SweepOutcome) -> None:
     try:
         results = tuner.fit()
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     outcome.ran += len(results)
     outcome.errored += len(results.errors)
     for result in results:

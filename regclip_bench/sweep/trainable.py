@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow.parquet as pq
+import ray
 import torch
 from ray import tune
 
@@ -60,6 +62,8 @@ def sweep_trial(config: dict[str, Any]) -> None:
     result = run_trial(trial, TuneReporter(), resume=resume)
     result["key"] = params["key"]
     result["sweep"] = params["sweep"]
+    result["node_id"] = ray.get_runtime_context().get_node_id()
+    result["hostname"] = socket.gethostname()
     buffer = io.BytesIO()
     pq.write_table(trial_table(result), buffer)
     write_bytes(join(params["sweep_dir"], "trials", f"{params['key']}.parquet"), buffer.getvalue())

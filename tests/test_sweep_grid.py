@@ -1,0 +1,56 @@
+"""Planning a sweep: the grid, its deduplication and the trial keys (no Ray needed)."""
+
+import pytest
+
+from regclip_bench.errors import ConfigError
+from regclip_bench.spec import load_task
+from regclip_bench.sweep.grid import plan_grid, trial_key
+
+TASK = load_task("teacher_mlp")
+
+
+def test_cartesian_product_per_optimizer_without_foreign_hyperparameters():
+    trials = plan_grid(TASK, grid={"width": [32, 64], "depth": [1, 2], "lr": [0.1, 0.3],
+                                   "gamma": [0.5, 1.0], "delta": [0.01]},
+                       optimizers=["delta_gclip", "adam"], seeds=2)
+    by = {}
+    for t in trials:
+        by.setdefault(t.config.optimizer, []).append(t)
+    assert len(by["delta_gclip"]) == 2 * 2 * 2 * 2 * 1 * 2      # width·depth·lr·gamma·delta·seed
+    assert len(by["adam"]) == 2 * 2 * 2 * 2                     # γ and δ not multiplied in
+    assert all(set(t.config.hparams) == {"lr"} for t in by["adam"])
+    assert len({t.key for t in trials}) == len(trials)
+
+
+def test_default_search_space_fills_missing_keys():
+    trials = plan_grid(TASK, grid={"width": [64], "depth": [1]}, optimizers=["gclip"], seeds=1)
+    space = TASK.search_space.optimizers["gclip"]
+    assert len(trials) == len(space["lr"]) * len(space["gamma"])
+
+
+def test_fixed_values_apply_where_accepted_and_duplicates_collapse():
+    trials = plan_grid(TASK, grid={"width": [64, 64], "depth": [1], "lr": [0.1]},
+                       fixed={"gamma": 2.0, "steps": 7}, optimizers=["gclip", "sgd"], seeds=1)
+    assert len(trials) == 2
+    gclip, sgd = sorted(trials, key=lambda t: t.config.optimizer)
+    assert gclip.config.hparams == {"lr": 0.1, "gamma": 2.0} and sgd.config.hparams == {"lr": 0.1}
+    assert gclip.config.task.budget.steps == 7
+
+
+def test_keys_are_stable_and_depend_on_everything_that_changes_a_result():
+    one = plan_grid(TASK, grid={"width": [64], "depth": [1], "lr": [0.1]}, optimizers=["sgd"], seeds=1)
+    again = plan_grid(TASK, grid={"width": [64], "depth": [1], "lr": [0.1]}, optimizers=["sgd"], seeds=1)
+    assert one[0].key == again[0].key == trial_key(one[0].config)
+    for change in ({"lr": [0.2]}, {"width": [65]}, {"steps": [301]}, {"data.n": [65]}):
+        grid = {"width": [64], "depth": [1], "lr": [0.1], **change}
+        other = plan_grid(TASK, grid=grid, optimizers=["sgd"], seeds=1)
+        assert other[0].key != one[0].key, change
+
+
+def test_a_bad_grid_point_is_named():
+    with pytest.raises(ConfigError, match=r"grid point .*lr=-0.5: optimizer sgd: Invalid learning rate: -0.5"):
+        plan_grid(TASK, grid={"lr": [0.1, -0.5]}, optimizers=["sgd"], seeds=1)
+    with pytest.raises(ConfigError, match="unknown optimizer 'lion'"):
+        plan_grid(TASK, optimizers=["lion"])
+    with pytest.raises(ConfigError, match="no values for lr"):
+        plan_grid(TASK, optimizers=["sgd_momentum"])   # not in teacher_mlp's search space or defaults

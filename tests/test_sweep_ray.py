@@ -1,0 +1,178 @@
+"""Sweeps on real Ray, on loopback: the local default, a two-node cluster, a killed worker,
+an interrupted driver.  Each test stops only the Ray processes it started."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from regclip_bench.spec import load_task
+from regclip_bench.sweep.grid import plan_grid
+from regclip_bench.sweep.storage import finished_keys
+from regclip_bench.trial_io import read_trial
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--grid", "width=16,32", "--grid", "depth=1", "--grid", "lr=0.3,1.0", "--optimizers", "sgd",
+         "--seeds", "1", "--set", "steps=20"]
+# Slow enough to be caught mid-run: ~5 s per trial on one core, a checkpoint every 50 steps.
+SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--optimizers", "sgd", "--seeds", "1",
+        "--set", "steps=400", "--set", "eval_every=50"]
+
+
+def cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+
+
+def finish(process, timeout=300):
+    out, _ = process.communicate(timeout=timeout)
+    return process.returncode, out
+
+
+def planned_keys(*args):
+    grid, fixed, optimizers, seeds = {}, {}, None, None
+    it = iter(args)
+    for flag in it:
+        value = next(it)
+        if flag == "--grid":
+            k, v = value.split("=")
+            grid[k] = [float(x) if "." in x else int(x) for x in v.split(",")]
+        elif flag == "--set":
+            k, v = value.split("=")
+            fixed[k] = int(v)
+        elif flag == "--optimizers":
+            optimizers = value.split(",")
+        elif flag == "--seeds":
+            seeds = int(value)
+    return {t.key for t in plan_grid(load_task("teacher_mlp"), grid, fixed, optimizers, seeds)}
+
+
+def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
+    code, out = finish(cli("sweep", "teacher_mlp", *SMALL, "--storage", str(tmp_path)))
+    assert code == 0, out
+    assert "sweep teacher_mlp: 4 trials" in out and "ran 4 trials: 4 completed" in out
+    sweep = tmp_path / "teacher_mlp"
+    assert finished_keys(str(sweep)) == planned_keys(*SMALL)
+    first = {p.name: p.stat().st_mtime_ns for p in (sweep / "trials").iterdir()}
+
+    bigger = [a if a != "width=16,32" else "width=16,32,48" for a in SMALL]
+    code, out = finish(cli("sweep", "teacher_mlp", *bigger, "--storage", str(tmp_path)))
+    assert code == 0, out
+    assert "4 of 6 trials were already finished" in out and "ran 2 trials" in out
+    assert finished_keys(str(sweep)) == planned_keys(*bigger)
+    assert all((sweep / "trials" / name).stat().st_mtime_ns == mtime for name, mtime in first.items())
+    _, summary, _ = read_trial(next((sweep / "trials").iterdir()))
+    assert summary["status"] == "completed" and summary["sweep"] == "teacher_mlp"
+
+    code, out = finish(cli("sweep", "teacher_mlp", *bigger, "--storage", str(tmp_path)))
+    assert code == 0 and "6 of 6 trials were already finished" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "width"], "--grid 'width': expected KEY=V1,V2"),
+    (["--grid", "lr=-1"], "invalid lr=-1"),
+    (["--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["--gpus-per-trial", "-1"], "--gpus-per-trial"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial"),
+    (["--mode", "bayes"], "--mode"),
+    (["--resume", "--storage", "/nonexistent/sweeps"], "--resume: no earlier run of sweep"),
+    (["--set", "colour=red"], "colour='red': unknown key"),
+])
+def test_bad_options_exit_2_with_a_message(args, message):
+    code, out = finish(cli("sweep", "teacher_mlp", *args), timeout=120)
+    assert code == 2, out
+    assert message in out
+
+
+@pytest.fixture
+def ray_tmpdir():
+    # Ray's socket paths must stay short: not under pytest's long tmp_path.
+    path = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+    old = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = path
+    yield path
+    if old is None:
+        os.environ.pop("RAY_TMPDIR")
+    else:
+        os.environ["RAY_TMPDIR"] = old
+
+
+def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, ray_tmpdir):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from regclip_bench.sweep.runner import SweepOptions, run_sweep
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        task = load_task("teacher_mlp")
+        trials = plan_grid(task, {"width": [256], "depth": [2], "lr": [0.1, 0.2, 0.3, 0.4]},
+                           {"steps": 150}, ["sgd"], 1)
+        options = SweepOptions(name="two", storage=str(tmp_path), address=cluster.address)
+        outcome = run_sweep(trials, options, task.model_dump(mode="json"))
+        assert outcome.statuses == {"completed": 4} and outcome.errored == 0
+        nodes = {read_trial(p)[1]["node_id"] for p in (tmp_path / "two" / "trials").iterdir()}
+        assert nodes == {node.node_id for node in cluster.list_all_nodes()} and len(nodes) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def _wait_for(predicate, timeout=120, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def _checkpointed_trial(experiments: Path):
+    """(trial dir, worker pid) of a running trial that has reported a checkpoint."""
+    for result in experiments.glob("run-*/*/result.json"):
+        for line in result.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("checkpoint_step", 0) >= 100 and not row.get("finished"):
+                return result.parent, row["pid"]
+    return None
+
+
+def test_killed_worker_is_retried_from_its_checkpoint(tmp_path):
+    args = [*SLOW, "--grid", "lr=0.1,0.2"]
+    process = cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path))
+    trial_dir, pid = _wait_for(lambda: _checkpointed_trial(tmp_path / "teacher_mlp" / "tune"))
+    os.kill(pid, signal.SIGKILL)
+    code, out = finish(process)
+    assert code == 0, out
+    sweep = tmp_path / "teacher_mlp"
+    assert finished_keys(str(sweep)) == planned_keys(*args)
+    _, summary, _ = read_trial(sweep / "trials" / f"{trial_dir.name}.parquet")
+    assert summary["status"] == "completed" and summary["resumed_from_step"] >= 100
+    assert summary["steps_done"] == 400
+
+
+def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
+    args = [*SLOW, "--grid", "lr=0.1,0.2,0.3", "--max-concurrent", "1"]
+    process = cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path))
+    trials = tmp_path / "teacher_mlp" / "trials"
+    _wait_for(lambda: trials.exists() and any(trials.iterdir()))
+    process.send_signal(signal.SIGINT)
+    code, out = finish(process)
+    assert code == 130 and "--resume" in out, out
+    before = {p.name: p.stat().st_mtime_ns for p in trials.iterdir()}
+    assert 1 <= len(before) < 3
+
+    code, out = finish(cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path), "--resume"))
+    assert code == 0, out
+    assert finished_keys(str(tmp_path / "teacher_mlp")) == planned_keys(*args)
+    assert all((trials / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
+    assert len(list((tmp_path / "teacher_mlp" / "tune").iterdir())) == 1   # the same run, resumed

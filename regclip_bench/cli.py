@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
     sweep.add_argument("--max-concurrent", type=_positive_int)
     sweep.add_argument("--max-failures", type=int, default=3, help="retries of a crashed trial")
+    sweep.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
+                       help="checkpoint at the first evaluation after this many seconds (default 10)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
     sweep.add_argument("--dry-run", action="store_true", help="print the trials and stop")
 
@@ -159,7 +161,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     options = SweepOptions(name=name, storage=args.storage, address=args.address,
                            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                            max_concurrent=args.max_concurrent, resume=args.resume,
-                           max_failures=args.max_failures)
+                           max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every)
     outcome = run_sweep(trials, options, task.model_dump(mode="json"))
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")

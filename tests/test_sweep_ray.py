@@ -22,7 +22,7 @@ SMALL = ["--grid", "width=16,32", "--grid", "depth=1", "--grid", "lr=0.3,1.0", "
          "--seeds", "1", "--set", "steps=20"]
 # Slow enough to be caught mid-run: ~5 s per trial on one core, a checkpoint every 50 steps.
 SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--optimizers", "sgd", "--seeds", "1",
-        "--set", "steps=400", "--set", "eval_every=50"]
+        "--set", "steps=400", "--set", "eval_every=50", "--checkpoint-every", "0"]
 
 
 def cli(*args, **kwargs):
@@ -39,6 +39,9 @@ def planned_keys(*args):
     grid, fixed, optimizers, seeds = {}, {}, None, None
     it = iter(args)
     for flag in it:
+        if flag == "--checkpoint-every":
+            next(it)
+            continue
         value = next(it)
         if flag == "--grid":
             k, v = value.split("=")

@@ -44,6 +44,7 @@ class SweepOptions:
     max_concurrent: int | None = None
     resume: bool = False
     max_failures: int = 3
+    checkpoint_every_s: float = 10.0  # at the first evaluation after this many seconds
 
 
 @dataclass
@@ -151,7 +152,8 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
         if todo and not outcome.interrupted:
             progress = Progress(len(todo), stream)
             params = [{"key": t.key, "overrides": t.overrides, "task": task_dump,
-                       "sweep": options.name, "sweep_dir": sweep_dir} for t in todo]
+                       "sweep": options.name, "sweep_dir": sweep_dir,
+                       "checkpoint_every_s": options.checkpoint_every_s} for t in todo]
             tuner = tune.Tuner(
                 trainable,
                 param_space={"trial": tune.grid_search(params)},

@@ -6,6 +6,7 @@ import io
 import math
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,19 +31,26 @@ def _scalars(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class TuneReporter(Reporter):
-    """Reports every logged step to Tune, and a checkpoint after every evaluation."""
+    """Reports to Tune at evaluations, with a checkpoint, at most once per
+    `checkpoint_every_s` seconds: the latest logged metrics and the test metrics.  The full
+    step rows go to the trial's Parquet file instead, so Tune's per-report cost (and the
+    checkpoint's copy to storage) is not paid for every log or every short evaluation."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpoint_every_s: float = 10.0) -> None:
         self.last: dict[str, Any] = {}
+        self.every = checkpoint_every_s
+        self.last_checkpoint = time.monotonic()
 
     def log(self, row: dict[str, Any]) -> None:
         self.last.update(_scalars(row))
-        tune.report(dict(self.last))
 
     def eval(self, row: dict[str, Any]) -> None:
         self.last.update({k: v for k, v in row.items() if k.startswith("test_")})
 
     def checkpoint(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
+        if time.monotonic() - self.last_checkpoint < self.every:
+            return
+        self.last_checkpoint = time.monotonic()
         with tempfile.TemporaryDirectory() as folder:
             torch.save(state(), Path(folder) / STATE_FILE)
             tune.report(dict(self.last, checkpoint_step=step),
@@ -59,7 +67,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
-    result = run_trial(trial, TuneReporter(), resume=resume)
+    result = run_trial(trial, TuneReporter(params["checkpoint_every_s"]), resume=resume)
     result["key"] = params["key"]
     result["sweep"] = params["sweep"]
     result["node_id"] = ray.get_runtime_context().get_node_id()

@@ -73,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--optimizers", metavar="A,B", help="default: those of the task's search space")
     sweep.add_argument("--seeds", type=_positive_int, help="seeds 0..N-1 (default: the task's)")
-    sweep.add_argument("--mode", choices=("grid",), default="grid")
+    sweep.add_argument("--mode", choices=("grid", "search"), default="grid",
+                       help="grid: every combination; search: --samples trials per optimizer, "
+                            "Optuna-sampled and ASHA-pruned")
+    sweep.add_argument("--samples", type=_positive_int, default=16,
+                       help="search mode: trials per optimizer (default 16)")
     sweep.add_argument("--name", help="sweep name (default: the task's name)")
     sweep.add_argument("--storage", default="~/regclip-bench/sweeps", help="path or URI (default: %(default)s)")
     sweep.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
@@ -150,19 +154,47 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     task = load_task(args.task)
     optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()] if args.optimizers else None
+    name = args.name or task.name
+    if args.mode == "search":
+        return _search(args, task, name, optimizers or list(task.search_space.optimizers))
     trials = plan_grid(task, parse_grid(args.grid), parse_assignments(args.assignments), optimizers,
                        args.seeds)
-    name = args.name or task.name
     print(f"sweep {name}: {len(trials)} trials of {task.name}")
     print("\n".join(describe_grid(trials)))
     if args.dry_run:
         return 0
-    from .sweep.runner import SweepOptions, run_sweep
-    options = SweepOptions(name=name, storage=args.storage, address=args.address,
-                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                           max_concurrent=args.max_concurrent, resume=args.resume,
-                           max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every)
-    outcome = run_sweep(trials, options, task.model_dump(mode="json"))
+    from .sweep.runner import run_sweep
+    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"))
+    return _report(outcome, args, name)
+
+
+def _sweep_options(args: argparse.Namespace, name: str):
+    from .sweep.runner import SweepOptions
+    return SweepOptions(name=name, storage=args.storage, address=args.address,
+                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                        max_concurrent=args.max_concurrent, resume=args.resume,
+                        max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every)
+
+
+def _search(args: argparse.Namespace, task, name: str, optimizers: list[str]) -> int:
+    from .config import parse_assignments
+    from .sweep.search import describe, search_space
+    grid, fixed = parse_grid(args.grid), parse_assignments(args.assignments)
+    if args.resume:
+        raise ConfigError("--resume: search mode samples afresh; run it again for more samples")
+    spaces = {o: search_space(task, o, grid, fixed) for o in optimizers}
+    print(f"sweep {name}: search, {args.samples} trials per optimizer ({args.samples * len(spaces)} "
+          f"in all) of {task.name}, Optuna TPE + ASHA on {task.target.metric}")
+    for optimizer, space in spaces.items():
+        print(f"  {optimizer:24s} " + "  ".join(f"{k}={v}" for k, v in describe(space).items()))
+    if args.dry_run:
+        return 0
+    from .sweep.runner import run_search
+    outcome = run_search(task, optimizers, args.samples, grid, fixed, _sweep_options(args, name))
+    return _report(outcome, args, name)
+
+
+def _report(outcome, args: argparse.Namespace, name: str) -> int:
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "none"

@@ -179,3 +179,22 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
     assert finished_keys(str(tmp_path / "teacher_mlp")) == planned_keys(*args)
     assert all((trials / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert len(list((tmp_path / "teacher_mlp" / "tune").iterdir())) == 1   # the same run, resumed
+
+
+def test_search_mode_samples_the_budget_and_records_how(tmp_path):
+    code, out = finish(cli("sweep", "teacher_mlp", "--mode", "search", "--samples", "4",
+                           "--optimizers", "delta_gclip", "--grid", "width=16,32", "--grid", "depth=1",
+                           "--set", "steps=120", "--set", "eval_every=20", "--storage", str(tmp_path)))
+    assert code == 0, out
+    assert "lr=loguniform(0.1, 3)" in out and "gamma=loguniform(0.1, 1)" in out
+    sweep = tmp_path / "teacher_mlp"
+    summaries = [read_trial(p)[1] for p in (sweep / "trials").iterdir()]
+    assert len(summaries) == 4                                   # the budget: 4 trials
+    assert {s["status"] for s in summaries} <= {"completed", "stopped"}
+    assert any(s["status"] == "completed" for s in summaries)    # ASHA keeps the leader
+    lrs = [s["config"]["lr"] for s in summaries]
+    assert len(set(lrs)) == 4 and all(0.1 <= lr <= 3 for lr in lrs)
+    run = json.loads((sweep / "sweep.json").read_text())["runs"][0]
+    assert (run["mode"], run["sampler"], run["scheduler"], run["samples_per_optimizer"]) == \
+        ("search", "optuna TPE", "ASHA", 4)
+    assert run["metric"] == "loss" and run["mode"] == "search" and run["max_t_evaluations"] == 7

@@ -8,6 +8,7 @@ sweep name with a larger grid runs only the configurations not finished yet.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -18,8 +19,10 @@ from typing import Any, TextIO
 import pyarrow.fs as pafs
 
 from ..errors import ConfigError
+from ..spec import TaskSpec
 from .grid import PlannedTrial
 from .storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type,
+                      write_bytes,
                       normalise)
 
 for _name, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
@@ -154,6 +157,10 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             params = [{"key": t.key, "overrides": t.overrides, "task": task_dump,
                        "sweep": options.name, "sweep_dir": sweep_dir,
                        "checkpoint_every_s": options.checkpoint_every_s} for t in todo]
+            run = time.strftime("run-%Y%m%d-%H%M%S")
+            record_run(sweep_dir, {"run": run, "mode": "grid", "task": task_dump["name"],
+                                   "trials": len(trials), "to_run": len(todo),
+                                   "keys": [t.key for t in todo], **_cluster_description()})
             tuner = tune.Tuner(
                 trainable,
                 param_space={"trial": tune.grid_search(params)},
@@ -162,7 +169,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                                             trial_name_creator=_trial_name,
                                             trial_dirname_creator=_trial_name),
                 run_config=tune.RunConfig(
-                    name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=experiments, verbose=0,
+                    name=run, storage_path=experiments, verbose=0,
                     failure_config=tune.FailureConfig(max_failures=options.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     callbacks=[progress, JsonLoggerCallback()]))
@@ -174,10 +181,69 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
 
 
 def _trial_name(trial) -> str:
-    return trial.config["trial"]["key"]
+    return trial.config["trial"]["key"] if "trial" in trial.config else trial.trial_id
 
 
-def _fit(tuner: tune.Tuner, progress: Progress | None, outcome: SweepOutcome) -> None:
+def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[str, list[Any]],
+               fixed: dict[str, Any], options: SweepOptions, stream: TextIO = sys.stderr) -> SweepOutcome:
+    """`samples` trials per optimizer, sampled by Optuna and pruned by ASHA (see search.py)."""
+    from ..config import resolve_trial
+    from .search import describe, search_config, search_space
+    spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
+    storage = normalise(options.storage)
+    sweep_dir = join(storage, options.name)
+    outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
+    started = _connect(options.address)
+    try:
+        _check_storage(storage, options.address)
+        trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
+                                                      "gpu": options.gpus_per_trial})
+        for seed, (name, space) in enumerate(spaces.items()):
+            resolved = resolve_trial(task, {"optimizer": name, **fixed}).task
+            tune_config, described = search_config(resolved, samples, seed)
+            tune_config.max_concurrent_trials = options.max_concurrent
+            tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
+            static = {"overrides": {"optimizer": name, **fixed}, "task": task.model_dump(mode="json"),
+                      "sweep": options.name, "sweep_dir": sweep_dir, "search": True,
+                      "checkpoint_every_s": options.checkpoint_every_s}
+            run = time.strftime("run-%Y%m%d-%H%M%S") + f"-{name}"
+            record_run(sweep_dir, {"run": run, "mode": "search", "optimizer": name, "task": task.name,
+                                   "space": describe(space), "fixed": fixed,
+                                   **described, **_cluster_description()})
+            progress = Progress(samples, stream)
+            tuner = tune.Tuner(trainable, param_space={**space, "static": static}, tune_config=tune_config,
+                               run_config=tune.RunConfig(
+                                   name=run, storage_path=join(sweep_dir, "tune"), verbose=0,
+                                   failure_config=tune.FailureConfig(max_failures=options.max_failures),
+                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                   callbacks=[progress, JsonLoggerCallback()]))
+            _fit(tuner, progress, outcome, early_stopping=True)
+    finally:
+        if started:
+            ray.shutdown()
+    return outcome
+
+
+def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
+    """Append one run's description to <sweep>/sweep.json (what ran, how, where)."""
+    path = join(sweep_dir, "sweep.json")
+    fs, local = filesystem(path)
+    runs: list[dict[str, Any]] = []
+    if fs.get_file_info(local).type == pafs.FileType.File:
+        with fs.open_input_stream(local) as stream:
+            runs = json.loads(stream.read())["runs"]
+    entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}
+    write_bytes(path, json.dumps({"schema": 1, "runs": [*runs, entry]}, indent=1, default=str).encode())
+
+
+def _cluster_description() -> dict[str, Any]:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {"nodes": len(nodes), "cluster_resources": ray.cluster_resources(),
+            "ray_version": ray.__version__}
+
+
+def _fit(tuner: tune.Tuner, progress: Progress | None, outcome: SweepOutcome,
+         early_stopping: bool = False) -> None:
     try:
         results = tuner.fit()
     finally:
@@ -189,8 +255,11 @@ def _fit(tuner: tune.Tuner, progress: Progress | None, outcome: SweepOutcome) ->
         status = (result.metrics or {}).get("status")
         if status:
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
-    unfinished = len(results) - sum(outcome.statuses.values()) - len(results.errors)
-    outcome.interrupted = outcome.interrupted or unfinished > 0
+    unfinished = sum(1 for r in results if r.error is None and not (r.metrics or {}).get("finished"))
+    if early_stopping:  # ASHA stopped them: a result of the search, saved as "stopped"
+        outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + unfinished
+    else:
+        outcome.interrupted = outcome.interrupted or unfinished > 0
 
 
 def _connect(address: str | None) -> bool:

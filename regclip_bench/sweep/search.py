@@ -1,0 +1,92 @@
+"""Budgeted tuning in the spirit of AlgoPerf's external-tuning rules.
+
+Each optimizer gets the same budget: `samples` trials drawn from the task's search space
+(log-uniform in lr, γ and weight decay between the smallest and largest grid value;
+uniform in δ; a choice among the listed widths and depths) by Optuna's TPE sampler through
+Ray Tune, with ASHA stopping the trials that fall behind on the task's target metric at
+its evaluations.  The budget, sampler and scheduler are recorded in the sweep's manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from ..config import HPARAM_KEYS as OPTIMIZERS_KEYS
+from ..errors import ConfigError
+from ..optim import OPTIMIZERS
+from ..spec import TaskSpec
+
+LOG_SCALE = ("lr", "gamma", "weight_decay")
+
+
+def target_metric(task: TaskSpec) -> tuple[str, str]:
+    """(the metric Tune reports, min or max) for the task's target."""
+    metric = "loss" if task.target.metric == "train_loss" else task.target.metric
+    return metric, task.target.direction
+
+
+def describe(space: dict[str, Any]) -> dict[str, str]:
+    """Readable domains: loguniform(0.1, 3), choice([64, 256]), or the constant."""
+    out = {}
+    for key, domain in space.items():
+        if isinstance(domain, tune.search.sample.Categorical):
+            out[key] = f"choice({domain.categories})"
+        elif isinstance(domain, tune.search.sample.Float):
+            kind = "loguniform" if isinstance(domain.sampler, tune.search.sample.LogUniform) else "uniform"
+            out[key] = f"{kind}({domain.lower:g}, {domain.upper:g})"
+        else:
+            out[key] = repr(domain)
+    return out
+
+
+def search_space(task: TaskSpec, optimizer: str, grid: dict[str, list[Any]],
+                 fixed: dict[str, Any]) -> dict[str, Any]:
+    """Tune domains for one optimizer; a key with a single value (or fixed) is a constant."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"--optimizers: unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZERS)}")
+    accepted = OPTIMIZERS[optimizer].accepts
+    values: dict[str, list[Any]] = {"width": task.search_space.width, "depth": task.search_space.depth,
+                                    **task.search_space.optimizers.get(optimizer, {})}
+    values.update({k: v for k, v in grid.items() if k in accepted or k not in OPTIMIZERS_KEYS})
+    for required in OPTIMIZERS[optimizer].required:
+        if required not in values and required not in fixed:
+            default = task.defaults.hparams.get(optimizer, {}).get(required)
+            if default is None:
+                raise ConfigError(f"optimizer {optimizer}: no range for {required}; give one with --grid")
+            values[required] = [default]
+    space: dict[str, Any] = {}
+    for key, options in values.items():
+        if key in fixed or (key in OPTIMIZERS_KEYS and key not in accepted):
+            continue
+        low, high = min(options), max(options)
+        if len(options) == 1 or low == high:
+            space[key] = options[0]
+        elif key in LOG_SCALE and low > 0:
+            space[key] = tune.loguniform(low, high)
+        elif key == "delta":
+            space[key] = tune.uniform(low, high)
+        else:
+            space[key] = tune.choice(list(options))
+    return space
+
+
+def search_config(task: TaskSpec, samples: int, seed: int) -> tuple[tune.TuneConfig, dict[str, Any]]:
+    """The TuneConfig of one optimizer's search, and its description for the manifest.
+    `task` carries the sweep's fixed overrides: its budget sets ASHA's horizon."""
+    metric, mode = target_metric(task)
+    budget = task.budget
+    # Tune hears from a trial at each evaluation before the last, then once at the end.
+    evaluations = budget.steps // budget.eval_every + 1 if budget.steps else 10_000
+    scheduler = ASHAScheduler(metric=metric, mode=mode, max_t=evaluations, grace_period=1,
+                              reduction_factor=3)
+    searcher = OptunaSearch(metric=metric, mode=mode, seed=seed)
+    config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=samples,
+                             reuse_actors=True)
+    described = {"samples_per_optimizer": samples, "sampler": "optuna TPE", "sampler_seed": seed,
+                 "scheduler": "ASHA", "metric": metric, "metric_mode": mode, "grace_period": 1,
+                 "reduction_factor": 3, "max_t_evaluations": evaluations}
+    return config, described

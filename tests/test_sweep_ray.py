@@ -117,8 +117,9 @@ def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, ray_tmpdir):
     try:
         cluster.wait_for_nodes()
         task = load_task("teacher_mlp")
+        # Long enough (~2 s) that both nodes' actors are busy before any is free for reuse.
         trials = plan_grid(task, {"width": [256], "depth": [2], "lr": [0.1, 0.2, 0.3, 0.4]},
-                           {"steps": 150}, ["sgd"], 1)
+                           {"steps": 1000}, ["sgd"], 1)
         options = SweepOptions(name="two", storage=str(tmp_path), address=cluster.address)
         outcome = run_sweep(trials, options, task.model_dump(mode="json"))
         assert outcome.statuses == {"completed": 4} and outcome.errored == 0

@@ -10,6 +10,10 @@ from typing import Any
 from .errors import ConfigError
 
 
+DEFAULT_STORAGE = "~/regclip-bench/sweeps"
+DEFAULT_STORE = "~/regclip-bench/store"
+
+
 def _number(kind: type, minimum: float, inclusive: bool):
     """An argparse type: a number of `kind` above `minimum` (or at it, if `inclusive`)."""
     bound = f"{'>=' if inclusive else '>'} {minimum:g}"
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--samples", type=_positive_int, default=16,
                        help="search mode: trials per optimizer (default 16)")
     sweep.add_argument("--name", help="sweep name (default: the task's name)")
-    sweep.add_argument("--storage", default="~/regclip-bench/sweeps", help="path or URI (default: %(default)s)")
+    sweep.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
     sweep.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
     sweep.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
     sweep.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
@@ -80,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="checkpoint at the first evaluation after this many seconds (default 10)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
     sweep.add_argument("--dry-run", action="store_true", help="print the trials and stop")
+    sweep.add_argument("--store", default=DEFAULT_STORE,
+                       help="results store to aggregate into when done (default: %(default)s)")
+    sweep.add_argument("--no-aggregate", action="store_true", help="leave the results in the sweep folder")
+
+    aggregate = commands.add_parser(
+        "aggregate", help="gather a sweep's trials into a results store",
+        description="Gather the finished trials of SWEEP (a sweep folder or URI, or a sweep name under "
+                    "--storage) into the Parquet results store STORE. Aggregating again adds no rows.")
+    aggregate.add_argument("sweep")
+    aggregate.add_argument("--into", dest="store", default=DEFAULT_STORE, metavar="STORE")
+    aggregate.add_argument("--storage", default=DEFAULT_STORAGE, help="where sweep names are looked up")
+
+    query = commands.add_parser(
+        "query", help="summarise a results store",
+        description="Per task and optimizer: trials, completed / diverged / failed, best and median final "
+                    "loss, median steps to target, best test metric.")
+    query.add_argument("store", nargs="?", default=DEFAULT_STORE)
+    query.add_argument("--task")
+    query.add_argument("--optimizer")
+    query.add_argument("--status")
+    query.add_argument("--sweep", help="a sweep id")
 
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
@@ -186,6 +211,10 @@ def _search(args: argparse.Namespace, task, name: str, optimizers: list[str]) ->
 
 
 def _report(outcome, args: argparse.Namespace, name: str) -> int:
+    if not args.no_aggregate and not outcome.interrupted:
+        from .results import aggregate
+        done = aggregate(outcome.sweep_dir, args.store)
+        print(f"aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}")
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "none"
@@ -195,6 +224,40 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
         print(f"interrupted: continue with `regclip-bench sweep {args.task} --name {name} --resume`")
         return 130
     return 0 if outcome.errored == 0 else 1
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from .results import aggregate
+    from .sweep.storage import is_uri, join
+    sweep = args.sweep
+    if not is_uri(sweep) and "/" not in sweep and not sweep.startswith("."):
+        sweep = join(args.storage, sweep)
+    done = aggregate(sweep, args.store)
+    print(f"aggregated sweep {done.sweep_id} ({done.task}): {done.trials} trials, "
+          + ", ".join(f"{n} {table} rows" for table, n in done.rows.items()) + f" → {args.store}")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from .results import load
+    filters = {k: v for k, v in (("task", args.task), ("optimizer", args.optimizer),
+                                 ("status", args.status), ("sweep_id", args.sweep)) if v}
+    trials = load(args.store, "trials", filters)
+    if trials.empty:
+        print("no trials match")
+        return 0
+    for (task, optimizer), group in trials.groupby(["task", "optimizer"], sort=True):
+        counts = group["status"].value_counts()
+        finite = group["final_loss"][group["final_loss"].abs() < float("inf")]
+        reached = group["steps_to_target"][group["steps_to_target"] < float("inf")]
+        test = [c for c in ("final_test_accuracy", "final_test_elbo") if group[c].notna().any()]
+        best_test = f"  best {test[0][6:]} {group[test[0]].max():.4g}" if test else ""
+        print(f"{task:18s} {optimizer:22s} {len(group):4d} trials  "
+              f"{counts.get('completed', 0)} completed {counts.get('diverged', 0)} diverged "
+              f"{counts.get('failed', 0)} failed  best loss {finite.min():.4g}  median {finite.median():.4g}  "
+              f"target reached {len(reached)}/{len(group)}"
+              + (f" (median {reached.median():.0f} steps)" if len(reached) else "") + best_test)
+    return 0
 
 
 def _fmt(value: Any) -> str:
@@ -232,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "aggregate":
+            return cmd_aggregate(args)
+        if args.command == "query":
+            return cmd_query(args)
         if args.command == "demo":
             from .demo import run_demo
             run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from regclip_bench.results import load
 from regclip_bench.spec import load_task
 from regclip_bench.sweep.grid import plan_grid
 from regclip_bench.sweep.storage import finished_keys
@@ -26,6 +27,8 @@ SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--optimizers", "sgd", "--s
 
 
 def cli(*args, **kwargs):
+    if args[0] == "sweep" and "--store" not in args:
+        args = (*args, "--no-aggregate")   # never into the default store under $HOME
     return subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
 
@@ -57,17 +60,21 @@ def planned_keys(*args):
 
 
 def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
-    code, out = finish(cli("sweep", "teacher_mlp", *SMALL, "--storage", str(tmp_path)))
+    store = tmp_path / "store"
+    code, out = finish(cli("sweep", "teacher_mlp", *SMALL, "--storage", str(tmp_path), "--store", str(store)))
     assert code == 0, out
     assert "sweep teacher_mlp: 4 trials" in out and "ran 4 trials: 4 completed" in out
+    assert "aggregated 4 trials" in out and len(load(str(store), "trials")) == 4
     sweep = tmp_path / "teacher_mlp"
     assert finished_keys(str(sweep)) == planned_keys(*SMALL)
     first = {p.name: p.stat().st_mtime_ns for p in (sweep / "trials").iterdir()}
 
     bigger = [a if a != "width=16,32" else "width=16,32,48" for a in SMALL]
-    code, out = finish(cli("sweep", "teacher_mlp", *bigger, "--storage", str(tmp_path)))
+    code, out = finish(cli("sweep", "teacher_mlp", *bigger, "--storage", str(tmp_path), "--store", str(store)))
     assert code == 0, out
     assert "4 of 6 trials were already finished" in out and "ran 2 trials" in out
+    trials = load(str(store), "trials")
+    assert len(trials) == 6 and trials.trial_id.is_unique and set(trials.status) == {"completed"}
     assert finished_keys(str(sweep)) == planned_keys(*bigger)
     assert all((sweep / "trials" / name).stat().st_mtime_ns == mtime for name, mtime in first.items())
     _, summary, _ = read_trial(next((sweep / "trials").iterdir()))

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -228,12 +229,16 @@ def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
     """Append one run's description to <sweep>/sweep.json (what ran, how, where)."""
     path = join(sweep_dir, "sweep.json")
     fs, local = filesystem(path)
-    runs: list[dict[str, Any]] = []
+    manifest: dict[str, Any] = {"schema": 1, "name": sweep_dir.rstrip("/").rsplit("/", 1)[-1],
+                                # unique across machines: sweeps of the same name merge as distinct
+                                "sweep_id": f"{sweep_dir.rstrip('/').rsplit('/', 1)[-1]}-{uuid.uuid4().hex[:10]}",
+                                "runs": []}
     if fs.get_file_info(local).type == pafs.FileType.File:
         with fs.open_input_stream(local) as stream:
-            runs = json.loads(stream.read())["runs"]
+            manifest = json.loads(stream.read())
     entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}
-    write_bytes(path, json.dumps({"schema": 1, "runs": [*runs, entry]}, indent=1, default=str).encode())
+    manifest["runs"].append(entry)
+    write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
 
 
 def _cluster_description() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ..config import resolve_trial
 from ..spec import TaskSpec
 from ..trial import Reporter, run_trial
 from ..trial_io import trial_table
+from ..provenance import provenance
 from .grid import trial_key
 from .storage import join, write_bytes
 
@@ -86,7 +87,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
 
     def save(result: dict[str, Any]) -> None:
         result.update(key=key, sweep=params["sweep"], node_id=ray.get_runtime_context().get_node_id(),
-                      hostname=socket.gethostname())
+                      hostname=socket.gethostname(), **provenance())
         buffer = io.BytesIO()
         pq.write_table(trial_table(result), buffer)
         write_bytes(destination, buffer.getvalue())

@@ -1,0 +1,45 @@
+"""The results store's tables, version 1 (documented in docs/results-schema.md)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+VERSION_KEY = b"regclip_bench.schema_version"
+TABLES = ("steps", "evals", "trials", "sweeps")
+PARTITION = "task"  # hive-style directories: <table>/task=<task>/<sweep_id>.parquet
+
+_KEYS = [("sweep_id", pa.string()), ("trial_id", pa.string())]
+_F, _I, _S, _B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+
+STEPS = pa.schema(_KEYS + [
+    ("step", _I), ("loss", _F), ("loss_avg", _F), ("best_loss", _F), ("grad_norm", _F),
+    ("step_size", _F), ("clip_factor", _F), ("regime", _S), ("frac_unclipped", _F),
+    ("frac_clipped", _F), ("frac_floor", _F), ("pl_ratio", _F), ("dist_from_init", _F), ("lr", _F),
+    ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I),
+])
+
+EVALS = pa.schema(_KEYS + [
+    ("step", _I), ("epoch", _F), ("test_loss", _F), ("test_accuracy", _F), ("test_elbo", _F),
+])
+
+CONFIG_COLUMNS = [("optimizer", _S), ("width", _I), ("depth", _I), ("lr", _F), ("gamma", _F),
+                  ("delta", _F), ("weight_decay", _F), ("momentum", _F), ("seed", _I), ("steps", _I),
+                  ("epochs", _I), ("batch_size", _S)]
+SUMMARY_COLUMNS = [
+    ("status", _S), ("error", _S), ("final_loss", _F), ("best_loss", _F), ("loss_log_slope", _F),
+    ("loss_rate", _F), ("min_pl_ratio", _F), ("max_dist_from_init", _F), ("frac_unclipped", _F),
+    ("frac_clipped", _F), ("frac_floor", _F), ("final_test_loss", _F), ("final_test_accuracy", _F),
+    ("final_test_elbo", _F), ("steps_done", _I), ("total_steps", _I), ("resumed_from_step", _I),
+    ("steps_to_target", _F), ("seconds_to_target", _F), ("param_count", _I), ("wall_time_s", _F),
+    ("train_time_s", _F), ("device", _S), ("device_name", _S), ("hostname", _S), ("node_id", _S),
+    ("cpu_model", _S), ("gpu_model", _S), ("regclip_bench_version", _S), ("git_commit", _S),
+    ("torch_version", _S), ("ray_version", _S), ("python_version", _S),
+]
+TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + CONFIG_COLUMNS + SUMMARY_COLUMNS
+                   + [("config_json", _S)])
+
+SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", _I),
+                    ("first_started", _S), ("aggregated", _S), ("runs_json", _S)])
+
+SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}

@@ -1,0 +1,224 @@
+"""Aggregate a sweep's trial files into the store, and read the store back.
+
+    STORE/_schema.json                                {"schema_version": 1}
+    STORE/<table>/task=<task>/<sweep_id>.parquet
+
+Partitioned (hive style) by task.  One file per (table, task, sweep), rewritten whole by each aggregation of that sweep:
+aggregating twice adds no rows, two aggregations of different sweeps touch different
+files, and sweeps from other machines (other sweep ids) land beside each other.  Every
+file is written under a name starting with "." and renamed into place, so readers
+(which skip dot-files) never see half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError
+from ..sweep.storage import filesystem, join, normalise
+from ..trial_io import EVALS_KEY, SUMMARY_KEY
+from .schema import CONFIG_COLUMNS, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES, VERSION_KEY
+
+
+class ResultsError(ConfigError):
+    """A store or trial file that cannot be read: named, with the reason."""
+
+
+@dataclass
+class Aggregated:
+    sweep_id: str
+    task: str
+    trials: int
+    rows: dict[str, int]
+
+
+def aggregate(sweep_dir: str, store: str) -> Aggregated:
+    """Gather `sweep_dir`'s finished trials (local path or URI) into `store`."""
+    sweep_dir, store = normalise(sweep_dir), normalise(store)
+    manifest = _read_manifest(sweep_dir)
+    sweep_id = manifest["sweep_id"]
+    fs, trials_path = filesystem(join(sweep_dir, "trials"))
+    files = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(trials_path, allow_not_found=True))
+                   if info.type == pafs.FileType.File and info.path.endswith(".parquet"))
+    columns: dict[str, dict[str, list]] = {name: {f.name: [] for f in SCHEMAS[name]} for name in TABLES}
+    tasks = set()
+    for path in files:
+        table, summary, evals = _read_trial_file(fs, path)
+        trial_id = PurePosixPath(path).stem
+        task = summary["config"]["task"]
+        tasks.add(task)
+        _append_rows(columns["steps"], table.to_pylist(), sweep_id, trial_id)
+        _append_rows(columns["evals"], evals, sweep_id, trial_id)
+        _append_rows(columns["trials"], [_trial_row(summary, trial_id)], sweep_id, trial_id)
+    if len(tasks) > 1:
+        raise ResultsError(f"{sweep_dir}: trials of several tasks ({', '.join(sorted(tasks))}) in one sweep")
+    task = tasks.pop() if tasks else manifest["runs"][0].get("task", "unknown") if manifest["runs"] else "unknown"
+    columns["sweeps"] = {
+        "sweep_id": [sweep_id], "name": [manifest.get("name")],
+        "modes": [",".join(sorted({run.get("mode", "grid") for run in manifest["runs"]}))],
+        "n_trials": [len(files)],
+        "first_started": [manifest["runs"][0]["started"] if manifest["runs"] else None],
+        "aggregated": [time.strftime("%Y-%m-%dT%H:%M:%S%z")],
+        "runs_json": [json.dumps(manifest["runs"], default=str)]}
+
+    _ensure_store(store)
+    rows = {}
+    for name in TABLES:  # trials last: a reader that starts from trials sees complete sweeps
+        table = pa.Table.from_pydict(columns[name], schema=SCHEMAS[name])
+        _write_partition(store, name, task, sweep_id, table)
+        rows[name] = table.num_rows
+    return Aggregated(sweep_id, task, len(files), rows)
+
+
+def _read_manifest(sweep_dir: str) -> dict[str, Any]:
+    fs, path = filesystem(join(sweep_dir, "sweep.json"))
+    try:
+        with fs.open_input_stream(path) as stream:
+            manifest = json.loads(stream.read())
+    except FileNotFoundError:
+        raise ResultsError(f"{sweep_dir}: not a sweep (no sweep.json)") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{sweep_dir}/sweep.json: not valid JSON ({exc})") from None
+    if "sweep_id" not in manifest:
+        raise ResultsError(f"{sweep_dir}/sweep.json: no sweep_id (written by an older regclip-bench)")
+    return manifest
+
+
+def _read_trial_file(fs: pafs.FileSystem, path: str) -> tuple[pa.Table, dict, list]:
+    try:
+        with fs.open_input_file(path) as handle:
+            table = pq.read_table(handle)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ResultsError(f"{path}: not a readable Parquet file ({exc})") from None
+    metadata = table.schema.metadata or {}
+    if SUMMARY_KEY not in metadata or EVALS_KEY not in metadata:
+        raise ResultsError(f"{path}: not a regclip-bench trial file (no summary in its metadata)")
+    summary = json.loads(metadata[SUMMARY_KEY])
+    for key, value in summary.items():
+        if value in ("inf", "-inf", "nan"):
+            summary[key] = float(value)
+    return table, summary, json.loads(metadata[EVALS_KEY])
+
+
+def _append_rows(columns: dict[str, list], rows: list[dict], sweep_id: str, trial_id: str) -> None:
+    for row in rows:
+        for name, values in columns.items():
+            if name == "sweep_id":
+                values.append(sweep_id)
+            elif name == "trial_id":
+                values.append(trial_id)
+            else:
+                value = row.get(name)
+                values.append(float(value) if value in ("inf", "-inf", "nan") else value)
+
+
+def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
+    config = summary["config"]
+    row: dict[str, Any] = {"config_hash": trial_id, "config_json": json.dumps(config, sort_keys=True)}
+    for name, kind in CONFIG_COLUMNS:
+        value = config.get(name)
+        row[name] = None if value is None else str(value) if kind == pa.string() else value
+    for name, kind in SUMMARY_COLUMNS:
+        value = summary.get(name)
+        if kind == pa.int64() and isinstance(value, float):
+            value = None if not math.isfinite(value) else int(value)
+        row[name] = value
+    return row
+
+
+def _ensure_store(store: str) -> None:
+    fs, path = filesystem(join(store, "_schema.json"))
+    try:
+        with fs.open_input_stream(path) as stream:
+            found = json.loads(stream.read()).get("schema_version")
+    except FileNotFoundError:
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        _atomic_write(fs, path, json.dumps({"schema_version": SCHEMA_VERSION}).encode())
+        return
+    if found != SCHEMA_VERSION:
+        raise ResultsError(f"{store}: a store of schema version {found}; this regclip-bench writes "
+                           f"version {SCHEMA_VERSION} — aggregate into a new store")
+
+
+def _write_partition(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> None:
+    fs, root = filesystem(store)
+    folder = "/".join([root, table_name, f"task={task}"])
+    fs.create_dir(folder, recursive=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), sink)
+    _atomic_write(fs, f"{folder}/{sweep_id}.parquet", sink.getvalue().to_pybytes())
+
+
+def _atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    folder, name = path.rsplit("/", 1)
+    tmp = f"{folder}/.{name}.{time.time_ns()}.tmp"   # dot-files are invisible to readers
+    with fs.open_output_stream(tmp) as stream:
+        stream.write(data)
+    fs.move(tmp, path)
+
+
+def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None = None) -> pd.DataFrame:
+    """One table of the store as a DataFrame; `filters` maps columns to a value or a list of values
+    (or is a pyarrow.dataset expression).  Partitions on task are pruned."""
+    if table not in TABLES:
+        raise ResultsError(f"unknown table {table!r}; the store has: {', '.join(TABLES)}")
+    dataset = _dataset(normalise(store), table)
+    expression = _expression(filters) if isinstance(filters, dict) else filters
+    return dataset.to_table(filter=expression).to_pandas()
+
+
+def _dataset(store: str, table: str) -> ds.Dataset:
+    fs, root = filesystem(store)
+    try:
+        with fs.open_input_stream(f"{root}/_schema.json") as stream:
+            version = json.loads(stream.read()).get("schema_version")
+    except FileNotFoundError:
+        raise ResultsError(f"{store}: not a regclip-bench store (no _schema.json)") from None
+    if version != SCHEMA_VERSION:
+        raise ResultsError(f"{store}: store schema version {version}, but this regclip-bench reads "
+                           f"version {SCHEMA_VERSION}")
+    folder = f"{root}/{table}"
+    partitioning = ds.partitioning(pa.schema([("task", pa.string())]), flavor="hive")
+    try:
+        dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning,
+                             schema=SCHEMAS[table].append(pa.field("task", pa.string())),
+                             exclude_invalid_files=False)
+    except FileNotFoundError:
+        dataset = ds.dataset(pa.table({}, schema=SCHEMAS[table].append(pa.field("task", pa.string()))))
+        return dataset
+    for fragment in dataset.get_fragments():
+        _check_fragment(fs, fragment.path)
+    return dataset
+
+
+def _check_fragment(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        with fs.open_input_file(path) as handle:
+            metadata = pq.read_schema(handle).metadata or {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ResultsError(f"{path}: not a readable Parquet file ({exc})") from None
+    if VERSION_KEY not in metadata:
+        raise ResultsError(f"{path}: not written by regclip-bench (no schema version); remove it")
+    version = int(metadata[VERSION_KEY])
+    if version != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema version {version}, but this regclip-bench reads version "
+                           f"{SCHEMA_VERSION}; re-aggregate its sweep into a new store")
+
+
+def _expression(filters: dict[str, Any]) -> ds.Expression | None:
+    expression = None
+    for column, value in filters.items():
+        term = ds.field(column).isin(value) if isinstance(value, (list, tuple, set)) else ds.field(column) == value
+        expression = term if expression is None else expression & term
+    return expression

@@ -1,0 +1,211 @@
+"""The results store: round trip, idempotency, concurrency, merging, bad files, schema versions, readers."""
+
+import json
+import math
+import multiprocessing
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from regclip_bench.config import resolve_trial
+from regclip_bench.results import ResultsError, aggregate, load
+from regclip_bench.results.schema import SCHEMAS, VERSION_KEY
+from regclip_bench.spec import load_task
+from regclip_bench.sweep.grid import trial_key
+from regclip_bench.trial import run_trial
+from regclip_bench.trial_io import trial_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_sweep(folder: Path, sweep_id: str, runs) -> dict:
+    """A sweep folder as the sweep command leaves it: sweep.json and trials/<key>.parquet."""
+    (folder / "trials").mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"schema": 1, "name": folder.name, "sweep_id": sweep_id,
+                                                   "runs": [{"run": "r1", "mode": "grid", "started": "now"}]}))
+    results = {}
+    for overrides in runs:
+        config = resolve_trial(load_task("teacher_mlp"), overrides)
+        result = run_trial(config)
+        key = trial_key(config)
+        result.update(key=key, sweep=folder.name, hostname="h", node_id="n", git_commit="abc")
+        pq.write_table(trial_table(result), folder / "trials" / f"{key}.parquet")
+        results[key] = result
+    return results
+
+
+RUNS = [dict(optimizer="delta_gclip", width=16, steps=30, log_every=10, eval_every=15),
+        dict(optimizer="adam", lr=1e-3, width=16, steps=20, log_every=10, eval_every=20),
+        dict(optimizer="sgd", lr=1e4, width=16, steps=40, log_every=5)]   # diverges
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweeps") / "teacher_mlp"
+    return folder, make_sweep(folder, "teacher_mlp-aaaa", RUNS)
+
+
+def same(a, b):
+    if isinstance(b, float) and math.isnan(b):
+        return a is None or (isinstance(a, float) and math.isnan(a))
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None
+    return a == b
+
+
+def test_every_column_round_trips(sweep, tmp_path):
+    folder, results = sweep
+    done = aggregate(str(folder), str(tmp_path))
+    assert done.trials == 3 and done.task == "teacher_mlp"
+    steps = load(str(tmp_path), "steps")
+    assert len(steps) == sum(len(r["steps"]) for r in results.values())
+    for key, result in results.items():
+        rows = steps[steps.trial_id == key].sort_values("step").to_dict("records")
+        for row, original in zip(rows, result["steps"], strict=True):
+            assert row["sweep_id"] == "teacher_mlp-aaaa" and row["task"] == "teacher_mlp"
+            for column in SCHEMAS["steps"].names[2:]:
+                assert same(row[column], original.get(column)), (column, row[column], original.get(column))
+    evals = load(str(tmp_path), "evals")
+    for key, result in results.items():
+        rows = evals[evals.trial_id == key].sort_values("step").to_dict("records")
+        for row, original in zip(rows, result["evals"], strict=True):
+            for column in SCHEMAS["evals"].names[2:]:
+                assert same(row[column], original.get(column)), column
+    trials = load(str(tmp_path), "trials").set_index("trial_id")
+    for key, result in results.items():
+        row = trials.loc[key]
+        assert row["config_hash"] == key and json.loads(row["config_json"]) == result["config"]
+        for column in ("optimizer", "width", "depth", "lr", "gamma", "delta", "seed", "steps"):
+            assert same(row[column], result["config"].get(column)), column
+        for column in ("status", "final_loss", "best_loss", "loss_rate", "min_pl_ratio", "steps_to_target",
+                       "frac_clipped", "param_count", "steps_done", "device", "git_commit", "hostname"):
+            assert same(row[column], result.get(column)), column
+    assert set(trials["status"]) == {"completed", "diverged"}
+    assert trials.loc[[k for k, r in results.items() if r["status"] == "diverged"][0], "steps_to_target"] == math.inf
+    sweeps = load(str(tmp_path), "sweeps")
+    assert sweeps.to_dict("records")[0]["n_trials"] == 3 and sweeps["modes"][0] == "grid"
+
+
+def test_aggregating_twice_adds_no_rows(sweep, tmp_path):
+    folder, _ = sweep
+    aggregate(str(folder), str(tmp_path))
+    before = {t: len(load(str(tmp_path), t)) for t in SCHEMAS}
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    aggregate(str(folder), str(tmp_path))
+    assert {t: len(load(str(tmp_path), t)) for t in SCHEMAS} == before
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()) == files
+
+
+def test_sweeps_from_two_machines_merge(sweep, tmp_path):
+    folder, results = sweep
+    other = tmp_path / "machine-b" / "teacher_mlp"          # same name, same configs, another run
+    shutil.copytree(folder, other)
+    manifest = json.loads((other / "sweep.json").read_text())
+    (other / "sweep.json").write_text(json.dumps({**manifest, "sweep_id": "teacher_mlp-bbbb"}))
+    store = tmp_path / "store"
+    aggregate(str(folder), str(store))
+    aggregate(str(other), str(store))
+    trials = load(str(store), "trials")
+    assert len(trials) == 6 and sorted(trials.sweep_id.unique()) == ["teacher_mlp-aaaa", "teacher_mlp-bbbb"]
+    assert len(load(str(store), "trials", {"sweep_id": "teacher_mlp-bbbb", "optimizer": ["adam", "sgd"]})) == 2
+
+
+def _aggregate_in_process(args):
+    aggregate(*args)
+
+
+def test_concurrent_aggregations_lose_nothing(sweep, tmp_path):
+    folder, _ = sweep
+    copies = []
+    for i in range(3):
+        copy = tmp_path / f"m{i}" / "teacher_mlp"
+        shutil.copytree(folder, copy)
+        manifest = json.loads((copy / "sweep.json").read_text())
+        (copy / "sweep.json").write_text(json.dumps({**manifest, "sweep_id": f"teacher_mlp-{i}"}))
+        copies.append(copy)
+    store = tmp_path / "store"
+    jobs = [(str(c), str(store)) for c in copies] * 2          # each sweep twice, all at once
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(_aggregate_in_process, jobs)
+    trials = load(str(store), "trials")
+    assert len(trials) == 9 and trials.groupby("sweep_id").size().tolist() == [3, 3, 3]
+    assert not [p for p in store.rglob(".*") if p.is_file()]   # no temporary left behind
+
+
+def test_corrupt_trial_file_is_named_and_nothing_is_written(sweep, tmp_path):
+    folder, _ = sweep
+    broken = tmp_path / "teacher_mlp"
+    shutil.copytree(folder, broken)
+    (broken / "trials" / "zzzz.parquet").write_bytes(b"PAR1 not really")
+    store = tmp_path / "store"
+    with pytest.raises(ResultsError, match=r"zzzz\.parquet: not a readable Parquet file"):
+        aggregate(str(broken), str(store))
+    assert not store.exists()
+    (broken / "trials" / "zzzz.parquet").unlink()
+    pq.write_table(pa.table({"x": [1]}), broken / "trials" / "foreign.parquet")
+    with pytest.raises(ResultsError, match=r"foreign\.parquet: not a regclip-bench trial file"):
+        aggregate(str(broken), str(store))
+    with pytest.raises(ResultsError, match="not a sweep"):
+        aggregate(str(tmp_path / "nowhere"), str(store))
+
+
+def test_foreign_file_in_the_store_is_named_and_temporaries_are_ignored(sweep, tmp_path):
+    folder, _ = sweep
+    aggregate(str(folder), str(tmp_path))
+    partition = tmp_path / "trials" / "task=teacher_mlp"
+    (partition / ".teacher_mlp-x.parquet.123.tmp").write_bytes(b"half written")   # a killed write
+    assert len(load(str(tmp_path), "trials")) == 3
+    pq.write_table(pa.table({"x": [1]}), partition / "stray.parquet")
+    with pytest.raises(ResultsError, match=r"stray\.parquet: not written by regclip-bench"):
+        load(str(tmp_path), "trials")
+
+
+def test_other_schema_versions_are_refused_with_their_version(sweep, tmp_path):
+    folder, _ = sweep
+    aggregate(str(folder), str(tmp_path))
+    path = next((tmp_path / "steps" / "task=teacher_mlp").glob("*.parquet"))
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({VERSION_KEY: "0"}), path)
+    with pytest.raises(ResultsError, match=r"schema version 0, but this regclip-bench reads version 1"):
+        load(str(tmp_path), "steps")
+    (tmp_path / "_schema.json").write_text(json.dumps({"schema_version": 2}))
+    with pytest.raises(ResultsError, match="store schema version 2"):
+        load(str(tmp_path), "trials")
+    with pytest.raises(ResultsError, match="schema version 2; this regclip-bench writes version 1"):
+        aggregate(str(folder), str(tmp_path))
+
+
+def test_store_is_read_by_pandas_pyarrow_and_duckdb(sweep, tmp_path):
+    folder, results = sweep
+    aggregate(str(folder), str(tmp_path))
+    n_steps = sum(len(r["steps"]) for r in results.values())
+    assert len(pd.read_parquet(tmp_path / "steps")) == n_steps
+    dataset = ds.dataset(tmp_path / "trials", format="parquet", partitioning="hive")
+    pruned = dataset.to_table(filter=ds.field("task") == "teacher_mlp")
+    assert pruned.num_rows == 3 and dataset.to_table(filter=ds.field("task") == "other").num_rows == 0
+    duckdb = pytest.importorskip("duckdb")
+    [(count,)] = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/steps/*/*.parquet', "
+                            "hive_partitioning=true) where task = 'teacher_mlp'").fetchall()
+    assert count == n_steps
+    best = duckdb.sql(f"select optimizer, min(final_loss) from read_parquet('{tmp_path}/trials/*/*.parquet', "
+                      "hive_partitioning=true) group by optimizer order by optimizer").fetchall()
+    assert [name for name, _ in best] == ["adam", "delta_gclip", "sgd"]
+
+
+def test_cli_aggregate_and_query(sweep, tmp_path):
+    folder, _ = sweep
+    run = lambda *a: subprocess.run([sys.executable, "-m", "regclip_bench.cli", *a], capture_output=True,
+                                    text=True, timeout=120, cwd=ROOT)
+    done = run("aggregate", str(folder), "--into", str(tmp_path))
+    assert done.returncode == 0 and "3 trials" in done.stdout
+    done = run("query", str(tmp_path), "--optimizer", "sgd")
+    assert done.returncode == 0 and "1 trials" in done.stdout and "1 diverged" in done.stdout
+    done = run("query", str(tmp_path / "missing"))
+    assert done.returncode == 2 and "not a regclip-bench store" in done.stderr

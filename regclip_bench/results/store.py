@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -52,15 +53,15 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
     files = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(trials_path, allow_not_found=True))
                    if info.type == pafs.FileType.File and info.path.endswith(".parquet"))
     columns: dict[str, dict[str, list]] = {name: {f.name: [] for f in SCHEMAS[name]} for name in TABLES}
+    step_tables = []
     tasks = set()
-    for path in files:
-        table, summary, evals = _read_trial_file(fs, path)
-        trial_id = PurePosixPath(path).stem
-        task = summary["config"]["task"]
-        tasks.add(task)
-        _append_rows(columns["steps"], table.to_pylist(), sweep_id, trial_id)
-        _append_rows(columns["evals"], evals, sweep_id, trial_id)
-        _append_rows(columns["trials"], [_trial_row(summary, trial_id)], sweep_id, trial_id)
+    with ThreadPoolExecutor(8) as pool:  # Parquet decoding releases the GIL
+        for path, (table, summary, evals) in zip(files, pool.map(lambda p: _read_trial_file(fs, p), files)):
+            trial_id = PurePosixPath(path).stem
+            tasks.add(summary["config"]["task"])
+            step_tables.append(_conform(table, SCHEMAS["steps"], sweep_id, trial_id))
+            _append_rows(columns["evals"], evals, sweep_id, trial_id)
+            _append_rows(columns["trials"], [_trial_row(summary, trial_id)], sweep_id, trial_id)
     if len(tasks) > 1:
         raise ResultsError(f"{sweep_dir}: trials of several tasks ({', '.join(sorted(tasks))}) in one sweep")
     task = tasks.pop() if tasks else manifest["runs"][0].get("task", "unknown") if manifest["runs"] else "unknown"
@@ -75,7 +76,10 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
     _ensure_store(store)
     rows = {}
     for name in TABLES:  # trials last: a reader that starts from trials sees complete sweeps
-        table = pa.Table.from_pydict(columns[name], schema=SCHEMAS[name])
+        if name == "steps":
+            table = pa.concat_tables(step_tables) if step_tables else SCHEMAS[name].empty_table()
+        else:
+            table = pa.Table.from_pydict(columns[name], schema=SCHEMAS[name])
         _write_partition(store, name, task, sweep_id, table)
         rows[name] = table.num_rows
     return Aggregated(sweep_id, task, len(files), rows)
@@ -109,6 +113,22 @@ def _read_trial_file(fs: pafs.FileSystem, path: str) -> tuple[pa.Table, dict, li
         if value in ("inf", "-inf", "nan"):
             summary[key] = float(value)
     return table, summary, json.loads(metadata[EVALS_KEY])
+
+
+def _conform(table: pa.Table, schema: pa.Schema, sweep_id: str, trial_id: str) -> pa.Table:
+    """The trial's step rows in the store's columns and types (missing columns as nulls)."""
+    n = table.num_rows
+    arrays = []
+    for field in schema:
+        if field.name == "sweep_id":
+            arrays.append(pa.array([sweep_id] * n, field.type))
+        elif field.name == "trial_id":
+            arrays.append(pa.array([trial_id] * n, field.type))
+        elif field.name in table.column_names:
+            arrays.append(table[field.name].cast(field.type))
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _append_rows(columns: dict[str, list], rows: list[dict], sweep_id: str, trial_id: str) -> None:

@@ -209,3 +209,33 @@ def test_cli_aggregate_and_query(sweep, tmp_path):
     assert done.returncode == 0 and "1 trials" in done.stdout and "1 diverged" in done.stdout
     done = run("query", str(tmp_path / "missing"))
     assert done.returncode == 2 and "not a regclip-bench store" in done.stderr
+
+
+def test_killed_aggregation_leaves_nothing_half_visible(tmp_path):
+    """SIGKILL an aggregation at several moments: the store is always readable and whole."""
+    import signal
+    import time as clock
+
+    folder = tmp_path / "big"
+    (folder / "trials").mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"schema": 1, "name": "big", "sweep_id": "big-1", "runs": []}))
+    result = run_trial(resolve_trial(load_task("teacher_mlp"), dict(width=8, steps=2000, log_every=1)))
+    for i in range(300):
+        pq.write_table(trial_table(result), folder / "trials" / f"{i:04x}.parquet")
+    store = tmp_path / "store"
+    for delay in (0.5, 1.0, 1.5, 2.0, 2.5):
+        process = subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", "aggregate", str(folder),
+                                    "--into", str(store)], cwd=ROOT)
+        clock.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        visible = [p for p in store.rglob("*.parquet") if not p.name.startswith(".")]
+        for path in visible:   # every visible file is complete
+            assert pq.read_table(path).num_rows > 0
+        if (store / "trials").exists():
+            trials = load(str(store), "trials")
+            assert len(trials) in (0, 300)
+        if visible and (store / "steps").exists():
+            assert len(load(str(store), "steps")) in (0, 300 * 2000)
+    aggregate(str(folder), str(store))
+    assert len(load(str(store), "trials")) == 300

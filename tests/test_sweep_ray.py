@@ -182,9 +182,14 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in trials.iterdir()}
     assert 1 <= len(before) < 3
 
-    code, out = finish(cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path), "--resume"))
+    store = tmp_path / "store"
+    code, out = finish(cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path), "--resume",
+                           "--store", str(store)))
     assert code == 0, out
     assert finished_keys(str(tmp_path / "teacher_mlp")) == planned_keys(*args)
+    stored = load(str(store), "trials")
+    assert sorted(stored.trial_id) == sorted(planned_keys(*args))        # none lost, none twice
+    assert load(str(store), "steps").groupby("trial_id").step.apply(lambda s: s.is_unique).all()
     assert all((trials / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert len(list((tmp_path / "teacher_mlp" / "tune").iterdir())) == 1   # the same run, resumed
 

@@ -40,6 +40,6 @@ TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + CONFIG_COLUMNS + SUMMARY_COLU
                    + [("config_json", _S)])
 
 SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", _I),
-                    ("first_started", _S), ("aggregated", _S), ("runs_json", _S)])
+                    ("first_started", _S), ("last_finished", _S), ("aggregated", _S), ("runs_json", _S)])
 
 SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}

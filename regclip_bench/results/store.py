@@ -70,6 +70,7 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
         "modes": [",".join(sorted({run.get("mode", "grid") for run in manifest["runs"]}))],
         "n_trials": [len(files)],
         "first_started": [manifest["runs"][0]["started"] if manifest["runs"] else None],
+        "last_finished": [max((r["finished"] for r in manifest["runs"] if r.get("finished")), default=None)],
         "aggregated": [time.strftime("%Y-%m-%dT%H:%M:%S%z")],
         "runs_json": [json.dumps(manifest["runs"], default=str)]}
 

@@ -175,6 +175,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     callbacks=[progress, JsonLoggerCallback()]))
             _fit(tuner, progress, outcome)
+            record_finished(sweep_dir, run)
     finally:
         if started:
             ray.shutdown()
@@ -219,6 +220,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                    callbacks=[progress, JsonLoggerCallback()]))
             _fit(tuner, progress, outcome, early_stopping=True)
+            record_finished(sweep_dir, run)
     finally:
         if started:
             ray.shutdown()
@@ -238,6 +240,17 @@ def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
             manifest = json.loads(stream.read())
     entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}
     manifest["runs"].append(entry)
+    write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
+
+
+def record_finished(sweep_dir: str, run: str) -> None:
+    path = join(sweep_dir, "sweep.json")
+    fs, local = filesystem(path)
+    with fs.open_input_stream(local) as stream:
+        manifest = json.loads(stream.read())
+    for entry in manifest["runs"]:
+        if entry.get("run") == run:
+            entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
 
 

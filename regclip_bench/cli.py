@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--status")
     query.add_argument("--sweep", help="a sweep id")
 
+    report = commands.add_parser(
+        "report", help="figures and an HTML/Markdown report per task from a results store",
+        description="Write, per task, report.html (images embedded), report.md and the figures: loss "
+                    "curves of each optimizer's best configuration (95% band over seeds), h/η and the "
+                    "clipping regimes, PL ratio, lr × γ heatmaps, width × depth phase diagrams, ‖w−w₀‖ "
+                    "against width.")
+    report.add_argument("store", nargs="?", default=DEFAULT_STORE)
+    report.add_argument("--task")
+    report.add_argument("--out", required=True, metavar="DIR")
+
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
         description="Train teacher_mlp (a wide MLP fitting a random teacher) at full batch with "
@@ -299,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_aggregate(args)
         if args.command == "query":
             return cmd_query(args)
+        if args.command == "report":
+            from .report import build_report
+            for page in build_report(args.store, args.out, args.task):
+                print(f"wrote {page}")
+            return 0
         if args.command == "demo":
             from .demo import run_demo
             run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,

@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--task")
     report.add_argument("--out", required=True, metavar="DIR")
 
+    board = commands.add_parser(
+        "leaderboard", help="leaderboard.json, leaderboard.md and index.html from a results store",
+        description="Per task × optimizer: the best configuration, its metric mean ± 95% CI over seeds, "
+                    "median steps and seconds to target, tuning budget, sensitivity, provenance; across "
+                    "tasks an AlgoPerf-style performance profile (r_max = 4) with a bootstrap CI on the "
+                    "ranking. With --reports, also writes each task's report under OUT/reports/.")
+    board.add_argument("store", nargs="?", default=DEFAULT_STORE)
+    board.add_argument("--out", required=True, metavar="DIR")
+    board.add_argument("--reports", action="store_true", help="also write the per-task reports")
+
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
         description="Train teacher_mlp (a wide MLP fitting a random teacher) at full batch with "
@@ -309,6 +319,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_aggregate(args)
         if args.command == "query":
             return cmd_query(args)
+        if args.command == "leaderboard":
+            from .report import leaderboard
+            if args.reports:
+                from .report import build_report
+                build_report(args.store, f"{args.out}/reports")
+            for path in leaderboard.write(leaderboard.compute(args.store), args.out,
+                                          reports="reports" if args.reports else None):
+                print(f"wrote {path}")
+            return 0
         if args.command == "report":
             from .report import build_report
             for page in build_report(args.store, args.out, args.task):

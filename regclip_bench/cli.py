@@ -12,6 +12,7 @@ from .errors import ConfigError
 
 DEFAULT_STORAGE = "~/regclip-bench/sweeps"
 DEFAULT_STORE = "~/regclip-bench/store"
+DEFAULT_RESULTS = "~/regclip-bench/results"
 
 
 def _number(kind: type, minimum: float, inclusive: bool):
@@ -33,6 +34,22 @@ def _number(kind: type, minimum: float, inclusive: bool):
 _positive_int = _number(int, 0, inclusive=False)
 _positive_float = _number(float, 0, inclusive=False)
 _non_negative_float = _number(float, 0, inclusive=True)
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", help="sweep name (default: the task's name)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
+    parser.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
+    parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
+    parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
+    parser.add_argument("--max-concurrent", type=_positive_int)
+    parser.add_argument("--max-failures", type=int, default=3, help="retries of a crashed trial")
+    parser.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
+                        help="checkpoint at the first evaluation after this many seconds (default 10)")
+    parser.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
+    parser.add_argument("--dry-run", action="store_true", help="print the trials and stop")
+    parser.add_argument("--store", default=DEFAULT_STORE,
+                        help="results store to aggregate into when done (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,20 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "Optuna-sampled and ASHA-pruned")
     sweep.add_argument("--samples", type=_positive_int, default=16,
                        help="search mode: trials per optimizer (default 16)")
-    sweep.add_argument("--name", help="sweep name (default: the task's name)")
-    sweep.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
-    sweep.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
-    sweep.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
-    sweep.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
-    sweep.add_argument("--max-concurrent", type=_positive_int)
-    sweep.add_argument("--max-failures", type=int, default=3, help="retries of a crashed trial")
-    sweep.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
-                       help="checkpoint at the first evaluation after this many seconds (default 10)")
-    sweep.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
-    sweep.add_argument("--dry-run", action="store_true", help="print the trials and stop")
-    sweep.add_argument("--store", default=DEFAULT_STORE,
-                       help="results store to aggregate into when done (default: %(default)s)")
+    _add_execution_options(sweep)
     sweep.add_argument("--no-aggregate", action="store_true", help="leave the results in the sweep folder")
+
+    run = commands.add_parser(
+        "run", help="the main job: quick sweep → results store → report → leaderboard",
+        description="Run TASK's quick grid (each optimizer at the task's defaults over a few widths, depths "
+                    "and seeds; a few minutes on 2 CPUs) as a sweep, aggregate it into the store, write its "
+                    "report and the leaderboard under --out.")
+    run.add_argument("task")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--out", default=DEFAULT_RESULTS, help="leaderboard and reports (default: %(default)s)")
+    _add_execution_options(run)
 
     aggregate = commands.add_parser(
         "aggregate", help="gather a sweep's trials into a results store",
@@ -234,7 +249,9 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
     if not args.no_aggregate and not outcome.interrupted:
         from .results import aggregate
         done = aggregate(outcome.sweep_dir, args.store)
-        print(f"aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}")
+        print(f"[2/4] aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}"
+              if args.command == "run" else
+              f"aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}")
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "none"
@@ -244,6 +261,37 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
         print(f"interrupted: continue with `regclip-bench sweep {args.task} --name {name} --resume`")
         return 130
     return 0 if outcome.errored == 0 else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import parse_assignments
+    from .report import build_report, leaderboard
+    from .spec import load_task
+    from .sweep.grid import describe_grid, plan_quick
+    from .sweep.runner import run_sweep
+
+    task = load_task(args.task)
+    trials = plan_quick(task, parse_assignments(args.assignments))
+    name = args.name or task.name
+    print(f"[1/4] sweep {name}: {len(trials)} trials of {task.name}")
+    print("\n".join(describe_grid(trials)))
+    if args.dry_run:
+        return 0
+    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"))
+    args.no_aggregate = False
+    code = _report(outcome, args, name)
+    if code:
+        return code
+    out = Path(args.out).expanduser()
+    print(f"[3/4] report of {task.name}")
+    for page in build_report(args.store, out / "reports", task.name):
+        print(f"      wrote {page}")
+    print("[4/4] leaderboard")
+    for path in leaderboard.write(leaderboard.compute(args.store), out, reports="reports"):
+        print(f"      wrote {path}")
+    return 0
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -317,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sweep(args)
         if args.command == "aggregate":
             return cmd_aggregate(args)
+        if args.command == "run":
+            return cmd_run(args)
         if args.command == "query":
             return cmd_query(args)
         if args.command == "leaderboard":

@@ -150,6 +150,21 @@ class SearchSpace(_Strict):
         return value
 
 
+class QuickGrid(_Strict):
+    """The grid of `regclip-bench run TASK`: a few minutes on a 2-CPU machine; each optimizer
+    at the task's default hyperparameters."""
+    width: list[PositiveInt]
+    depth: list[PositiveInt]
+    seeds: PositiveInt = 2
+    optimizers: list[str]
+
+    @field_validator("optimizers")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        _check_optimizer_hparams({name: {} for name in value}, need_all=False)
+        return value
+
+
 class DefaultsSpec(_Strict):
     optimizer: str
     seed: int = 0
@@ -188,9 +203,14 @@ class TaskSpec(_Strict):
     target: TargetSpec
     defaults: DefaultsSpec
     search_space: SearchSpace
+    quick_grid: QuickGrid | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        if self.quick_grid is not None:
+            missing = [o for o in self.quick_grid.optimizers if o not in self.defaults.hparams]
+            if missing:
+                raise ValueError(f"quick_grid optimizer {missing[0]!r} has no defaults.hparams entry")
         if self.loss == "vae_elbo" and self.model.family != "vae":
             raise ValueError("loss vae_elbo needs model family vae")
         if self.model.family == "vae" and self.loss != "vae_elbo":

@@ -211,3 +211,19 @@ def test_search_mode_samples_the_budget_and_records_how(tmp_path):
     assert (run["mode"], run["sampler"], run["scheduler"], run["samples_per_optimizer"]) == \
         ("search", "optuna TPE", "ASHA", 4)
     assert run["metric"] == "loss" and run["mode"] == "search" and run["max_t_evaluations"] == 7
+
+
+def test_run_is_sweep_aggregate_report_leaderboard(tmp_path):
+    code, out = finish(cli("run", "teacher_mlp", "--set", "steps=20", "--storage", str(tmp_path / "sweeps"),
+                           "--store", str(tmp_path / "store"), "--out", str(tmp_path / "results")))
+    assert code == 0, out
+    for stage in ("[1/4] sweep teacher_mlp: 48 trials", "[2/4] aggregated 48 trials", "[3/4] report",
+                  "[4/4] leaderboard"):
+        assert stage in out
+    board = json.loads((tmp_path / "results" / "leaderboard.json").read_text())
+    ran = [e for e in board["entries"] if e["status"] == "ran"]
+    assert sorted(e["optimizer"] for e in ran) == ["adam", "delta_gclip", "gclip", "sgd"]
+    assert all(e["budget"]["trials"] == 12 for e in ran)
+    page = (tmp_path / "results" / "index.html").read_text()
+    assert "reports/teacher_mlp/report.html" in page
+    assert (tmp_path / "results" / "reports" / "teacher_mlp" / "report.html").exists()

@@ -89,11 +89,15 @@ def phase_diagrams(trials: pd.DataFrame, value: str, label: str) -> plt.Figure |
     for ax, name in zip(axes[0], names):
         grid = best[best["optimizer"] == name].pivot(index="depth", columns="width", values="v")
         shown = np.log10(grid.clip(lower=1e-12)) if value != "steps_to_target" else grid
-        annot = grid.map(lambda v: "miss" if not math.isfinite(v) else f"{v:.3g}")
+        annot = grid.map(lambda v: "" if not math.isfinite(v) else f"{v:.3g}")
         with warnings.catch_warnings():  # every cell missed: an all-NaN colour scale is expected
             warnings.simplefilter("ignore", RuntimeWarning)
             sns.heatmap(shown.replace([np.inf, -np.inf], np.nan), ax=ax, cmap="magma_r", annot=annot,
                         fmt="", cbar_kws={"label": label if value == "steps_to_target" else f"log10 {label}"})
+        for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if not math.isfinite(v):  # heatmap leaves NaN cells blank: say what they are
+                ax.text(c + 0.5, r + 0.5, "miss" if v == math.inf else "—", ha="center", va="center",
+                        color="0.35")
         ax.set(title=name, xlabel="width (hidden units)", ylabel="depth (hidden layers)")
     fig.tight_layout()
     return fig

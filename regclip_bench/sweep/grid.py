@@ -99,3 +99,16 @@ def describe_grid(trials: list[PlannedTrial]) -> list[str]:
         shown = "  ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in axes.items())
         lines.append(f"  {name:24s} {len(group):4d} trials  {shown}")
     return lines
+
+
+def plan_quick(task: TaskSpec, fixed: dict[str, Any] | None = None) -> list[PlannedTrial]:
+    """The task's quick grid: widths × depths × seeds, each optimizer at its default hyperparameters."""
+    quick = task.quick_grid
+    if quick is None:
+        raise ConfigError(f"task {task.name} has no quick_grid; give the grid with sweep --grid")
+    trials: list[PlannedTrial] = []
+    for name in quick.optimizers:
+        defaults = {k: [v] for k, v in task.defaults.hparams[name].items()}
+        trials += plan_grid(task, {"width": quick.width, "depth": quick.depth, **defaults}, fixed, [name],
+                            quick.seeds)
+    return trials

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("store", nargs="?", default=DEFAULT_STORE)
     board.add_argument("--out", required=True, metavar="DIR")
     board.add_argument("--reports", action="store_true", help="also write the per-task reports")
+    board.add_argument("--add", metavar="FILE", help="first add an external results file (trials rows, "
+                       "schema version 1) to the store, after checking it; a rejected file changes nothing")
 
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
@@ -371,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "leaderboard":
             from .report import leaderboard
+            if args.add:
+                from .results.submission import add_submission
+                print(f"added {add_submission(args.store, args.add)} trials from {args.add}")
             if args.reports:
                 from .report import build_report
                 build_report(args.store, f"{args.out}/reports")

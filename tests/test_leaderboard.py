@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -73,3 +74,71 @@ def test_mean_ci_is_the_student_t_interval():
     assert mean == pytest.approx(7 / 3)
     assert half == pytest.approx(stats.t.ppf(0.975, 2) * np.std([1, 2, 4], ddof=1) / math.sqrt(3))
     assert math.isnan(leaderboard.mean_ci([3.0])[1])
+
+
+def _submission(store, tmp_path, mutate=None, version=b"1"):
+    import pyarrow.parquet as pq
+    trials = load(str(store), "trials")
+    rows = trials[trials.optimizer == "delta_gclip"].head(3).copy()
+    rows["sweep_id"] = "external-lab-1"
+    rows["optimizer"] = "lion"
+    rows["git_commit"] = "external"
+    if mutate:
+        rows = mutate(rows)
+    import pyarrow as pa
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    path = tmp_path / "submission.parquet"
+    pq.write_table(table.replace_schema_metadata({b"regclip_bench.schema_version": version}), path)
+    return path
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+    return subprocess.run([sys.executable, "-m", "regclip_bench.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
+
+
+@pytest.mark.parametrize("mutate, version, message", [
+    (lambda r: r.drop(columns=["final_loss"]), b"1", "missing required column(s): final_loss"),
+    (lambda r: r.assign(status="great"), b"1", "status 'great' is not one of"),
+    (lambda r: r.assign(final_loss=-1.0), b"1", "final_loss -1.0 of a completed trial"),
+    (lambda r: r.assign(steps_to_target=0.5), b"1", "steps_to_target 0.5"),
+    (lambda r: r.assign(trial_id="same"), b"1", "duplicate key"),
+    (lambda r: r.assign(task="imagenet"), b"1", "unknown task 'imagenet'"),
+    (lambda r: r.assign(seed="zero"), b"1", "column seed is"),
+    (lambda r: r.assign(colour="red"), b"1", "unknown column(s): colour"),
+    (lambda r: r.assign(sweep_id="teacher_mlp-b"), b"1", "already in the store"),
+    (None, b"0", "schema version 0"),
+])
+def test_rejected_submission_is_named_and_changes_nothing(store, tmp_path, mutate, version, message):
+    from regclip_bench.results import ResultsError
+    from regclip_bench.results.submission import add_submission
+    files = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    with pytest.raises(ResultsError, match=re.escape(message)):
+        add_submission(str(store), _submission(store, tmp_path, mutate, version))
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files
+
+
+def test_cli_rejection_exits_2_and_leaves_the_leaderboard_unchanged(store, tmp_path):
+    out = tmp_path / "board"
+    assert _cli("leaderboard", str(store), "--out", str(out)).returncode == 0
+    before = (out / "leaderboard.json").read_text()
+    bad = _submission(store, tmp_path, lambda r: r.assign(status="great"))
+    done = _cli("leaderboard", str(store), "--out", str(out), "--add", str(bad))
+    assert done.returncode == 2 and "status 'great'" in done.stderr
+    assert (out / "leaderboard.json").read_text() == before
+
+
+def test_accepted_submission_keeps_its_provenance(store, tmp_path):
+    import shutil
+    mine = tmp_path / "store"
+    shutil.copytree(store, mine)
+    out = tmp_path / "board"
+    done = _cli("leaderboard", str(mine), "--out", str(out), "--add", str(_submission(store, tmp_path)))
+    assert done.returncode == 0 and "added 3 trials" in done.stdout, done.stderr
+    board = json.loads((out / "leaderboard.json").read_text())
+    lion = next(e for e in board["entries"] if e.get("optimizer") == "lion")
+    assert lion["provenance"]["sweep_ids"] == ["external-lab-1"]
+    assert lion["provenance"]["git_commits"] == ["external"]

@@ -185,7 +185,11 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
         "const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
         "const key=r=>{const t=r.cells[i].innerText,n=parseFloat(t);return isNaN(n)?t:n};"
         "rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});"
-        "rows.forEach(r=>tb.appendChild(r))});</script></body></html>")
+        "rows.forEach(r=>tb.appendChild(r))});"
+        # index.html#sort=N (or #sort=N-desc) opens the page sorted: a link can carry a view.
+        "const m=location.hash.match(/sort=(\\d+)(-desc)?/);"
+        "if(m){const th=document.querySelector(`#board th[data-col='${m[1]}']`);"
+        "if(th){th.click();if(m[2])th.click();}}</script></body></html>")
     return [out / "leaderboard.json", out / "leaderboard.md", out / "index.html"]
 
 

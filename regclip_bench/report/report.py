@@ -91,6 +91,15 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
 
     save(figures.curves(steps, "loss", "training loss", "Training loss, best configuration per optimizer"),
          "loss", "Training loss of each optimizer's best configuration: mean over seeds, 95% band.")
+    evals = load(store, "evals", {"task": task, "trial_id": list(chosen["trial_id"])})
+    evals = evals.merge(chosen[["trial_id", "optimizer"]], on="trial_id")
+    metric = next((m for m in ("test_accuracy", "test_elbo", "test_loss") if evals[m].notna().any()), None)
+    if metric is not None and evals["step"].nunique() > 1:
+        label = {"test_accuracy": "test accuracy", "test_elbo": "test ELBO per example",
+                 "test_loss": "test loss"}[metric]
+        save(figures.curves(evals, metric, label, f"{label.capitalize()}, best configuration per optimizer",
+                            log=metric == "test_loss"),
+             "test_metric", f"{label.capitalize()} at each evaluation: mean over seeds, 95% band.")
     if steps["clip_factor"].notna().any():
         save(figures.regimes(steps), "regimes",
              "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")

@@ -169,17 +169,21 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                                             max_concurrent_trials=options.max_concurrent,
                                             trial_name_creator=_trial_name,
                                             trial_dirname_creator=_trial_name),
-                run_config=tune.RunConfig(
-                    name=run, storage_path=experiments, verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[progress, JsonLoggerCallback()]))
+                run_config=_run_config(run, experiments, options, progress))
             _fit(tuner, progress, outcome)
             record_finished(sweep_dir, run)
     finally:
         if started:
             ray.shutdown()
     return outcome
+
+
+def _run_config(run: str, experiments: str, options: SweepOptions, progress: Progress) -> tune.RunConfig:
+    """Quiet, retrying, one checkpoint kept per trial; results as JSON lines (no TensorBoard)."""
+    return tune.RunConfig(name=run, storage_path=experiments, verbose=0,
+                          failure_config=tune.FailureConfig(max_failures=options.max_failures),
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                          callbacks=[progress, JsonLoggerCallback()])
 
 
 def _trial_name(trial) -> str:
@@ -214,11 +218,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
                                    **described, **_cluster_description()})
             progress = Progress(samples, stream)
             tuner = tune.Tuner(trainable, param_space={**space, "static": static}, tune_config=tune_config,
-                               run_config=tune.RunConfig(
-                                   name=run, storage_path=join(sweep_dir, "tune"), verbose=0,
-                                   failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                   callbacks=[progress, JsonLoggerCallback()]))
+                               run_config=_run_config(run, join(sweep_dir, "tune"), options, progress))
             _fit(tuner, progress, outcome, early_stopping=True)
             record_finished(sweep_dir, run)
     finally:

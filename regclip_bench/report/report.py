@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import load
-from ..spec import load_task, task_names
+from ..errors import ConfigError
+from ..spec import load_task
 from . import figures
 
 CONFIG_KEYS = ["optimizer", "width", "depth", "lr", "gamma", "delta", "weight_decay", "momentum"]
@@ -28,7 +29,7 @@ class Selection:
     def for_task(task: str) -> "Selection":
         try:
             target = load_task(task).target
-        except Exception:  # a task not shipped with this version: fall back to the training loss
+        except ConfigError:  # a task not shipped with this version: fall back to the training loss
             return Selection("final_loss", "min")
         column = "final_loss" if target.metric == "train_loss" else f"final_{target.metric}"
         return Selection(column, target.direction)
@@ -163,4 +164,4 @@ def _summary_table(trials: pd.DataFrame, best: pd.DataFrame, selection: Selectio
     return pd.DataFrame(rows)
 
 
-__all__ = ["Selection", "best_configs", "build_report", "task_names"]
+__all__ = ["Selection", "best_configs", "build_report"]

@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError
 from ..sweep.storage import filesystem, join, normalise
 from ..trial_io import EVALS_KEY, SUMMARY_KEY
-from .schema import CONFIG_COLUMNS, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES, VERSION_KEY
+from .schema import (CONFIG_COLUMNS, PARTITION, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES,
+                     VERSION_KEY)
 
 
 class ResultsError(ConfigError):
@@ -174,7 +175,7 @@ def _ensure_store(store: str) -> None:
 
 def _write_partition(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> None:
     fs, root = filesystem(store)
-    folder = "/".join([root, table_name, f"task={task}"])
+    folder = "/".join([root, table_name, f"{PARTITION}={task}"])
     fs.create_dir(folder, recursive=True)
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), sink)
@@ -210,7 +211,7 @@ def _dataset(store: str, table: str) -> ds.Dataset:
         raise ResultsError(f"{store}: store schema version {version}, but this regclip-bench reads "
                            f"version {SCHEMA_VERSION}")
     folder = f"{root}/{table}"
-    partitioning = ds.partitioning(pa.schema([("task", pa.string())]), flavor="hive")
+    partitioning = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
     try:
         dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning,
                              schema=SCHEMAS[table].append(pa.field("task", pa.string())),

@@ -53,10 +53,14 @@ def write_trial(path: str | Path, result: dict[str, Any]) -> Path:
 def read_trial(path: str | Path) -> tuple[pa.Table, dict[str, Any], list[dict[str, Any]]]:
     """(step rows, summary, eval rows) of a file written by `write_trial`."""
     table = pq.read_table(path)
+    return (table, *decode_metadata(table))
+
+
+def decode_metadata(table: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary, eval rows) from a trial table's metadata; KeyError if it has none."""
     metadata = table.schema.metadata or {}
     summary = json.loads(metadata[SUMMARY_KEY])
-    evals = json.loads(metadata[EVALS_KEY])
     for key, value in summary.items():
         if value in ("inf", "nan", "-inf"):
             summary[key] = float(value)
-    return table, summary, evals
+    return summary, json.loads(metadata[EVALS_KEY])

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..sweep.storage import filesystem, join, normalise
-from ..trial_io import EVALS_KEY, SUMMARY_KEY
+from ..trial_io import decode_metadata
 from .schema import (CONFIG_COLUMNS, PARTITION, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES,
                      VERSION_KEY)
 
@@ -107,14 +107,10 @@ def _read_trial_file(fs: pafs.FileSystem, path: str) -> tuple[pa.Table, dict, li
             table = pq.read_table(handle)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ResultsError(f"{path}: not a readable Parquet file ({exc})") from None
-    metadata = table.schema.metadata or {}
-    if SUMMARY_KEY not in metadata or EVALS_KEY not in metadata:
-        raise ResultsError(f"{path}: not a regclip-bench trial file (no summary in its metadata)")
-    summary = json.loads(metadata[SUMMARY_KEY])
-    for key, value in summary.items():
-        if value in ("inf", "-inf", "nan"):
-            summary[key] = float(value)
-    return table, summary, json.loads(metadata[EVALS_KEY])
+    try:
+        return (table, *decode_metadata(table))
+    except KeyError:
+        raise ResultsError(f"{path}: not a regclip-bench trial file (no summary in its metadata)") from None
 
 
 def _conform(table: pa.Table, schema: pa.Schema, sweep_id: str, trial_id: str) -> pa.Table:

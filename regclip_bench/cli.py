@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "Optuna-sampled and ASHA-pruned")
     sweep.add_argument("--samples", type=_positive_int, default=16,
                        help="search mode: trials per optimizer (default 16)")
+    sweep.add_argument("--budget", type=_positive_int, metavar="N",
+                       help="budgeted tuning: N configurations per optimizer and workload, drawn from the "
+                            "task's tuning ranges by a seeded scrambled Halton sequence (the same N for "
+                            "every optimizer; a larger N later keeps the first N), each with every seed")
+    sweep.add_argument("--sequence-seed", type=int, default=0, metavar="S",
+                       help="--budget: the seed of the sequence (default 0)")
     _add_execution_options(sweep)
     sweep.add_argument("--no-aggregate", action="store_true", help="leave the results in the sweep folder")
 
@@ -209,15 +215,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()] if args.optimizers else None
     name = args.name or task.name
     if args.mode == "search":
+        if args.budget is not None:
+            raise ConfigError("--budget: budgeted tuning is its own mode; leave out --mode search")
         return _search(args, task, name, optimizers or list(task.search_space.optimizers))
-    trials = plan_grid(task, parse_grid(args.grid), parse_assignments(args.assignments), optimizers,
-                       args.seeds)
-    print(f"sweep {name}: {len(trials)} trials of {task.name}")
-    print("\n".join(describe_grid(trials)))
+    if args.budget is not None:
+        from .sweep.grid import plan_budget
+        trials, plan = plan_budget(task, args.budget, parse_grid(args.grid), parse_assignments(args.assignments),
+                                   optimizers, args.seeds, args.sequence_seed)
+        print(f"sweep {name}: {len(trials)} trials of {task.name}: {args.budget} configurations per optimizer "
+              f"and workload ({plan['sequence']}, seed {args.sequence_seed}) × {plan['seeds']} seeds")
+        for optimizer, ranges in plan["ranges"].items():
+            print(f"  {optimizer:24s} " + "  ".join(f"{k}={v}" for k, v in ranges.items()))
+    else:
+        trials = plan_grid(task, parse_grid(args.grid), parse_assignments(args.assignments), optimizers,
+                           args.seeds)
+        plan = {"mode": "grid"}
+        print(f"sweep {name}: {len(trials)} trials of {task.name}")
+        print("\n".join(describe_grid(trials)))
     if args.dry_run:
         return 0
     from .sweep.runner import run_sweep
-    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"))
+    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"), plan=plan)
     return _report(outcome, args, name)
 
 

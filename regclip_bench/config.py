@@ -10,7 +10,7 @@ The flat keys are the same everywhere (`train --set`, sweeps, results):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ class TrialConfig:
     hparams: dict[str, Any]   # exactly what the optimizer is built with (beyond its defaults)
     seed: int
     device: str               # "auto", "cpu", "cuda", "cuda:1", …
+    base: TaskSpec | None = field(default=None, compare=False, repr=False)  # the task as its file has it
 
     def flat(self) -> dict[str, Any]:
         budget = self.task.budget
@@ -64,8 +65,8 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:
-    overrides = dict(overrides or {})
+def apply_task_overrides(task: TaskSpec, overrides: dict[str, Any]) -> TaskSpec:
+    """`task` with the budget, model and dotted keys of `overrides` applied (and removed from it)."""
     raw = task.model_dump()
     for key in list(overrides):
         if key in BUDGET_KEYS:
@@ -75,15 +76,36 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
         elif key in MODEL_KEYS:
             raw["model"][key] = overrides.pop(key)
         elif "." in key:
-            section, _, field = key.partition(".")
+            section, _, field_name = key.partition(".")
             if section not in raw or not isinstance(raw[section], dict):
                 raise ConfigError(f"--set {key}: unknown section {section!r}; "
                                   "dotted keys start with model., data., budget. or target.")
-            raw[section][field] = overrides.pop(key)
+            raw[section][field_name] = overrides.pop(key)
     try:
-        resolved = TaskSpec.model_validate(raw)
+        return TaskSpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
+
+
+def headline_workloads(task: TaskSpec) -> list[TaskSpec]:
+    """The task's headline workloads (its `headline` overrides applied), each validated."""
+    resolved = []
+    for i, overrides in enumerate(task.headline):
+        left = dict(overrides)
+        try:
+            resolved.append(apply_task_overrides(task, left))
+        except ConfigError as exc:
+            raise ConfigError(f"headline[{i}]: {str(exc).removeprefix('--set: ')}") from None
+        if left:
+            key = next(iter(left))
+            raise ConfigError(f"headline[{i}]: {key} is not a workload field (give width, depth, "
+                              "budget keys or dotted task fields)")
+    return resolved
+
+
+def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:
+    overrides = dict(overrides or {})
+    resolved = apply_task_overrides(task, overrides)
 
     optimizer = overrides.pop("optimizer", task.defaults.optimizer)
     if optimizer not in OPTIMIZERS:
@@ -105,12 +127,14 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
                                               "or a dotted task field such as data.download")
             raise ConfigError(f"--set {key}={value!r}: {why}")
         hparams[key] = value
+    # 1 and 1.0 are the same learning rate: one spelling, so that keys agree.
+    hparams = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in hparams.items()}
     missing = [key for key in OPTIMIZERS[optimizer].required if key not in hparams]
     if missing:
         raise ConfigError(f"optimizer {optimizer}: the task has no default for {', '.join(missing)}; "
                           f"give it with --set {missing[0]}=VALUE")
     _check_optimizer_args(optimizer, hparams)
-    return TrialConfig(resolved, optimizer, hparams, seed, device)
+    return TrialConfig(resolved, optimizer, hparams, seed, device, base=task)
 
 
 def _check_optimizer_args(optimizer: str, hparams: dict[str, Any]) -> None:

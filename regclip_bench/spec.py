@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError,
                       field_validator, model_validator)
 
 from .errors import ConfigError
@@ -129,6 +129,9 @@ class TargetSpec(_Strict):
     metric: Literal["train_loss", "test_loss", "test_accuracy", "test_elbo"]
     value: float
     direction: Literal["min", "max"]
+    # How a configuration is scored: the metric at the end of the budget, or how soon it
+    # reaches `value` (AlgoPerf): steps on CPU, seconds where every trial ran on one GPU model.
+    score: Literal["final_metric", "time_to_target"] = "final_metric"
 
     def reached(self, value: float) -> bool:
         return value <= self.value if self.direction == "min" else value >= self.value
@@ -162,6 +165,49 @@ class QuickGrid(_Strict):
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         _check_optimizer_hparams({name: {} for name in value}, need_all=False)
+        return value
+
+
+def _low_below_high(pair: tuple[float, float]) -> tuple[float, float]:
+    if not pair[0] < pair[1]:
+        raise ValueError(f"range {list(pair)}: the low end must be below the high end")
+    return pair
+
+
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class LogRange(_Strict):
+    """A range sampled log-uniformly (lr, γ, weight decay, and δ or momentum when given so)."""
+    log: Annotated[tuple[_Positive, _Positive], AfterValidator(_low_below_high)]
+
+
+class UniformRange(_Strict):
+    uniform: Annotated[tuple[_Finite, _Finite], AfterValidator(_low_below_high)]
+
+
+class Choice(_Strict):
+    values: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1)]
+
+
+TuningRange = LogRange | UniformRange | Choice | Annotated[float, Field(allow_inf_nan=False)]
+LOG_SCALED = ("lr", "gamma", "weight_decay")   # must be given as log ranges (or fixed)
+
+
+class TuningSpec(_Strict):
+    """Per-optimizer ranges for budgeted quasi-random tuning (`sweep --budget N`)."""
+    optimizers: dict[str, dict[str, TuningRange]]
+
+    @field_validator("optimizers")
+    @classmethod
+    def _valid(cls, value: dict[str, dict[str, TuningRange]]) -> dict:
+        _check_optimizer_hparams(value, need_all=True)
+        for name, ranges in value.items():
+            for key, rng in ranges.items():
+                if key in LOG_SCALED and isinstance(rng, UniformRange):
+                    raise ValueError(f"{name}.{key}: give a log range ({{log: [low, high]}}), "
+                                     "not a uniform one")
         return value
 
 
@@ -204,6 +250,11 @@ class TaskSpec(_Strict):
     defaults: DefaultsSpec
     search_space: SearchSpace
     quick_grid: QuickGrid | None = None
+    tuning: TuningSpec | None = None
+    # The workloads the leaderboard shows first: overrides of this file (width, depth,
+    # budget keys, dotted fields); the default is the file's own workload.
+    headline: Annotated[list[dict[str, Annotated[int | float | str | bool, Field(union_mode="left_to_right")]]],
+                        Field(min_length=1)] = [{}]
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -253,9 +304,15 @@ def load_task(task: str | Path) -> TaskSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a task file must be a mapping of fields, got {type(raw).__name__}")
     try:
-        return TaskSpec.model_validate(raw)
+        task = TaskSpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+    from .config import headline_workloads
+    try:
+        headline_workloads(task)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return task
 
 
 def describe_validation_error(exc: ValidationError) -> str:

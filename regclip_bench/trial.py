@@ -16,6 +16,7 @@ import torch
 from .config import TrialConfig, pick_device
 from .data import Batches, TensorData, load_data
 from .diagnostics import StepDiagnostics
+from .identity import trial_identity
 from .losses import LOSSES
 from .models import build_model
 from .optim import OPTIMIZERS, REGIME_NAMES, classify_regime, make_optimizer
@@ -73,7 +74,12 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     status, error = "completed", None
     eval_seconds, start = 0.0, time.perf_counter()
     first_step = 1
-    if resume is not None:
+    reporter.start(total_steps)
+    if resume is None:  # the metrics at w₀: what "no progress" and capped scores compare with
+        evals.append({"step": 0, "epoch": 0.0, **evaluate(model, data, task.loss, device)})
+        reporter.eval(evals[0])
+        eval_seconds = time.perf_counter() - start
+    else:
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
@@ -89,6 +95,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         regime_totals, eval_hit = resume["regime_totals"], resume["eval_hit"]
         first_step = resume["step"] + 1
         start -= step_times[-1] if step_times else 0.0  # the clock goes on from the checkpoint
+    w0_norm = _norm(w0).item()  # once per trial: the scale of ‖w − w₀‖
     interval_start, interval_first_step = time.perf_counter(), first_step
 
     def state() -> dict[str, Any]:
@@ -100,7 +107,6 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
                 "steps": steps, "evals": evals, "step_times": step_times,
                 "regime_totals": regime_totals, "eval_hit": eval_hit}
 
-    reporter.start(total_steps)
     step = first_step - 1
     try:
         for step in range(first_step, total_steps + 1):
@@ -117,7 +123,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
             step_times.append(time.perf_counter() - start - eval_seconds)
 
             if step % budget.log_every == 0 or step in (1, total_steps):
-                row = _log_row(step, diag, opt, params, w0, clips, len(x),
+                row = _log_row(step, diag, opt, params, w0, w0_norm, clips, len(x),
                                step - interval_first_step + 1, time.perf_counter() - interval_start)
                 for i, name in enumerate(REGIME_NAMES):
                     regime_totals[i] += row[f"n_{name}"]
@@ -151,7 +157,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     else:
         hit = eval_hit
     return {
-        **_summarise(steps, evals, regime_totals, clips, status, error),
+        **_summarise(steps, evals, regime_totals, clips, status, error, w0_norm),
         "steps_done": step if status != "failed" else max(step - 1, 0),
         "resumed_from_step": first_step - 1,
         "total_steps": total_steps,
@@ -163,19 +169,23 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "config": config.flat(),
+        **trial_identity(config),
         "steps": steps,
         "evals": evals,
     }
 
 
+def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
 def _log_row(step: int, diag: StepDiagnostics, opt: torch.optim.Optimizer, params: list,
-             w0: list, clips: bool, batch: int, interval_steps: int, seconds: float) -> dict[str, Any]:
+             w0: list, w0_norm: float, clips: bool, batch: int, interval_steps: int,
+             seconds: float) -> dict[str, Any]:
     grad_norm = getattr(opt, "last_grad_norm", None)
     if grad_norm is None:  # SGD, Adam: the gradients are still there after the step
-        grads = [p.grad for p in params if p.grad is not None]
-        grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    dist = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(torch._foreach_sub(
-        [p.detach() for p in params], w0))))
+        grad_norm = _norm([p.grad for p in params if p.grad is not None])
+    dist = _norm(torch._foreach_sub([p.detach() for p in params], w0))
     nonfinite_steps = getattr(opt, "nonfinite_steps", None)
     extra = {"grad_norm": grad_norm, "dist_from_init": dist,
              "nonfinite_steps": torch.zeros(()) if nonfinite_steps is None else nonfinite_steps}
@@ -186,6 +196,7 @@ def _log_row(step: int, diag: StepDiagnostics, opt: torch.optim.Optimizer, param
     row = {"step": step, **diag.read(interval_steps, extra)}
     row["lr"] = opt.param_groups[0]["lr"]
     row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
+    row["rel_dist_from_init"] = row["dist_from_init"] / w0_norm if w0_norm > 0 else math.nan
     row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
     if clips:
         # Classified on the device: δ as a float32 is not the Python float δ.
@@ -227,37 +238,59 @@ def evaluate(model: torch.nn.Module, data: TensorData, loss: str, device: torch.
 
 
 def _summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], clips: bool,
-               status: str, error: str | None) -> dict[str, Any]:
+               status: str, error: str | None, w0_norm: float) -> dict[str, Any]:
     losses = [r["loss"] for r in steps]
     finite = [(r["step"], math.log(r["loss"])) for r in steps
               if math.isfinite(r["loss"]) and r["loss"] > 0]
+    second_half = [(x, y) for x, y in finite if steps and x >= steps[-1]["step"] / 2]
     pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
     dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
     counted = sum(regime_totals)
+    initial_loss = losses[0] if losses else math.nan
+    final_loss = losses[-1] if losses else math.nan
+    if status == "completed" and math.isfinite(final_loss) and final_loss >= initial_loss:
+        status = "no_progress"   # finished, but the training loss ended no lower than it began
+    slope, r2 = _fit(finite)
+    slope_late, r2_late = _fit(second_half)
     summary: dict[str, Any] = {
         "status": status,
         "error": error,
-        "final_loss": losses[-1] if losses else math.nan,
+        "initial_loss": initial_loss,
+        "final_loss": final_loss,
         "best_loss": steps[-1]["best_loss"] if steps else math.nan,
-        "loss_log_slope": _slope(finite),
+        "loss_log_slope": slope,
+        "loss_rate": math.exp(slope) if math.isfinite(slope) else math.nan,
+        "loss_rate_r2": r2,
+        "loss_rate_second_half": math.exp(slope_late) if math.isfinite(slope_late) else math.nan,
+        "loss_rate_second_half_r2": r2_late,
         "min_pl_ratio": min(pl) if pl else math.nan,
+        "final_pl_ratio": steps[-1]["pl_ratio"] if steps else math.nan,
+        "w0_norm": w0_norm,
         "max_dist_from_init": max(dist) if dist else math.nan,
+        "max_rel_dist_from_init": max(dist) / w0_norm if dist and w0_norm > 0 else math.nan,
+        "final_rel_dist_from_init": steps[-1]["rel_dist_from_init"] if steps else math.nan,
     }
-    summary["loss_rate"] = math.exp(summary["loss_log_slope"]) if math.isfinite(summary["loss_log_slope"]) else math.nan
     for name, count in zip(REGIME_NAMES, regime_totals):
         summary[f"frac_{name}"] = count / counted if clips and counted else math.nan
-    for key, value in (evals[-1] if evals else {}).items():
-        if key not in ("step", "epoch"):
-            summary[f"final_{key}"] = value
+    for row, prefix in ((evals[0] if evals and evals[0]["step"] == 0 else {}, "initial"),
+                        (evals[-1] if evals and evals[-1]["step"] > 0 else {}, "final")):
+        for key, value in row.items():
+            if key not in ("step", "epoch"):
+                summary[f"{prefix}_{key}"] = value
     return summary
 
 
-def _slope(points: list[tuple[int, float]]) -> float:
-    """Least-squares slope of log L against the step: the geometric rate is exp(slope)."""
+def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares slope of log L against the step (the geometric rate is exp(slope)) and
+    the fit's R²: 1 for an exactly geometric decay, near 0 when a line explains nothing."""
     if len(points) < 2:
-        return math.nan
+        return math.nan, math.nan
     n = len(points)
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
-    var = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var if var else math.nan
+    var_x = sum((x - mean_x) ** 2 for x, _ in points)
+    var_y = sum((y - mean_y) ** 2 for _, y in points)
+    if not var_x:
+        return math.nan, math.nan
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return cov / var_x, (cov * cov / (var_x * var_y) if var_y else 1.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regclip_bench.report import Selection, best_configs
+from regclip_bench.report import protocol
 from regclip_bench.results import aggregate, load
 from test_results import make_sweep
 
@@ -27,16 +27,27 @@ def store(tmp_path_factory):
     return root / "store"
 
 
-def test_best_configuration_is_the_best_mean_over_seeds(store):
-    trials = load(str(store), "trials")
-    best = best_configs(trials, Selection("final_loss", "min")).set_index("optimizer")
-    for optimizer, group in trials.groupby("optimizer"):
-        keys = ["width", "lr", "gamma"] if optimizer == "delta_gclip" else ["width", "lr"]
-        means = group.groupby(keys)["final_loss"].mean()
-        means = means.where(group.groupby(keys)["status"].apply(lambda s: (s == "completed").all()),
-                            float("inf"))
-        assert best.loc[optimizer, "score"] == pytest.approx(means.min())
-    assert Selection.for_task("digits_mlp") == Selection("final_test_accuracy", "max")
+def test_report_table_shows_each_workloads_best_configuration(store):
+    from regclip_bench.report.report import summary_table
+    trials = protocol.distinct_trials(load(str(store), "trials"))
+    found = protocol.ordered(protocol.studies(trials, "teacher_mlp"), "teacher_mlp")
+    table = summary_table(found)
+    # 2 widths × 2 optimizers, and SGD at η = 1e4 logged every 5 steps: a workload of its own
+    assert len(found) == 3 and len(table) == sum(len(s.entries) for s in found) == 5
+    for study in found:
+        for entry in study.entries:
+            mine = trials[(trials.workload_key == study.workload_key) & (trials.optimizer == entry.optimizer)]
+            assert entry.budget["configurations"] == mine.config_key.nunique()
+            assert set(entry.trials.config_key) == {entry.best["config_key"]} and len(entry.trials) == 2
+
+
+def test_markdown_cells_cannot_inject_html_or_rows():
+    from regclip_bench.report.report import escape_markdown, markdown_table
+    import pandas as pd
+    evil = "<script>alert(1)</script> | x\n| injected |"
+    assert escape_markdown(evil) == "&lt;script&gt;alert(1)&lt;/script&gt; &#124; x &#124; injected &#124;"
+    table = markdown_table(pd.DataFrame([{"optimizer": evil}]))
+    assert len(table.splitlines()) == 3 and "<script>" not in table
 
 
 def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
@@ -45,7 +56,9 @@ def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "teacher_mlp"
     meta = json.loads((folder / "report.json").read_text())
-    assert {"loss", "regimes", "pl_ratio", "heatmap_lr_gamma", "phase_final_loss", "distance_vs_width"} <= set(meta["figures"])
+    assert {"loss-w0", "regimes-w0", "pl_ratio-w0", "tunability-w0", "tunability-w1", "heatmap_lr_gamma",
+            "phase_metric", "relative_distance_vs_width"} <= set(meta["figures"])
+    assert [w["headline"] for w in meta["workloads"]] == [False] * 3   # none of the file's headline workloads
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(meta["figures"])   # self-contained
     assert "<table" in page and "delta_gclip" in page and "sgd" in page

@@ -173,13 +173,43 @@ def test_other_schema_versions_are_refused_with_their_version(sweep, tmp_path):
     path = next((tmp_path / "steps" / "task=teacher_mlp").glob("*.parquet"))
     table = pq.read_table(path)
     pq.write_table(table.replace_schema_metadata({VERSION_KEY: "0"}), path)
-    with pytest.raises(ResultsError, match=r"schema version 0, but this regclip-bench reads version 1"):
+    with pytest.raises(ResultsError, match=r"schema version 0 in a store of version 2"):
         load(str(tmp_path), "steps")
-    (tmp_path / "_schema.json").write_text(json.dumps({"schema_version": 2}))
-    with pytest.raises(ResultsError, match="store schema version 2"):
+    (tmp_path / "_schema.json").write_text(json.dumps({"schema_version": 3}))
+    with pytest.raises(ResultsError, match="store schema version 3, but this regclip-bench reads versions 1, 2"):
         load(str(tmp_path), "trials")
-    with pytest.raises(ResultsError, match="schema version 2; this regclip-bench writes version 1"):
+    with pytest.raises(ResultsError, match="schema version 3; this regclip-bench writes version 2"):
         aggregate(str(folder), str(tmp_path))
+
+
+V1_STORE = ROOT / "tests" / "data" / "store_v1"   # written by regclip-bench at schema version 1
+
+
+def test_a_version_1_store_loads_with_its_keys_computed_on_read(sweep, tmp_path):
+    from regclip_bench.results.schema import SCHEMAS
+    trials = load(str(V1_STORE), "trials")
+    assert set(SCHEMAS["trials"].names) <= set(trials.columns) and len(trials) == 8
+    assert trials["initial_loss"].isna().all()                      # not recorded at version 1
+    sgd = trials[trials.optimizer == "sgd"]
+    assert sgd.groupby("width").workload_key.nunique().tolist() == [1, 1]    # a workload per width
+    assert sgd.workload_key.nunique() == 2 and set(sgd.workload) == {
+        "teacher_mlp[depth=1,steps=20,width=8]", "teacher_mlp[depth=1,steps=20,width=16]"}
+    clipped = trials[trials.optimizer == "delta_gclip"]
+    assert clipped.workload_key.nunique() == 1 and clipped.config_key.nunique() == 2   # two learning rates
+    assert len(load(str(V1_STORE), "trials", {"workload": "teacher_mlp[depth=1,steps=20,width=16]"})) == 2
+    assert "rel_dist_from_init" in load(str(V1_STORE), "steps").columns
+    with pytest.raises(ResultsError, match="a store of schema version 1; this regclip-bench writes version 2"):
+        shutil.copytree(V1_STORE, tmp_path / "old")
+        aggregate(str(sweep[0]), str(tmp_path / "old"))     # it is read, never written to
+
+
+def test_keys_computed_from_a_flat_configuration_agree_with_the_trials_own():
+    from regclip_bench.identity import identity_from_flat
+    config = resolve_trial(load_task("teacher_mlp"), dict(width=32, depth=3, steps=7, optimizer="sgd", lr=0.2))
+    result = run_trial(config)
+    computed = identity_from_flat(result["config"])
+    assert {k: computed[k] for k in ("workload_key", "config_key", "workload")} == {
+        k: result[k] for k in ("workload_key", "config_key", "workload")}
 
 
 def test_store_is_read_by_pandas_pyarrow_and_duckdb(sweep, tmp_path):

@@ -19,7 +19,7 @@ from regclip_bench.sweep.storage import finished_keys
 from regclip_bench.trial_io import read_trial
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = ["--grid", "width=16,32", "--grid", "depth=1", "--grid", "lr=0.3,1.0", "--optimizers", "sgd",
+SMALL = ["--grid", "width=16,32", "--grid", "depth=1", "--grid", "lr=0.1,0.3", "--optimizers", "sgd",
          "--seeds", "1", "--set", "steps=20"]
 # Slow enough to be caught mid-run: ~5 s per trial on one core, a checkpoint every 50 steps.
 SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--optimizers", "sgd", "--seeds", "1",
@@ -93,6 +93,11 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
     (["--mode", "bayes"], "--mode"),
     (["--resume", "--storage", "/nonexistent/sweeps"], "--resume: no earlier run of sweep"),
     (["--set", "colour=red"], "colour='red': unknown key"),
+    (["--budget", "0"], "--budget: expected an integer > 0, got '0'"),
+    (["--budget", "4", "--mode", "search"], "--budget: budgeted tuning is its own mode"),
+    (["--budget", "4", "--grid", "lr=0.1,1"], "--grid lr=…: with --budget the hyperparameters come from"),
+    (["--budget", "4", "--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["--sequence-seed", "x"], "--sequence-seed"),
 ])
 def test_bad_options_exit_2_with_a_message(args, message):
     code, out = finish(cli("sweep", "teacher_mlp", *args), timeout=120)
@@ -222,8 +227,11 @@ def test_run_is_sweep_aggregate_report_leaderboard(tmp_path):
         assert stage in out
     board = json.loads((tmp_path / "results" / "leaderboard.json").read_text())
     ran = [e for e in board["entries"] if e["status"] == "ran"]
-    assert sorted(e["optimizer"] for e in ran) == ["adam", "delta_gclip", "gclip", "sgd"]
-    assert all(e["budget"]["trials"] == 12 for e in ran)
+    assert len(ran) == 6 * 4                                   # 3 widths × 2 depths, 4 optimizers each
+    assert {e["optimizer"] for e in ran} == {"adam", "delta_gclip", "gclip", "sgd"}
+    assert all(e["budget"] == {**e["budget"], "configurations": 1, "trials": 2} for e in ran)
+    assert not any(e["headline"] for e in ran)                 # steps=20 is not the file's budget
+    assert "teacher_mlp[steps=20]" in {e["workload"] for e in ran}
     page = (tmp_path / "results" / "index.html").read_text()
     assert "reports/teacher_mlp/report.html" in page
     assert (tmp_path / "results" / "reports" / "teacher_mlp" / "report.html").exists()

@@ -70,6 +70,15 @@ BAD_FILES = [
     (_set(["model", "colour"], "red"), "model.colour", "unknown field"),
     (_set(["description"], KeyError), "description", "Field required"),
     (_set(["data", "n"], "many"), "data.n", "'many'"),
+    (_set(["target", "score"], "fastest"), "target.score", "'fastest'"),
+    (_set(["headline"], [{"colour": 1}]), "headline[0]", "colour"),
+    (_set(["headline"], [{"width": -2}]), "headline[0]", "model.width"),
+    (_set(["headline"], []), "headline", "[]"),
+    (_set(["tuning", "optimizers", "sgd", "lr"], {"uniform": [0.1, 1.0]}), "tuning.optimizers", "sgd.lr: give a log range"),
+    (_set(["tuning", "optimizers", "sgd", "lr"], {"log": [1.0, 0.1]}), "tuning.optimizers", "range [1.0, 0.1]"),
+    (_set(["tuning", "optimizers", "sgd", "lr"], {"log": [0.0, 1.0]}), "tuning.optimizers", "0.0"),
+    (_set(["tuning", "optimizers", "adam", "gamma"], {"log": [0.1, 1.0]}), "tuning.optimizers", "adam does not take gamma"),
+    (_set(["tuning", "optimizers", "delta_gclip"], {"lr": {"log": [0.1, 1.0]}}), "tuning.optimizers", "delta_gclip needs gamma, delta"),
 ]
 
 

@@ -87,6 +87,34 @@ def test_steps_to_target_is_the_first_step_under_the_target():
     assert missed["steps_to_target"] == math.inf and missed["seconds_to_target"] == math.inf
 
 
+def test_a_run_that_ends_above_its_initial_loss_is_no_progress_not_completed():
+    result = trial("teacher_mlp", optimizer="gclip", lr=10.0, gamma=0.3, depth=3, width=64, steps=100)
+    assert result["status"] == "no_progress"
+    assert math.isfinite(result["final_loss"]) and result["final_loss"] >= result["initial_loss"]
+    assert result["initial_loss"] == result["steps"][0]["loss"]
+
+
+def test_second_half_rate_fits_better_than_the_whole_run_and_distance_is_relative():
+    result = trial("teacher_mlp", width=256, steps=300)
+    assert 0 < result["loss_rate_r2"] < result["loss_rate_second_half_r2"] <= 1
+    assert result["loss_rate_second_half_r2"] > 0.99              # each window is cleanly geometric
+    assert result["loss_rate"] < result["loss_rate_second_half"] < 1  # fast, then slower
+    for row in result["steps"]:
+        assert row["rel_dist_from_init"] == pytest.approx(row["dist_from_init"] / result["w0_norm"], rel=1e-12)
+    assert result["max_rel_dist_from_init"] == pytest.approx(result["max_dist_from_init"] / result["w0_norm"])
+    assert result["final_pl_ratio"] == result["steps"][-1]["pl_ratio"] >= result["min_pl_ratio"]
+    assert result["evals"][0]["step"] == 0 and result["initial_test_loss"] == result["evals"][0]["test_loss"]
+
+
+def test_trial_records_its_workload_configuration_and_trial_keys():
+    from regclip_bench.identity import trial_key
+    config = resolve_trial(load_task("teacher_mlp"), dict(width=64, depth=4, steps=5))
+    result = run_trial(config)
+    assert result["workload"] == "teacher_mlp[depth=4,steps=5,width=64]"
+    assert result["trial_key"] == trial_key(config)
+    assert len({result["workload_key"], result["config_key"], result["trial_key"]}) == 3
+
+
 def test_lr_milestones_decay_eta():
     result = trial("teacher_mlp", width=32, steps=30, log_every=10,
                    **{"budget.lr_milestones": [10, 20], "budget.lr_decay": 0.5})
@@ -111,7 +139,7 @@ def test_reporter_sees_every_row():
     result = run_trial(resolve_trial(load_task("teacher_mlp"), dict(width=32, steps=25, log_every=10,
                                                                       eval_every=20)), seen)
     assert seen.total == 25 and [r["step"] for r in seen.logs] == [1, 10, 20, 25]
-    assert [r["step"] for r in seen.evals] == [20, 25] and seen.logs == result["steps"]
+    assert [r["step"] for r in seen.evals] == [0, 20, 25] and seen.logs == result["steps"]   # 0: at w₀
 
 
 def test_vae_trial_on_fashion_mnist_files(tmp_path):
@@ -128,7 +156,7 @@ def test_resnet_and_vit_trials_on_cifar10_files(tmp_path):
     for task, extra in (("cifar10_resnet18", dict(width=4, depth=10)), ("cifar10_vit", dict(width=12, depth=1))):
         result = trial(task, steps=2, batch_size=8, log_every=1, eval_every=2,
                        **{"data.root": str(tmp_path), "data.verify_checksums": False}, **extra)
-        assert result["status"] == "completed" and 0 <= result["final_test_accuracy"] <= 1
+        assert result["status"] in ("completed", "no_progress") and 0 <= result["final_test_accuracy"] <= 1
 
 
 def test_train_command_writes_parquet(tmp_path):

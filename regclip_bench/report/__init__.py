@@ -1,5 +1,6 @@
-"""Comparison reports from the results store."""
+"""Comparison reports and the leaderboard from the results store, under one protocol."""
 
-from .report import Selection, best_configs, build_report
+from .protocol import Scoring
+from .report import build_report
 
-__all__ = ["Selection", "best_configs", "build_report"]
+__all__ = ["Scoring", "build_report"]

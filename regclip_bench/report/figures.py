@@ -1,8 +1,13 @@
-"""The report's figures, from store tables (pandas DataFrames) to matplotlib figures."""
+"""The report's figures, from store tables (pandas DataFrames) to matplotlib figures.
+
+Every line or point coloured by optimizer takes its colour from `colors.OPTIMIZER_COLORS`
+and its place in the legend from `colors.order`.
+"""
 
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 
 import matplotlib
@@ -13,101 +18,177 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-PALETTE = "colorblind"
-sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
+from . import colors  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+REGIME_COLORS = ("#009E73", "#E69F00", "#CC79A7")   # unclipped, clipped, δ floor
 
 
 def _finite(series: pd.Series) -> pd.Series:
     return series.where(np.isfinite(series.astype(float)))
 
 
-def curves(steps: pd.DataFrame, y: str, ylabel: str, title: str, log: bool = True) -> plt.Figure:
+def _title(ax, text: str) -> None:
+    """Workload labels can be long: wrapped, and smaller than matplotlib's default."""
+    ax.set_title("\n".join(textwrap.wrap(text, 70)), fontsize="medium")
+
+
+def _hue(data: pd.DataFrame) -> dict:
+    names = data["optimizer"].unique()
+    return {"hue": "optimizer", "hue_order": colors.order(names), "palette": colors.palette(names)}
+
+
+def curves(steps: pd.DataFrame, y: str, ylabel: str, title: str, log: bool = True) -> plt.Figure | None:
     """Mean over seeds with a 95% band, one line per optimizer (its best configuration)."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
     data = steps.assign(**{y: _finite(steps[y])}).dropna(subset=[y])
     if log:
         data = data[data[y] > 0]
-    sns.lineplot(data=data, x="step", y=y, hue="optimizer", errorbar=("ci", 95), ax=ax)
+    if data.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.lineplot(data=data, x="step", y=y, errorbar=("ci", 95), ax=ax, **_hue(data))
     if log:
         ax.set_yscale("log")
-    ax.set(xlabel="training step", ylabel=ylabel, title=title)
+    ax.set(xlabel="training step", ylabel=ylabel)
+    _title(ax, title)
     fig.tight_layout()
     return fig
 
 
-def regimes(steps: pd.DataFrame) -> plt.Figure:
+def regimes(steps: pd.DataFrame, title: str) -> plt.Figure | None:
     """h/η and the share of steps unclipped / clipped / at the δ floor, per clipping optimizer."""
     clipping = steps.dropna(subset=["clip_factor"])
-    names = sorted(clipping["optimizer"].unique())
-    fig, axes = plt.subplots(2, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 6), squeeze=False,
-                             sharex="col")
-    colours = sns.color_palette(PALETTE, 3)
+    names = colors.order(clipping["optimizer"].unique())
+    if not names:
+        return None
+    fig, axes = plt.subplots(2, len(names), figsize=(4.5 * len(names), 6), squeeze=False, sharex="col")
     for col, name in enumerate(names):
         data = clipping[clipping["optimizer"] == name]
-        sns.lineplot(data=data, x="step", y="clip_factor", errorbar=("ci", 95), ax=axes[0, col])
+        sns.lineplot(data=data, x="step", y="clip_factor", errorbar=("ci", 95), ax=axes[0, col],
+                     color=colors.OPTIMIZER_COLORS.get(name, colors.OTHER), label=name)
         axes[0, col].set(yscale="log", ylabel="h / η", title=name, xlabel="")
         shares = data.groupby("step")[["frac_unclipped", "frac_clipped", "frac_floor"]].mean()
-        axes[1, col].stackplot(shares.index, shares.T.values, colors=colours,
+        axes[1, col].stackplot(shares.index, shares.T.values, colors=REGIME_COLORS,
                                labels=["unclipped (h = η)", "clipped", "δ floor (h = ηδ)"])
         axes[1, col].set(xlabel="training step", ylabel="share of steps", ylim=(0, 1))
-    if names:
-        axes[1, 0].legend(loc="lower right", fontsize="small")
+    axes[1, 0].legend(loc="lower right", fontsize="small")
+    fig.suptitle("\n".join(textwrap.wrap(title, 90)), fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def tunability(curves_by_optimizer: dict[str, pd.DataFrame], metric_label: str, time_based: bool,
+               title: str) -> plt.Figure:
+    """Expected best of k configurations drawn from those tried, k = 1 … n, per optimizer; for a
+    time-to-target task also the chance that the best of k reaches the target."""
+    panels = 2 if time_based else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    for name in colors.order(curves_by_optimizer):
+        curve = curves_by_optimizer[name]
+        style = {"color": colors.OPTIMIZER_COLORS.get(name, colors.OTHER), "marker": "o", "label": name}
+        y = curve["time_to_target"] if time_based else curve["metric"]
+        shown = curve.assign(y=y.where(np.isfinite(y)))
+        axes[0, 0].plot(shown["k"], shown["y"], **style)
+        if time_based:
+            axes[0, 1].plot(curve["k"], curve["p_reach"], **style)
+    _title(axes[0, 0], title)
+    axes[0, 0].set(xlabel="configurations tuned (k)",
+                   ylabel="expected steps to target (gap: may miss)" if time_based
+                   else f"expected best {metric_label}")
+    if time_based:
+        axes[0, 1].set(xlabel="configurations tuned (k)", ylabel="P(best of k reaches the target)",
+                       ylim=(-0.02, 1.02))
+    axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def lr_sensitivity(points: pd.DataFrame, metric_label: str, log_metric: bool, title: str) -> plt.Figure | None:
+    """Final metric (capped at its initial value) against the learning rate, the other
+    hyperparameters at each optimizer's best; mean over seeds with a 95% band; diverged and
+    no-progress seeds marked."""
+    if points.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.lineplot(data=points, x="lr", y="capped", errorbar=("ci", 95), marker="o", ax=ax, **_hue(points))
+    for status, marker, label in (("diverged", "x", "diverged seed"), ("no_progress", "s", "no-progress seed")):
+        bad = points[points["status"] == status]
+        if len(bad):
+            ax.scatter(bad["lr"], bad["capped"], marker=marker, s=70, zorder=5, label=label,
+                       c=[colors.OPTIMIZER_COLORS.get(o, colors.OTHER) for o in bad["optimizer"]],
+                       **({"facecolors": "none"} if marker == "s" else {}))
+    ax.set_xscale("log")
+    if log_metric and (points["capped"] > 0).all():
+        ax.set_yscale("log")
+    ax.set(xlabel="learning rate η", ylabel=f"{metric_label} (capped at initial)")
+    _title(ax, title)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
 def heatmaps(trials: pd.DataFrame, value: str, label: str) -> plt.Figure | None:
-    """lr × γ of the median `value` over seeds, faceted by δ (columns) and width (rows)."""
+    """lr × γ of the median `value` over seeds: a row per workload, a column per optimizer and δ."""
     data = trials.dropna(subset=["gamma"])
     if data.empty or data["lr"].nunique() < 2 or data["gamma"].nunique() < 2:
         return None
     data = data.assign(delta=data["delta"].fillna(0.0), value=np.log10(_finite(data[value]).clip(lower=1e-12)))
-    deltas, widths = sorted(data["delta"].unique()), sorted(data["width"].unique())
-    fig, axes = plt.subplots(len(widths), len(deltas), figsize=(4 * len(deltas), 3.4 * len(widths)),
+    columns = sorted({(o, d) for o, d in zip(data["optimizer"], data["delta"])},
+                     key=lambda c: (colors.order(data["optimizer"].unique()).index(c[0]), c[1]))
+    workloads = sorted(data["workload"].unique())
+    fig, axes = plt.subplots(len(workloads), len(columns), figsize=(4 * len(columns), 3.4 * len(workloads)),
                              squeeze=False)
-    for r, width in enumerate(widths):
-        for c, delta in enumerate(deltas):
-            cell = data[(data["width"] == width) & (data["delta"] == delta)]
+    for r, workload in enumerate(workloads):
+        for c, (optimizer, delta) in enumerate(columns):
+            cell = data[(data["workload"] == workload) & (data["optimizer"] == optimizer) & (data["delta"] == delta)]
+            ax = axes[r, c]
+            if cell.empty:
+                ax.axis("off")
+                continue
             grid = cell.pivot_table(index="gamma", columns="lr", values="value", aggfunc="median")
-            sns.heatmap(grid, ax=axes[r, c], cmap="viridis", annot=True, fmt=".1f",
-                        cbar_kws={"label": f"log10 {label}"})
-            axes[r, c].set(title=f"width {width}, δ = {delta:g}", xlabel="η (lr)", ylabel="γ")
+            sns.heatmap(grid, ax=ax, cmap="viridis", annot=True, fmt=".1f", cbar_kws={"label": f"log10 {label}"})
+            ax.set(xlabel="η (lr)", ylabel="γ")
+            _title(ax, f"{workload} {optimizer}, δ = {delta:g}")
     fig.tight_layout()
     return fig
 
 
-def phase_diagrams(trials: pd.DataFrame, value: str, label: str) -> plt.Figure | None:
-    """width × depth: the best (over lr, γ, δ) of the median over seeds, one panel per optimizer."""
-    if trials["width"].nunique() < 2 and trials["depth"].nunique() < 2:
+def phase_diagrams(best: pd.DataFrame, value: str, label: str, log: bool) -> plt.Figure | None:
+    """width × depth, one panel per optimizer: each cell is a workload and shows its best
+    configuration's value (`best`: a row per workload × optimizer with width, depth, value)."""
+    if best["width"].nunique() < 2 and best["depth"].nunique() < 2:
         return None
-    names = sorted(trials["optimizer"].unique())
+    names = colors.order(best["optimizer"].unique())
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    keys = ["optimizer", "width", "depth", "lr", "gamma", "delta"]
-    per_config = (trials.assign(v=trials[value].astype(float)).groupby(keys, dropna=False)["v"].median()
-                  .reset_index())
-    best = per_config.groupby(["optimizer", "width", "depth"])["v"].min().reset_index()
     for ax, name in zip(axes[0], names):
-        grid = best[best["optimizer"] == name].pivot(index="depth", columns="width", values="v")
-        shown = np.log10(grid.clip(lower=1e-12)) if value != "steps_to_target" else grid
+        grid = best[best["optimizer"] == name].pivot_table(index="depth", columns="width", values=value,
+                                                           aggfunc="first")
+        shown = np.log10(grid.clip(lower=1e-12)) if log else grid
         annot = grid.map(lambda v: "" if not math.isfinite(v) else f"{v:.3g}")
         with warnings.catch_warnings():  # every cell missed: an all-NaN colour scale is expected
             warnings.simplefilter("ignore", RuntimeWarning)
             sns.heatmap(shown.replace([np.inf, -np.inf], np.nan), ax=ax, cmap="magma_r", annot=annot,
-                        fmt="", cbar_kws={"label": label if value == "steps_to_target" else f"log10 {label}"})
+                        fmt="", cbar_kws={"label": f"log10 {label}" if log else label})
         for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if not math.isfinite(v):  # heatmap leaves NaN cells blank: say what they are
                 ax.text(c + 0.5, r + 0.5, "miss" if v == math.inf else "—", ha="center", va="center",
                         color="0.35")
-        ax.set(title=name, xlabel="width (hidden units)", ylabel="depth (hidden layers)")
+        ax.set_title(name, color=colors.OPTIMIZER_COLORS.get(name, colors.OTHER))
+        ax.set(xlabel="width (hidden units)", ylabel="depth (hidden layers)")
     fig.tight_layout()
     return fig
 
 
-def distance_vs_width(trials: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    data = trials.assign(d=_finite(trials["max_dist_from_init"])).dropna(subset=["d"])
-    sns.lineplot(data=data, x="width", y="d", hue="optimizer", marker="o", errorbar=("ci", 95), ax=ax)
-    ax.set(xscale="log", yscale="log", xlabel="width (hidden units)", ylabel="max ‖w − w₀‖",
-           title="Distance travelled from initialisation")
+def relative_distance_vs_width(trials: pd.DataFrame) -> plt.Figure | None:
+    """max ‖w − w₀‖ / ‖w₀‖ of each optimizer's best configuration per workload, against width."""
+    data = trials.assign(d=_finite(trials["max_rel_dist_from_init"])).dropna(subset=["d"])
+    data = data[data["d"] > 0]
+    if data.empty or data["width"].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    sns.lineplot(data=data, x="width", y="d", style="depth", marker="o", errorbar=("ci", 95), ax=ax,
+                 **_hue(data))
+    ax.set(xscale="log", yscale="log", xlabel="width (hidden units)", ylabel="max ‖w − w₀‖ / ‖w₀‖",
+           title="Relative distance from initialisation (best configuration per workload)")
     fig.tight_layout()
     return fig

@@ -1,4 +1,8 @@
-"""`regclip-bench report`: figures, a Markdown page and a self-contained HTML page per task."""
+"""`regclip-bench report`: figures, a Markdown page and a self-contained HTML page per task.
+
+Every comparison is made within a workload (`protocol.study`); the task's headline workloads
+get the full set of figures, every other workload its tunability and LR-sensitivity figures.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +10,16 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..results import load
-from ..errors import ConfigError
-from ..spec import load_task
-from . import figures
+from . import figures, protocol
+from .protocol import Scoring, Study
 
-CONFIG_KEYS = ["optimizer", "width", "depth", "lr", "gamma", "delta", "weight_decay", "momentum"]
-
-
-@dataclass
-class Selection:
-    """How a task's best configuration per optimizer is chosen (the leaderboard uses it too)."""
-    column: str
-    direction: str  # "min" or "max"
-
-    @staticmethod
-    def for_task(task: str) -> "Selection":
-        try:
-            target = load_task(task).target
-        except ConfigError:  # a task not shipped with this version: fall back to the training loss
-            return Selection("final_loss", "min")
-        column = "final_loss" if target.metric == "train_loss" else f"final_{target.metric}"
-        return Selection(column, target.direction)
-
-    def describe(self) -> str:
-        return (f"the configuration (all hyperparameters but the seed) whose mean {self.column} over seeds "
-                f"is {'lowest' if self.direction == 'min' else 'highest'}; a diverged seed counts as the "
-                "worst possible value")
-
-
-def config_id(trials: pd.DataFrame) -> pd.Series:
-    present = [k for k in CONFIG_KEYS if k in trials]
-    return trials[present].astype(object).map(str).agg("|".join, axis=1)
-
-
-def best_configs(trials: pd.DataFrame, selection: Selection) -> pd.DataFrame:
-    """One row per optimizer: its best configuration's id and score."""
-    worst = math.inf if selection.direction == "min" else -math.inf
-    scored = trials.assign(config=config_id(trials),
-                           score=trials[selection.column].astype(float).where(
-                               trials["status"].isin(["completed", "stopped"]), worst).fillna(worst))
-    means = scored.groupby(["optimizer", "config"])["score"].mean().reset_index()
-    pick = means.loc[means.groupby("optimizer")["score"].idxmin() if selection.direction == "min"
-                     else means.groupby("optimizer")["score"].idxmax()]
-    return pick.reset_index(drop=True)
+METRIC_LABELS = {"final_loss": "final training loss", "final_test_loss": "final test loss",
+                 "final_test_accuracy": "final test accuracy", "final_test_elbo": "final test ELBO"}
 
 
 def build_report(store: str, out: str | Path, task: str | None = None) -> list[Path]:
@@ -65,70 +30,96 @@ def build_report(store: str, out: str | Path, task: str | None = None) -> list[P
     pages = []
     for name in tasks:
         trials = trials_all[trials_all["task"] == name]
-        if trials.empty:
-            continue
-        pages.append(_task_report(store, name, trials, out / name))
+        if not trials.empty:
+            pages.append(_task_report(store, name, protocol.distinct_trials(trials), out / name))
     return pages
 
 
 def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    selection = Selection.for_task(task)
-    best = best_configs(trials, selection)
-    trials = trials.assign(config=config_id(trials))
-    chosen = trials[trials["config"].isin(best["config"])]
-    steps = load(store, "steps", {"task": task, "trial_id": list(chosen["trial_id"])})
-    steps = steps.merge(chosen[["trial_id", "optimizer"]], on="trial_id")
+    scoring = Scoring.for_task(task)
+    found = protocol.ordered(protocol.studies(trials, task), task)
+    # In full: the headline workloads, or every workload when the store has none of them.
+    headline = [s for s in found if s.headline] or found
+    metric_label = METRIC_LABELS.get(scoring.metric, scoring.metric)
+    made: list[tuple[str, str, str, Path]] = []   # section, name, caption, path
 
-    made: list[tuple[str, str, Path]] = []
-
-    def save(fig, name: str, caption: str) -> None:
+    def save(fig, section: str, name: str, caption: str) -> None:
         if fig is None:
             return
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=100)
         figures.plt.close(fig)
-        made.append((name, caption, path))
+        made.append((section, name, caption, path))
 
-    save(figures.curves(steps, "loss", "training loss", "Training loss, best configuration per optimizer"),
-         "loss", "Training loss of each optimizer's best configuration: mean over seeds, 95% band.")
-    evals = load(store, "evals", {"task": task, "trial_id": list(chosen["trial_id"])})
-    evals = evals.merge(chosen[["trial_id", "optimizer"]], on="trial_id")
-    metric = next((m for m in ("test_accuracy", "test_elbo", "test_loss") if evals[m].notna().any()), None)
-    if metric is not None and evals["step"].nunique() > 1:
-        label = {"test_accuracy": "test accuracy", "test_elbo": "test ELBO per example",
-                 "test_loss": "test loss"}[metric]
-        save(figures.curves(evals, metric, label, f"{label.capitalize()}, best configuration per optimizer",
-                            log=metric == "test_loss"),
-             "test_metric", f"{label.capitalize()} at each evaluation: mean over seeds, 95% band.")
-    if steps["clip_factor"].notna().any():
-        save(figures.regimes(steps), "regimes",
-             "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")
-    save(figures.curves(steps, "pl_ratio", "‖∇L‖² / L", "PL ratio"), "pl_ratio",
-         "The PL ratio ‖∇L‖²/L: bounded away from zero in the theorem's regime.")
-    save(figures.heatmaps(trials, "final_loss", "final loss"), "heatmap_lr_gamma",
-         "Median final training loss over seeds on the lr × γ grid, by δ and width.")
-    save(figures.phase_diagrams(trials, "final_loss", "final loss"), "phase_final_loss",
-         "Width × depth: final training loss (best hyperparameters per cell).")
-    save(figures.phase_diagrams(trials, "steps_to_target", "steps to target"), "phase_steps_to_target",
-         "Width × depth: steps to the task's target (best hyperparameters per cell; miss = never reached).")
-    save(figures.distance_vs_width(trials), "distance_vs_width",
-         "Largest ‖w − w₀‖ against width: the theorem keeps the weights in a ball around w₀.")
+    chosen = pd.concat([e.trials.assign(workload_key=s.workload_key) for s in headline for e in s.entries])
+    ids = list(chosen["trial_id"])
+    steps = load(store, "steps", {"task": task, "trial_id": ids}).merge(
+        chosen[["trial_id", "optimizer", "workload_key"]], on="trial_id")
+    evals = load(store, "evals", {"task": task, "trial_id": ids}).merge(
+        chosen[["trial_id", "optimizer", "workload_key"]], on="trial_id")
+    for i, study in enumerate(found):
+        section, tag = study.workload, f"w{i}"
+        if study in headline:
+            mine, mine_evals = steps[steps["workload_key"] == study.workload_key], evals[evals["workload_key"] == study.workload_key]
+            save(figures.curves(mine, "loss", "training loss", f"{section}: training loss"), section,
+                 f"loss-{tag}", "Training loss of each optimizer's best configuration: mean over seeds, 95% band.")
+            metric = next((m for m in ("test_accuracy", "test_elbo", "test_loss") if mine_evals[m].notna().any()), None)
+            if metric is not None and mine_evals["step"].nunique() > 1:
+                label = {"test_accuracy": "test accuracy", "test_elbo": "test ELBO per example",
+                         "test_loss": "test loss"}[metric]
+                save(figures.curves(mine_evals, metric, label, f"{section}: {label}", log=metric == "test_loss"),
+                     section, f"test_metric-{tag}", f"{label.capitalize()} at each evaluation (step 0: at w₀).")
+            if mine["clip_factor"].notna().any():
+                save(figures.regimes(mine, section), section, f"regimes-{tag}",
+                     "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")
+            save(figures.curves(mine, "pl_ratio", "‖∇L‖² / L", f"{section}: PL ratio"), section, f"pl_ratio-{tag}",
+                 "The PL ratio ‖∇L‖²/L: bounded away from zero in the theorem's regime.")
+        time_based = scoring.by == "time_to_target"
+        save(figures.tunability({e.optimizer: protocol.expected_curve(e.configs) for e in study.entries},
+                                metric_label, time_based, f"{section}: tunability"),
+             section, f"tunability-{tag}",
+             "Expected best of k configurations drawn without replacement from those each optimizer tried "
+             f"(exact order statistics); the leaderboard ranks at k = {study.k}, the smallest budget here.")
+        save(figures.lr_sensitivity(protocol.lr_points(study), metric_label, scoring.metric != "final_test_accuracy",
+                                    f"{section}: learning-rate sensitivity"),
+             section, f"lr-{tag}",
+             "Capped final metric against η, the other hyperparameters at each optimizer's best: mean over "
+             "seeds, 95% band; ✕ diverged, □ no progress.")
 
-    table = _summary_table(trials, best, selection)
-    markdown = [f"# {task}", "", f"{len(trials)} trials from {trials['sweep_id'].nunique()} sweep(s).",
-                f"Best configuration: {selection.describe()}.", "", markdown_table(table), ""]
-    for name, caption, path in made:
-        markdown += [f"![{name}]({path.name})", "", caption, ""]
+    best = protocol.best_trials(found)
+    sweep_wide = "across workloads"
+    for value, label, name, log in (("metric", metric_label, "phase_metric", scoring.direction == "min"),
+                                    ("time", "steps to target", "phase_steps_to_target", False)):
+        save(figures.phase_diagrams(protocol.phase_table(found, value), value, label, log), sweep_wide, name,
+             f"Width × depth: {label} of each optimizer's best configuration per workload "
+             "(miss = target never reached).")
+    save(figures.heatmaps(trials[trials["workload_key"].isin([s.workload_key for s in headline])],
+                          scoring.metric, metric_label), sweep_wide, "heatmap_lr_gamma",
+         f"Median {metric_label} over seeds on the lr × γ grid of the headline workloads, by optimizer and δ.")
+    save(figures.relative_distance_vs_width(best), "theory", "relative_distance_vs_width",
+         "Largest ‖w − w₀‖/‖w₀‖ of the best configuration per workload against width: the theorem keeps the "
+         "weights in a ball around w₀ whose relative radius shrinks as the width grows.")
+
+    table = summary_table(found)
+    rates = rates_table(headline)
+    intro = (f"{len(trials)} trials from {trials['sweep_id'].nunique()} sweep(s), {len(found)} workload(s). "
+             f"Best configuration: {scoring.describe()}.")
+    markdown = [f"# {escape_markdown(task)}", "", escape_markdown(intro), "", markdown_table(table), ""]
+    body = [f"<h1>{html.escape(task)}</h1>", f"<p>{html.escape(intro)}</p>", table.to_html(index=False, border=0)]
+    for section in dict.fromkeys(s for s, *_ in made):
+        heading = {"theory": "Theory checks", sweep_wide: "Across workloads"}.get(section, f"Workload {section}")
+        markdown += [f"## {escape_markdown(heading)}", ""]
+        body.append(f"<h2 id='{html.escape(section, quote=True)}'>{html.escape(heading)}</h2>")
+        if section == "theory" and not rates.empty:
+            markdown += [markdown_table(rates), ""]
+            body.append(rates.to_html(index=False, border=0))
+        for _, name, caption, path in (m for m in made if m[0] == section):
+            markdown += [f"![{name}]({path.name})", "", escape_markdown(caption), ""]
+            data = base64.b64encode(path.read_bytes()).decode()
+            body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     (out / "report.md").write_text("\n".join(markdown))
-
-    body = [f"<h1>{html.escape(task)}</h1>",
-            f"<p>{len(trials)} trials from {trials['sweep_id'].nunique()} sweep(s). Best configuration: "
-            f"{html.escape(selection.describe())}.</p>", table.to_html(index=False, border=0)]
-    for name, caption, path in made:
-        data = base64.b64encode(path.read_bytes()).decode()
-        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     page = out / "report.html"
     page.write_text("<!doctype html><html><head><meta charset='utf-8'>"
                     f"<title>{html.escape(task)} — regclip-bench</title><style>"
@@ -136,32 +127,68 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
                     "img{max-width:100%}table{border-collapse:collapse}td,th{padding:.25em .6em;"
                     "border-bottom:1px solid #ddd;text-align:right}</style></head><body>"
                     + "\n".join(body) + "</body></html>")
-    (out / "report.json").write_text(json.dumps({"task": task, "selection": selection.describe(),
-                                                 "figures": [n for n, _, _ in made]}, indent=1))
+    (out / "report.json").write_text(json.dumps({
+        "task": task, "selection": scoring.describe(),
+        "workloads": [{"workload": s.workload, "workload_key": s.workload_key, "headline": s.headline}
+                      for s in found],
+        "figures": [n for _, n, _, _ in made],
+        "sections": {n: s for s, n, _, _ in made}}, indent=1))
     return page
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number for a table: 4 significant digits, "missed" for +inf, "—" for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "missed" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
 
 
-def _summary_table(trials: pd.DataFrame, best: pd.DataFrame, selection: Selection) -> pd.DataFrame:
+def summary_table(found: list[Study]) -> pd.DataFrame:
     rows = []
-    for _, pick in best.iterrows():
-        group = trials[trials["config"] == pick["config"]]
-        first = group.iloc[0]
-        reached = group["steps_to_target"][group["steps_to_target"] < math.inf]
-        rows.append({"optimizer": pick["optimizer"],
-                     "configuration": ", ".join(f"{k}={first[k]}" for k in CONFIG_KEYS[1:]
-                                                if k in first and pd.notna(first[k])),
-                     "seeds": len(group), selection.column: f"{group[selection.column].astype(float).mean():.4g}",
-                     "diverged": int((group["status"] == "diverged").sum()),
-                     "median steps to target": f"{reached.median():.0f}" if len(reached) else "missed",
-                     "unclipped share": f"{group['frac_unclipped'].mean():.2f}"
-                     if group["frac_unclipped"].notna().any() else "—"})
+    for study in found:
+        for entry in study.entries:
+            best = entry.best
+            rows.append({
+                "workload": study.workload + (" ★" if study.headline else ""), "rank": entry.rank,
+                "optimizer": entry.optimizer,
+                "configuration": protocol.describe_configuration(best["config_json"]),
+                "seeds": int(best["seeds"]), "metric (capped mean)": fmt(float(best["metric"])),
+                "median time to target": fmt(float(best["time"])),
+                "budget (configs / trials)": f"{entry.budget['configurations']} / {entry.budget['trials']}",
+                f"E[best] at k": f"{fmt(entry.expected['metric'])} (k={entry.expected['k']})",
+                "LR sensitivity": fmt(entry.lr_sensitivity, 3),
+                "stable lr decades": fmt(entry.stable_lr_decades, 2)})
     return pd.DataFrame(rows)
 
 
-__all__ = ["Selection", "best_configs", "build_report"]
+def rates_table(found: list[Study]) -> pd.DataFrame:
+    """The geometric rate of the loss, over the whole run and its second half, with each fit's R²."""
+    rows = []
+    for study in found:
+        for entry in study.entries:
+            t = entry.trials
+            rows.append({"workload": study.workload, "optimizer": entry.optimizer,
+                         "loss rate (all)": fmt(float(t["loss_rate"].mean())),
+                         "R² (all)": fmt(float(t["loss_rate_r2"].mean()), 3),
+                         "loss rate (2nd half)": fmt(float(t["loss_rate_second_half"].mean())),
+                         "R² (2nd half)": fmt(float(t["loss_rate_second_half_r2"].mean()), 3),
+                         "min PL ratio": fmt(float(t["min_pl_ratio"].mean()), 3),
+                         "final PL ratio": fmt(float(t["final_pl_ratio"].mean()), 3),
+                         "max ‖w−w₀‖/‖w₀‖": fmt(float(t["max_rel_dist_from_init"].mean()), 3)})
+    return pd.DataFrame(rows)
+
+
+def escape_markdown(text: str) -> str:
+    """Text safe inside Markdown (and a table cell): HTML escaped, `|` and line breaks neutralised."""
+    return html.escape(str(text), quote=False).replace("|", "&#124;").replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(escape_markdown(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(escape_markdown(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+__all__ = ["build_report", "escape_markdown", "markdown_table"]

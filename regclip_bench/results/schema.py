@@ -1,10 +1,11 @@
-"""The results store's tables, version 1 (documented in docs/results-schema.md)."""
+"""The results store's tables, version 2 (documented in docs/results-schema.md); version 1 is read too."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 VERSION_KEY = b"regclip_bench.schema_version"
 TABLES = ("steps", "evals", "trials", "sweeps")
 PARTITION = "task"  # hive-style directories: <table>/task=<task>/<sweep_id>.parquet
@@ -16,7 +17,7 @@ STEPS = pa.schema(_KEYS + [
     ("step", _I), ("loss", _F), ("loss_avg", _F), ("best_loss", _F), ("grad_norm", _F),
     ("step_size", _F), ("clip_factor", _F), ("regime", _S), ("frac_unclipped", _F),
     ("frac_clipped", _F), ("frac_floor", _F), ("pl_ratio", _F), ("dist_from_init", _F), ("lr", _F),
-    ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I),
+    ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I), ("rel_dist_from_init", _F),
 ])
 
 EVALS = pa.schema(_KEYS + [
@@ -29,6 +30,10 @@ CONFIG_COLUMNS = [("optimizer", _S), ("width", _I), ("depth", _I), ("lr", _F), (
 SUMMARY_COLUMNS = [
     ("status", _S), ("error", _S), ("final_loss", _F), ("best_loss", _F), ("loss_log_slope", _F),
     ("loss_rate", _F), ("min_pl_ratio", _F), ("max_dist_from_init", _F), ("frac_unclipped", _F),
+    ("initial_loss", _F), ("loss_rate_r2", _F), ("loss_rate_second_half", _F),
+    ("loss_rate_second_half_r2", _F), ("final_pl_ratio", _F), ("w0_norm", _F),
+    ("max_rel_dist_from_init", _F), ("final_rel_dist_from_init", _F), ("initial_test_loss", _F),
+    ("initial_test_accuracy", _F), ("initial_test_elbo", _F),
     ("frac_clipped", _F), ("frac_floor", _F), ("final_test_loss", _F), ("final_test_accuracy", _F),
     ("final_test_elbo", _F), ("steps_done", _I), ("total_steps", _I), ("resumed_from_step", _I),
     ("steps_to_target", _F), ("seconds_to_target", _F), ("param_count", _I), ("wall_time_s", _F),
@@ -36,10 +41,26 @@ SUMMARY_COLUMNS = [
     ("cpu_model", _S), ("gpu_model", _S), ("regclip_bench_version", _S), ("git_commit", _S),
     ("torch_version", _S), ("ray_version", _S), ("python_version", _S),
 ]
-TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + CONFIG_COLUMNS + SUMMARY_COLUMNS
+IDENTITY_COLUMNS = [("workload_key", _S), ("config_key", _S), ("workload", _S), ("workload_json", _S)]
+TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + IDENTITY_COLUMNS + CONFIG_COLUMNS + SUMMARY_COLUMNS
                    + [("config_json", _S)])
 
 SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", _I),
                     ("first_started", _S), ("last_finished", _S), ("aggregated", _S), ("runs_json", _S)])
 
 SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}
+
+# What version 2 added; a version-1 file has every other column.
+ADDED_IN_2 = {"steps": {"rel_dist_from_init"}, "evals": set(), "sweeps": set(),
+              "trials": {name for name, _ in IDENTITY_COLUMNS} | {
+                  "initial_loss", "loss_rate_r2", "loss_rate_second_half", "loss_rate_second_half_r2",
+                  "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
+                  "initial_test_loss", "initial_test_accuracy", "initial_test_elbo"}}
+
+
+def schema_of(table: str, version: int) -> pa.Schema:
+    """The columns of `table` as a file of schema `version` has them."""
+    schema = SCHEMAS[table]
+    if version == 1:
+        return pa.schema([f for f in schema if f.name not in ADDED_IN_2[table]])
+    return schema

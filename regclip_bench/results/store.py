@@ -1,6 +1,6 @@
 """Aggregate a sweep's trial files into the store, and read the store back.
 
-    STORE/_schema.json                                {"schema_version": 1}
+    STORE/_schema.json                                {"schema_version": 2}
     STORE/<table>/task=<task>/<sweep_id>.parquet
 
 Partitioned (hive style) by task.  One file per (table, task, sweep), rewritten whole by each aggregation of that sweep:
@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError
 from ..sweep.storage import filesystem, join, normalise
 from ..trial_io import decode_metadata
-from .schema import (CONFIG_COLUMNS, PARTITION, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES,
-                     VERSION_KEY)
+from ..identity import identity_from_flat
+from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
+                     SCHEMAS, SUMMARY_COLUMNS, TABLES, VERSION_KEY, schema_of)
 
 
 class ResultsError(ConfigError):
@@ -144,6 +145,9 @@ def _append_rows(columns: dict[str, list], rows: list[dict], sweep_id: str, tria
 def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
     config = summary["config"]
     row: dict[str, Any] = {"config_hash": trial_id, "config_json": json.dumps(config, sort_keys=True)}
+    # Trial files written before identities were recorded get them from their flat configuration.
+    identity = summary if "workload_key" in summary else identity_from_flat(config)
+    row.update({name: identity[name] for name, _ in IDENTITY_COLUMNS})
     for name, kind in CONFIG_COLUMNS:
         value = config.get(name)
         row[name] = None if value is None else str(value) if kind == pa.string() else value
@@ -166,7 +170,7 @@ def _ensure_store(store: str) -> None:
         return
     if found != SCHEMA_VERSION:
         raise ResultsError(f"{store}: a store of schema version {found}; this regclip-bench writes "
-                           f"version {SCHEMA_VERSION} — aggregate into a new store")
+                           f"version {SCHEMA_VERSION} — aggregate into a new store (it still reads this one)")
 
 
 def _write_partition(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> None:
@@ -188,39 +192,63 @@ def _atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 
 def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None = None) -> pd.DataFrame:
     """One table of the store as a DataFrame; `filters` maps columns to a value or a list of values
-    (or is a pyarrow.dataset expression).  Partitions on task are pruned."""
+    (or is a pyarrow.dataset expression).  Partitions on task are pruned.  A version-1 store is
+    read as version 2: the columns it lacks are null, and the trials' workload and configuration
+    keys are computed from their flat configuration (`identity.identity_from_flat`)."""
     if table not in TABLES:
         raise ResultsError(f"unknown table {table!r}; the store has: {', '.join(TABLES)}")
-    dataset = _dataset(normalise(store), table)
-    expression = _expression(filters) if isinstance(filters, dict) else filters
-    return dataset.to_table(filter=expression).to_pandas()
+    dataset, version = _dataset(normalise(store), table)
+    if not isinstance(filters, dict):
+        return _upgrade(dataset.to_table(filter=filters), table, version).to_pandas()
+    present = set(dataset.schema.names)
+    now = {k: v for k, v in filters.items() if k in present}
+    frame = _upgrade(dataset.to_table(filter=_expression(now)), table, version).to_pandas()
+    for column, value in filters.items():
+        if column not in now:   # a column this store's version computes on read
+            values = value if isinstance(value, (list, tuple, set)) else [value]
+            frame = frame[frame[column].isin(values)]
+    return frame.reset_index(drop=True)
 
 
-def _dataset(store: str, table: str) -> ds.Dataset:
+def _upgrade(table: pa.Table, name: str, version: int) -> pa.Table:
+    if version == SCHEMA_VERSION:
+        return table
+    target = SCHEMAS[name].append(pa.field(PARTITION, pa.string()))
+    columns = {f.name: table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in target}
+    if name == "trials" and table.num_rows:
+        cache: dict[str, dict[str, str]] = {}
+        identities = [cache.setdefault(c, identity_from_flat(json.loads(c)))
+                      for c in table["config_json"].to_pylist()]
+        for column, _ in IDENTITY_COLUMNS:
+            columns[column] = pa.array([i[column] for i in identities], pa.string())
+    return pa.table(columns, schema=target)
+
+
+def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
     fs, root = filesystem(store)
     try:
         with fs.open_input_stream(f"{root}/_schema.json") as stream:
             version = json.loads(stream.read()).get("schema_version")
     except FileNotFoundError:
         raise ResultsError(f"{store}: not a regclip-bench store (no _schema.json)") from None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ResultsError(f"{store}: store schema version {version}, but this regclip-bench reads "
-                           f"version {SCHEMA_VERSION}")
+                           f"versions {', '.join(map(str, READABLE_VERSIONS))}")
+    schema = schema_of(table, version).append(pa.field(PARTITION, pa.string()))
     folder = f"{root}/{table}"
     partitioning = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
     try:
         dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning,
-                             schema=SCHEMAS[table].append(pa.field("task", pa.string())),
-                             exclude_invalid_files=False)
+                             schema=schema, exclude_invalid_files=False)
     except FileNotFoundError:
-        dataset = ds.dataset(pa.table({}, schema=SCHEMAS[table].append(pa.field("task", pa.string()))))
-        return dataset
+        return ds.dataset(pa.table({}, schema=schema)), version
     for fragment in dataset.get_fragments():
-        _check_fragment(fs, fragment.path)
-    return dataset
+        _check_fragment(fs, fragment.path, version)
+    return dataset, version
 
 
-def _check_fragment(fs: pafs.FileSystem, path: str) -> None:
+def _check_fragment(fs: pafs.FileSystem, path: str, store_version: int) -> None:
     try:
         with fs.open_input_file(path) as handle:
             metadata = pq.read_schema(handle).metadata or {}
@@ -229,9 +257,9 @@ def _check_fragment(fs: pafs.FileSystem, path: str) -> None:
     if VERSION_KEY not in metadata:
         raise ResultsError(f"{path}: not written by regclip-bench (no schema version); remove it")
     version = int(metadata[VERSION_KEY])
-    if version != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema version {version}, but this regclip-bench reads version "
-                           f"{SCHEMA_VERSION}; re-aggregate its sweep into a new store")
+    if version != store_version:
+        raise ResultsError(f"{path}: schema version {version} in a store of version {store_version}; "
+                           "re-aggregate its sweep into a new store")
 
 
 def _expression(filters: dict[str, Any]) -> ds.Expression | None:

@@ -1,25 +1,28 @@
 """External results for the leaderboard: a Parquet file of `trials` rows, checked before it lands.
 
-A submission must be schema version 1, have the trials table's columns with their types,
+A submission must be schema version 2, have the trials table's columns with their types,
 plausible values, keys unique in itself and new to the store, and a task the suite knows.
-It is added as its own sweep(s) in the store, with its provenance columns as submitted.
+It is added as its own sweep(s) in the store, with its provenance columns as submitted; its
+workload and configuration keys are computed here from its configuration, never taken from it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..identity import identity_from_flat
 from ..spec import task_names
 from .schema import SCHEMA_VERSION, TRIALS, VERSION_KEY
 from .store import ResultsError, _ensure_store, _write_partition, load
 
 REQUIRED = ("sweep_id", "trial_id", "task", "optimizer", "seed", "status", "final_loss",
             "steps_to_target", "seconds_to_target", "train_time_s", "git_commit", "torch_version")
-STATUSES = {"completed", "diverged", "failed", "stopped"}
+STATUSES = {"completed", "no_progress", "diverged", "failed", "stopped"}
 
 
 def add_submission(store: str, path: str | Path) -> int:
@@ -35,6 +38,8 @@ def add_submission(store: str, path: str | Path) -> int:
     table = _conform_types(table, name)
     rows = table.to_pylist()
     _check_values(rows, name)
+    for row in rows:
+        row.update(identity_from_flat(_flat(row)))
     keys = [(r["sweep_id"], r["trial_id"]) for r in rows]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
@@ -108,6 +113,22 @@ def _check_values(rows: list[dict], name: str) -> None:
                 raise ResultsError(f"{where}: {key} {row[key]!r} must be >= 0")
         if steps == math.inf and row["seconds_to_target"] != math.inf:
             raise ResultsError(f"{where}: seconds_to_target must be inf when steps_to_target is")
+
+
+FLAT = ("task", "optimizer", "width", "depth", "lr", "gamma", "delta", "weight_decay", "momentum", "seed",
+        "steps", "epochs", "batch_size")
+
+
+def _flat(row: dict) -> dict:
+    """The row's flat configuration: its config_json when it has one, else its columns."""
+    if row.get("config_json"):
+        try:
+            flat = json.loads(row["config_json"])
+        except json.JSONDecodeError:
+            flat = None
+        if isinstance(flat, dict):
+            return {**flat, "task": row["task"], "optimizer": row["optimizer"]}
+    return {k: row.get(k) for k in FLAT}
 
 
 def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:

@@ -6,14 +6,14 @@ An optimizer's grid multiplies only the hyperparameters it accepts: γ and δ ar
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import HPARAM_KEYS, TrialConfig, resolve_trial
 from ..errors import ConfigError
+from ..identity import trial_key
 from ..optim import OPTIMIZERS
 from ..spec import TaskSpec
 
@@ -25,14 +25,6 @@ class PlannedTrial:
     config: TrialConfig
 
 
-def trial_key(config: TrialConfig) -> str:
-    """The same configuration of the same task gives the same key on any machine, any day."""
-    payload = {"task": config.task.model_dump(mode="json"), "optimizer": config.optimizer,
-               "hparams": config.hparams, "seed": config.seed}
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
               fixed: dict[str, Any] | None = None, optimizers: list[str] | None = None,
               seeds: int | None = None) -> list[PlannedTrial]:
@@ -40,19 +32,9 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
     `fixed` values apply to every trial (hyperparameters only where the optimizer takes them)."""
     grid, fixed = dict(grid or {}), dict(fixed or {})
     space = task.search_space
-    optimizers = optimizers or list(space.optimizers)
-    for name in optimizers:
-        if name not in OPTIMIZERS:
-            raise ConfigError(f"--optimizers: unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
-    n_seeds = seeds if seeds is not None else space.seeds
-    shared_axes = {"width": grid.pop("width", space.width), "depth": grid.pop("depth", space.depth),
-                   "seed": list(range(n_seeds))}
+    optimizers = _known(optimizers or list(space.optimizers))
+    shared_axes = _shared_axes(task, grid, fixed, seeds)
     hparam_grid = {k: v for k, v in grid.items() if k in HPARAM_KEYS}
-    shared_axes.update({k: v for k, v in grid.items() if k not in HPARAM_KEYS})
-    for key in ("width", "depth", "seed"):
-        fixed_value = fixed.pop(key, None)
-        if fixed_value is not None:
-            shared_axes[key] = [fixed_value]
 
     planned: dict[str, PlannedTrial] = {}
     for name in optimizers:
@@ -67,17 +49,129 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
                     raise ConfigError(f"optimizer {name}: no values for {required} in the task's search "
                                       f"space; give them with --grid {required}=V1,V2")
                 axes[required] = [default]
-        all_axes = {**shared_axes, **axes}
-        keys = list(all_axes)
-        for values in itertools.product(*(all_axes[k] for k in keys)):
-            overrides = {"optimizer": name, **base, **dict(zip(keys, values))}
-            try:
-                config = resolve_trial(task, overrides)
-            except ConfigError as exc:
-                raise ConfigError(f"grid point {_describe(overrides)}: {exc}") from None
-            key = trial_key(config)
-            planned.setdefault(key, PlannedTrial(key, overrides, config))
+        for point in _product({**shared_axes, **axes}):
+            _add(planned, task, {"optimizer": name, **base, **point})
     return list(planned.values())
+
+
+def _known(optimizers: list[str]) -> list[str]:
+    for name in optimizers:
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"--optimizers: unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+    return optimizers
+
+
+def _shared_axes(task: TaskSpec, grid: dict[str, list[Any]], fixed: dict[str, Any],
+                 seeds: int | None) -> dict[str, list[Any]]:
+    """The axes every optimizer shares: width, depth, seeds and any task key (the workloads);
+    takes them out of `grid` and `fixed`."""
+    space = task.search_space
+    n_seeds = seeds if seeds is not None else space.seeds
+    axes = {"width": grid.pop("width", space.width), "depth": grid.pop("depth", space.depth),
+            "seed": list(range(n_seeds))}
+    axes.update({k: grid.pop(k) for k in list(grid) if k not in HPARAM_KEYS})
+    for key in ("width", "depth", "seed"):
+        fixed_value = fixed.pop(key, None)
+        if fixed_value is not None:
+            axes[key] = [fixed_value]
+    return axes
+
+
+def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+
+
+def _add(planned: dict[str, PlannedTrial], task: TaskSpec, overrides: dict[str, Any]) -> None:
+    """Resolve one point like `train --set`; identical configurations collapse to one trial."""
+    try:
+        config = resolve_trial(task, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"grid point {_describe(overrides)}: {exc}") from None
+    key = trial_key(config)
+    planned.setdefault(key, PlannedTrial(key, overrides, config))
+
+
+SEQUENCE = "scrambled Halton (scipy.stats.qmc.Halton)"
+
+
+def budget_points(ranges: dict[str, Any], n: int, seed: int) -> list[dict[str, float]]:
+    """The first `n` points of a seeded scrambled Halton sequence mapped onto `ranges`
+    (log ranges log-uniformly, uniform ranges uniformly, lists by equal shares; a number is
+    fixed), rounded to 4 significant digits.  The first n of n + m points are these n."""
+    from scipy.stats import qmc
+
+    from ..spec import Choice, LogRange, UniformRange
+
+    drawn = sorted(k for k, r in ranges.items() if isinstance(r, (LogRange, UniformRange, Choice)))
+    fixed = {k: float(r) for k, r in ranges.items() if k not in drawn}
+    if not drawn:
+        return [dict(fixed)]
+    unit = qmc.Halton(d=len(drawn), scramble=True, seed=seed).random(n)
+    points = []
+    for row in unit:
+        point = dict(fixed)
+        for key, u in zip(drawn, row):
+            rng = ranges[key]
+            if isinstance(rng, LogRange):
+                low, high = math.log(rng.log[0]), math.log(rng.log[1])
+                value = math.exp(low + u * (high - low))
+            elif isinstance(rng, UniformRange):
+                value = rng.uniform[0] + u * (rng.uniform[1] - rng.uniform[0])
+            else:
+                value = rng.values[min(int(u * len(rng.values)), len(rng.values) - 1)]
+            point[key] = float(f"{value:.4g}")
+        points.append(point)
+    return points
+
+
+def describe_range(rng: Any) -> str:
+    from ..spec import Choice, LogRange, UniformRange
+    if isinstance(rng, LogRange):
+        return f"loguniform({rng.log[0]:g}, {rng.log[1]:g})"
+    if isinstance(rng, UniformRange):
+        return f"uniform({rng.uniform[0]:g}, {rng.uniform[1]:g})"
+    if isinstance(rng, Choice):
+        return f"choice({', '.join(f'{v:g}' for v in rng.values)})"
+    return f"{rng:g}"
+
+
+def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None = None,
+                fixed: dict[str, Any] | None = None, optimizers: list[str] | None = None,
+                seeds: int | None = None, sequence_seed: int = 0) -> tuple[list[PlannedTrial], dict[str, Any]]:
+    """AlgoPerf-style external tuning: `budget` configurations per optimizer and workload, drawn
+    from the task's `tuning` ranges by a scrambled Halton sequence, each run with every seed.
+    `grid` and `fixed` give the workloads (width, depth, task keys); `fixed` may also pin a
+    hyperparameter.  Returns the trials and what sweep.json records about the plan."""
+    if task.tuning is None:
+        raise ConfigError(f"--budget: task {task.name} declares no tuning ranges (a `tuning:` section)")
+    grid, fixed = dict(grid or {}), dict(fixed or {})
+    hparams = sorted(k for k in grid if k in HPARAM_KEYS)
+    if hparams:
+        raise ConfigError(f"--grid {hparams[0]}=…: with --budget the hyperparameters come from the task's "
+                          f"tuning ranges; fix one with --set {hparams[0]}=VALUE")
+    optimizers = _known(optimizers or list(task.tuning.optimizers))
+    missing = [o for o in optimizers if o not in task.tuning.optimizers]
+    if missing:
+        raise ConfigError(f"--budget: task {task.name} has no tuning ranges for {missing[0]}; "
+                          f"it has: {', '.join(task.tuning.optimizers)}")
+    workloads = _product(_shared_axes(task, grid, fixed, seeds))
+    planned: dict[str, PlannedTrial] = {}
+    ranges_used: dict[str, dict[str, str]] = {}
+    for name in optimizers:
+        accepted = OPTIMIZERS[name].accepts
+        pinned = {k: v for k, v in fixed.items() if k in HPARAM_KEYS and k in accepted}
+        ranges = {k: r for k, r in task.tuning.optimizers[name].items() if k not in pinned}
+        ranges_used[name] = {k: describe_range(r) for k, r in sorted(ranges.items())}
+        ranges_used[name].update({k: f"{v:g}" for k, v in pinned.items()})
+        base = {k: v for k, v in fixed.items() if k not in HPARAM_KEYS}
+        for point in budget_points(ranges, budget, sequence_seed):
+            for workload in workloads:
+                _add(planned, task, {"optimizer": name, **base, **pinned, **point, **workload})
+    plan = {"mode": "budget", "budget_per_optimizer": budget, "sequence": SEQUENCE,
+            "sequence_seed": sequence_seed, "seeds": len({w["seed"] for w in workloads}),
+            "ranges": ranges_used}
+    return list(planned.values()), plan
 
 
 def _describe(overrides: dict[str, Any]) -> str:

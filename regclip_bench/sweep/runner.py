@@ -131,7 +131,8 @@ class Progress(tune.Callback):
 
 
 def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
-              stream: TextIO = sys.stderr) -> SweepOutcome:
+              stream: TextIO = sys.stderr, plan: dict[str, Any] | None = None) -> SweepOutcome:
+    """Run the trials not finished yet; `plan` describes how they were chosen (sweep.json)."""
     storage = normalise(options.storage)
     sweep_dir = join(storage, options.name)
     done = finished_keys(sweep_dir)
@@ -159,7 +160,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                        "sweep": options.name, "sweep_dir": sweep_dir,
                        "checkpoint_every_s": options.checkpoint_every_s} for t in todo]
             run = time.strftime("run-%Y%m%d-%H%M%S")
-            record_run(sweep_dir, {"run": run, "mode": "grid", "task": task_dump["name"],
+            record_run(sweep_dir, {"run": run, "mode": "grid", **(plan or {}), "task": task_dump["name"],
                                    "trials": len(trials), "to_run": len(todo),
                                    "keys": [t.key for t in todo], **_cluster_description()})
             tuner = tune.Tuner(
@@ -171,7 +172,11 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                                             trial_dirname_creator=_trial_name),
                 run_config=_run_config(run, experiments, options, progress))
             _fit(tuner, progress, outcome)
-            record_finished(sweep_dir, run)
+            # Trials Tune never started do not show in its results: count what is missing instead.
+            missing = {t.key for t in todo} - finished_keys(sweep_dir)
+            outcome.interrupted = outcome.interrupted or len(missing) > outcome.errored
+            if not outcome.interrupted:
+                record_finished(sweep_dir, run)
     finally:
         if started:
             ray.shutdown()

@@ -20,7 +20,7 @@ from ..spec import TaskSpec
 from ..trial import Reporter, run_trial
 from ..trial_io import trial_table
 from ..provenance import provenance
-from .grid import trial_key
+from ..identity import trial_key
 from .storage import join, write_bytes
 
 STATE_FILE = "trial_state.pt"

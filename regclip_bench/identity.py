@@ -1,0 +1,127 @@
+"""What a result is a result *of*: workload, configuration and trial keys, and a workload's label.
+
+* A **workload** is the problem an optimizer is handed: the task's model (width, depth,
+  activation, …), data, loss, budget (steps or epochs, batch size, schedule, logging) and
+  target — everything of the resolved task except where its data lives, its prose and its
+  proposed search spaces.  Optimizers are only ever compared on the same workload.
+* A **configuration** is a workload plus an optimizer and its hyperparameters.
+* A **trial** is a configuration plus a seed.
+
+Each key is 16 hex digits of SHA-256 over a canonical JSON payload, the same on any machine,
+any day; it changes when anything that can change a result changes, and only then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import TrialConfig
+    from .spec import TaskSpec
+
+WORKLOAD_SECTIONS = ("model", "data", "loss", "budget", "target")
+# Where the data lives and how it is fetched or checked do not change the workload.
+NOT_WORKLOAD = frozenset({"data.root", "data.download", "data.verify_checksums"})
+# Dotted fields with a flat `--set` name: the label uses the flat name.
+FLAT_NAMES = {"model.width": "width", "model.depth": "depth", "budget.steps": "steps",
+              "budget.epochs": "epochs", "budget.batch_size": "batch_size",
+              "budget.log_every": "log_every", "budget.eval_every": "eval_every"}
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else key, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def workload(task: TaskSpec) -> dict[str, Any]:
+    """The workload as flat dotted fields, e.g. {"task": "teacher_mlp", "model.width": 1024, …}."""
+    dumped = task.model_dump(mode="json")
+    fields = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
+    return {"task": task.name, **{k: v for k, v in sorted(fields.items()) if k not in NOT_WORKLOAD}}
+
+
+def digest(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def workload_key(task: TaskSpec) -> str:
+    return digest(workload(task))
+
+
+def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any]) -> str:
+    return digest({"workload": workload_key_, "optimizer": optimizer, "hparams": hparams})
+
+
+def seeded_key(config_key_: str, seed: int) -> str:
+    return digest({"config": config_key_, "seed": seed})
+
+
+def workload_label(task: TaskSpec, base: TaskSpec | None) -> str:
+    """The task's name and the workload fields that differ from `base` (its file), e.g.
+    ``teacher_mlp[depth=4,width=1024]``; just the name when none does."""
+    mine = workload(task)
+    theirs = workload(base) if base is not None else mine
+    changed = {FLAT_NAMES.get(k, k): v for k, v in mine.items() if theirs.get(k) != v and v is not None}
+    if not changed:
+        return task.name
+    return f"{task.name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(changed.items()))}]"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "/".join(_short(v) for v in value)
+    return str(value)
+
+
+def trial_identity(config: TrialConfig) -> dict[str, str]:
+    """The keys and label of a resolved trial, as the store records them."""
+    workload_ = workload_key(config.task)
+    configuration = config_key(workload_, config.optimizer, config.hparams)
+    return {"workload_key": workload_, "workload": workload_label(config.task, config.base),
+            "config_key": configuration, "trial_key": seeded_key(configuration, config.seed),
+            "workload_json": json.dumps(workload(config.task), sort_keys=True)}
+
+
+def trial_key(config: TrialConfig) -> str:
+    """The same configuration and seed of the same workload gives the same key anywhere."""
+    return trial_identity(config)["trial_key"]
+
+
+def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
+    """Keys of a trial known only by its flat configuration (a schema-1 store, a submission).
+
+    The workload is the shipped task file with the flat fields applied (width, depth, steps,
+    epochs, batch size): other overrides were not recorded by schema 1, so a trial that had
+    them gets the key of the file's workload.  A task this version does not ship is keyed
+    by its flat fields alone."""
+    from .config import apply_task_overrides
+    from .spec import task_names, load_task
+
+    name = str(flat.get("task"))
+    known = {k: flat[k] for k in ("width", "depth", "steps", "epochs", "batch_size")
+             if flat.get(k) is not None}
+    if isinstance(known.get("batch_size"), str) and known["batch_size"].isdigit():
+        known["batch_size"] = int(known["batch_size"])
+    if name in task_names():
+        base = load_task(name)
+        task = apply_task_overrides(base, known)
+        workload_, label = workload_key(task), workload_label(task, base)
+        workload_json = json.dumps(workload(task), sort_keys=True)
+    else:
+        payload = {"task": name, **known}
+        workload_, workload_json = digest(payload), json.dumps(payload, sort_keys=True)
+        label = f"{name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(known.items()))}]"
+    skip = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
+    hparams = {k: v for k, v in flat.items() if k not in skip and v is not None}
+    configuration = config_key(workload_, str(flat.get("optimizer")), hparams)
+    return {"workload_key": workload_, "workload": label, "config_key": configuration,
+            "workload_json": workload_json}

@@ -1,0 +1,328 @@
+"""The benchmark protocol, in one place: how a trial is scored, how an optimizer's best
+configuration on a workload is chosen, how optimizers with different tuning budgets are
+compared, and how sensitive each is to its learning rate.  The report and the leaderboard
+both call it; neither has rules of its own.
+
+* A trial's **metric** is the task's target metric at the end of the budget, *capped at its
+  value at initialisation* (Wortsman et al. 2023): min(final, initial) for a metric to
+  minimise, max(final, initial) to maximise; a diverged or failed trial scores its initial
+  value (with none recorded, the worst possible value).
+* A configuration (workload + optimizer + hyperparameters) is scored over its seeds: the mean
+  metric; with `target.score: time_to_target`, first the median time to target (steps on CPU;
+  seconds where every trial of the workload ran on one GPU model), ties broken by the metric.
+* The **best configuration** of an optimizer on a workload is the best-scored among that
+  optimizer's configurations on that workload only.
+* **Equal budgets**: with k the smallest number of configurations any optimizer tried on the
+  workload, each optimizer is ranked by the expected score of the best of k configurations
+  drawn without replacement from those it tried — exactly, by order statistics (Dodge et al.
+  2019, "Show Your Work"; Sivaprasad et al. 2020): the r-th best of n is the best of the k
+  with probability C(n − r, k − 1) / C(n, k).
+* **LR sensitivity** (Wortsman et al. 2023): over the learning rates tried with the other
+  hyperparameters at the best configuration's (≥ 3 of them spanning ≥ 1 decade), the mean
+  capped metric minus the best (mirrored for a metric to maximise); the **stable range** is
+  log10 of the largest over the smallest of those learning rates that reaches the target
+  (median over seeds), 0 when one or none does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..spec import TargetSpec, load_task
+
+FAILED = ("diverged", "failed")
+NOT_HYPERPARAMETERS = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
+MIN_LRS, MIN_DECADES = 3, 1.0
+
+
+@dataclass(frozen=True)
+class Scoring:
+    metric: str       # the trials column of the final metric: final_loss, final_test_accuracy, …
+    initial: str      # the same metric at w₀: initial_loss, initial_test_accuracy, …
+    direction: str    # "min" or "max"
+    by: str           # "final_metric" or "time_to_target"
+
+    @staticmethod
+    def of(target: TargetSpec) -> Scoring:
+        name = "loss" if target.metric == "train_loss" else target.metric
+        return Scoring(f"final_{name}", f"initial_{name}", target.direction, target.score)
+
+    @staticmethod
+    def for_task(task: str) -> Scoring:
+        try:
+            return Scoring.of(load_task(task).target)
+        except ConfigError:   # a task this version does not ship (a submission): its training loss
+            return Scoring("final_loss", "initial_loss", "min", "final_metric")
+
+    @property
+    def worst(self) -> float:
+        return math.inf if self.direction == "min" else -math.inf
+
+    def describe(self) -> str:
+        lowest = "lowest" if self.direction == "min" else "highest"
+        cap = (f"{self.metric} no worse than at initialisation ("
+               f"{'min' if self.direction == 'min' else 'max'}(final, initial); a diverged or failed "
+               "seed counts as its initial value)")
+        if self.by == "time_to_target":
+            return (f"among the optimizer's configurations on the workload (all hyperparameters but the "
+                    f"seed), the one with the fewest median steps to the target over seeds (seconds where "
+                    f"every trial ran on one GPU model; a miss is infinite), ties broken by the {lowest} "
+                    f"mean {cap}")
+        return (f"among the optimizer's configurations on the workload (all hyperparameters but the seed), "
+                f"the one with the {lowest} mean over seeds of {cap}")
+
+
+def distinct_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial key: the same trial aggregated from two sweeps is one seed, not two."""
+    return trials.sort_values(["sweep_id", "trial_id"]).drop_duplicates("trial_id").reset_index(drop=True)
+
+
+def capped_metric(trials: pd.DataFrame, scoring: Scoring) -> pd.Series:
+    final = trials[scoring.metric].astype(float)
+    initial = (trials[scoring.initial].astype(float) if scoring.initial in trials
+               else pd.Series(math.nan, index=trials.index))
+    bad = trials["status"].isin(FAILED) | ~np.isfinite(final)
+    value = final.where(~bad, initial)
+    value = np.fmin(value, initial) if scoring.direction == "min" else np.fmax(value, initial)
+    return pd.Series(value, index=trials.index).fillna(scoring.worst)
+
+
+def time_measure(trials: pd.DataFrame) -> tuple[str, str]:
+    """("seconds", the GPU) when every trial ran on one GPU model, else ("steps", the hardware)."""
+    devices = set(trials["device_name"].dropna().astype(str))
+    on_gpu = trials["device"].astype(str).str.startswith("cuda").all()
+    if on_gpu and len(devices) == 1:
+        return "seconds_to_target", devices.pop()
+    hardware = {str(g) if pd.notna(g) else str(c) for g, c in zip(trials["gpu_model"], trials["cpu_model"])}
+    return "steps_to_target", ", ".join(sorted(hardware))
+
+
+def hyperparameters(config_json: str) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(config_json).items() if k not in NOT_HYPERPARAMETERS}
+
+
+def configurations(trials: pd.DataFrame, scoring: Scoring, measure: str) -> pd.DataFrame:
+    """One row per configuration of one workload, best first within each optimizer: seeds,
+    the mean capped metric, the median time to target, and the selection keys."""
+    scored = trials.assign(capped=capped_metric(trials, scoring), time=trials[measure].astype(float),
+                           is_diverged=trials["status"] == "diverged",
+                           is_no_progress=trials["status"] == "no_progress")
+    grouped = scored.groupby(["optimizer", "config_key"], sort=True)
+    configs = grouped.agg(seeds=("trial_id", "size"), metric=("capped", "mean"), time=("time", "median"),
+                          diverged=("is_diverged", "sum"), no_progress=("is_no_progress", "sum"),
+                          lr=("lr", "first"), config_json=("config_json", "first"),
+                          train_seconds=("train_time_s", "sum")).reset_index()
+    oriented = configs["metric"] if scoring.direction == "min" else -configs["metric"]
+    configs["secondary"] = oriented
+    configs["primary"] = configs["time"] if scoring.by == "time_to_target" else oriented
+    configs["reached"] = np.isfinite(configs["time"])
+    return configs.sort_values(["optimizer", "primary", "secondary", "config_key"]).reset_index(drop=True)
+
+
+def best_of_k_weights(n: int, k: int) -> np.ndarray:
+    """P(the r-th best of n configurations is the best of k drawn without replacement), r = 1…n."""
+    k = min(k, n)
+    total = math.comb(n, k)
+    return np.array([math.comb(n - r, k - 1) / total for r in range(1, n + 1)])
+
+
+def expected_best(values: np.ndarray, k: int) -> float:
+    """E[value of the best of k of these configurations], `values` in best-first order.  Infinite
+    when a configuration with an infinite value can be the best of k (e.g. a possible miss)."""
+    weights = best_of_k_weights(len(values), k)
+    used = weights > 0
+    values = np.asarray(values, dtype=float)[used]
+    if np.isinf(values).any():
+        return float(values[np.isinf(values)][0])
+    return float(np.dot(weights[used], values))
+
+
+def expected_at(configs: pd.DataFrame, k: int) -> dict[str, float]:
+    """One optimizer's configurations (best first): the expected best of k, as selection keys
+    (`primary`, `secondary`), as the metric, time to target and chance of reaching the target."""
+    weights = best_of_k_weights(len(configs), k)
+    return {"k": int(min(k, len(configs))),
+            "primary": expected_best(configs["primary"].to_numpy(), k),
+            "secondary": expected_best(configs["secondary"].to_numpy(), k),
+            "metric": expected_best(configs["metric"].to_numpy(), k),
+            "time_to_target": expected_best(configs["time"].to_numpy(), k),
+            "p_reach": float(np.dot(weights, configs["reached"].to_numpy(dtype=float)))}
+
+
+def lr_scan(configs: pd.DataFrame, best: pd.Series) -> pd.DataFrame:
+    """The configurations that differ from `best` (same optimizer) in the learning rate only."""
+    others = {k: v for k, v in hyperparameters(best["config_json"]).items() if k != "lr"}
+    same = configs["config_json"].map(lambda c: {k: v for k, v in hyperparameters(c).items() if k != "lr"}
+                                      == others)
+    return configs[same & configs["lr"].notna()].sort_values("lr").reset_index(drop=True)
+
+
+def lr_sensitivity(scan: pd.DataFrame, scoring: Scoring) -> tuple[float | None, float | None]:
+    """(LR sensitivity, stable lr decades), or (None, None) with fewer than 3 learning rates or
+    less than a decade between them."""
+    lrs = scan["lr"].astype(float)
+    if lrs.nunique() < MIN_LRS or lrs.max() / lrs.min() < 10 ** MIN_DECADES:
+        return None, None
+    metric = scan["metric"].astype(float)
+    spread = metric.mean() - metric.min() if scoring.direction == "min" else metric.max() - metric.mean()
+    stable = lrs[scan["reached"]]
+    decades = math.log10(stable.max() / stable.min()) if len(stable) >= 2 else 0.0
+    return float(spread), float(decades)
+
+
+@dataclass
+class Entry:
+    """One optimizer on one workload, under the protocol."""
+    optimizer: str
+    configs: pd.DataFrame        # its configurations, best first
+    best: pd.Series              # the chosen one
+    trials: pd.DataFrame         # the chosen configuration's trials (its seeds)
+    budget: dict[str, Any]
+    expected: dict[str, float]   # at the workload's equal budget k
+    rank: int
+    scan: pd.DataFrame
+    lr_sensitivity: float | None
+    stable_lr_decades: float | None
+
+
+@dataclass
+class Study:
+    """Every optimizer on one workload, compared at equal budget."""
+    workload_key: str
+    workload: str
+    scoring: Scoring
+    measure: str                 # steps_to_target or seconds_to_target
+    hardware: str
+    k: int
+    entries: list[Entry]         # by rank at equal budget
+    trials: pd.DataFrame         # the workload's (distinct) trials
+    headline: bool = False       # one of its task's headline workloads
+
+
+def study(trials: pd.DataFrame, scoring: Scoring) -> Study:
+    """Compare the optimizers of one workload's (distinct) trials."""
+    measure, hardware = time_measure(trials)
+    configs = configurations(trials, scoring, measure)
+    per_optimizer = {name: group.reset_index(drop=True) for name, group in configs.groupby("optimizer", sort=True)}
+    k = min(len(group) for group in per_optimizer.values())
+    entries = []
+    for name, group in per_optimizer.items():
+        best = group.iloc[0]
+        scan = lr_scan(group, best)
+        sensitivity, decades = lr_sensitivity(scan, scoring)
+        mine = trials[trials["optimizer"] == name]
+        entries.append(Entry(
+            name, group, best, mine[mine["config_key"] == best["config_key"]],
+            {"configurations": len(group), "trials": len(mine),
+             "train_seconds": float(mine["train_time_s"].astype(float).sum())},
+            expected_at(group, k), 0, scan, sensitivity, decades))
+    keys = {e.optimizer: (e.expected["primary"], e.expected["secondary"]) for e in entries}
+    for entry in entries:   # ties share a rank
+        entry.rank = 1 + sum(other < keys[entry.optimizer] for other in keys.values())
+    entries.sort(key=lambda e: (e.rank, e.optimizer))
+    first = trials.iloc[0]
+    return Study(first["workload_key"], first["workload"], scoring, measure, hardware, k, entries, trials)
+
+
+def studies(trials: pd.DataFrame, task: str) -> list[Study]:
+    """One study per workload of `task` in `trials` (distinct trials of that task)."""
+    scoring = Scoring.for_task(task)
+    return [study(group, scoring) for _, group in trials.groupby("workload_key", sort=True)]
+
+
+def expected_curve(configs: pd.DataFrame) -> pd.DataFrame:
+    """The expected best of k = 1 … n configurations (Sivaprasad et al. 2020's tunability curve)."""
+    return pd.DataFrame([expected_at(configs, k) for k in range(1, len(configs) + 1)])
+
+
+def headline_keys(task: str) -> list[str]:
+    """The workload keys of a shipped task's headline workloads, in the order the file lists them."""
+    from ..config import headline_workloads
+    from ..identity import workload_key
+    try:
+        return [workload_key(t) for t in headline_workloads(load_task(task))]
+    except ConfigError:
+        return []
+
+
+def ordered(found: list[Study], task: str) -> list[Study]:
+    """Headline workloads first (marked), in the task file's order, then the rest by label."""
+    keys = headline_keys(task)
+    for s in found:
+        s.headline = s.workload_key in keys
+    return sorted(found, key=lambda s: (keys.index(s.workload_key) if s.headline else len(keys), s.workload))
+
+
+def describe_configuration(config_json: str) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(hyperparameters(config_json).items()))
+
+
+def lr_points(study: Study) -> pd.DataFrame:
+    """Per seed: the capped metric of every configuration in each optimizer's lr scan."""
+    keys = [k for e in study.entries if e.lr_sensitivity is not None for k in e.scan["config_key"]]
+    points = study.trials[study.trials["config_key"].isin(keys)]
+    return points.assign(capped=capped_metric(points, study.scoring), lr=points["lr"].astype(float))
+
+
+def best_trials(found: list[Study]) -> pd.DataFrame:
+    """The trials (every seed) of each optimizer's best configuration on each workload."""
+    frames = [e.trials for s in found for e in s.entries]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _rest(workload_json: str) -> str:
+    fields = json.loads(workload_json)
+    return json.dumps({k: v for k, v in fields.items() if k not in ("model.width", "model.depth")}, sort_keys=True)
+
+
+def phase_table(found: list[Study], value: str) -> pd.DataFrame:
+    """A row per workload × optimizer — width, depth and the best configuration's `value`
+    ("metric" or "time") — for the workloads that differ from the first one in width and depth only."""
+    if not found:
+        return pd.DataFrame(columns=["optimizer", "width", "depth", value])
+    first = _rest(found[0].trials["workload_json"].iloc[0])
+    rows = [{"optimizer": e.optimizer, "width": int(e.trials["width"].iloc[0]), "depth": int(e.trials["depth"].iloc[0]),
+             value: float(e.best[value])}
+            for s in found if _rest(s.trials["workload_json"].iloc[0]) == first for e in s.entries]
+    return pd.DataFrame(rows)
+
+
+def bootstrap_expected_times(study: Study, rng: np.random.Generator, resamples: int) -> dict[str, np.ndarray]:
+    """Per optimizer, `resamples` values of its expected time to target at the study's equal
+    budget, each computed after resampling every configuration's seeds with replacement."""
+    out = {}
+    for entry in study.entries:
+        keys = entry.configs["config_key"].tolist()
+        mine = study.trials[study.trials["optimizer"] == entry.optimizer]
+        mine = mine.assign(capped=capped_metric(mine, study.scoring))
+        groups = [mine[mine["config_key"] == k] for k in keys]
+        width = max(len(g) for g in groups)
+        times = np.full((len(keys), width), np.nan)
+        metric = np.full((len(keys), width), np.nan)
+        sign = 1.0 if study.scoring.direction == "min" else -1.0
+        for i, g in enumerate(groups):
+            times[i, :len(g)] = g[study.measure].astype(float)
+            metric[i, :len(g)] = sign * g["capped"].astype(float)
+        counts = np.array([len(g) for g in groups])
+        picks = (rng.random((resamples, len(keys), width)) * counts[None, :, None]).astype(int)
+        valid = np.arange(width)[None, None, :] < counts[None, :, None]
+        t = np.where(valid, np.take_along_axis(np.broadcast_to(times, picks.shape), picks, 2), np.nan)
+        m = np.where(valid, np.take_along_axis(np.broadcast_to(metric, picks.shape), picks, 2), np.nan)
+        t_med, m_mean = np.nanmedian(t, axis=2), np.nanmean(m, axis=2)
+        primary = t_med if study.scoring.by == "time_to_target" else m_mean
+        order = np.lexsort((m_mean, primary), axis=-1)
+        ranked = np.take_along_axis(t_med, order, axis=1)
+        weights = best_of_k_weights(len(keys), study.k)
+        used = weights > 0
+        values = ranked[:, used]
+        finite = np.where(np.isinf(values), 0.0, values) @ weights[used]
+        out[entry.optimizer] = np.where(np.isinf(values).any(axis=1), np.inf, finite)
+    return out

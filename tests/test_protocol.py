@@ -1,0 +1,273 @@
+"""The benchmark protocol: identities, equal-budget comparison, LR sensitivity, rule texts, colours."""
+
+import itertools
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.colors as mcolors
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from regclip_bench.config import resolve_trial
+from regclip_bench.identity import trial_identity
+from regclip_bench.report import colors, figures, leaderboard, protocol
+from regclip_bench.report.protocol import Scoring
+from regclip_bench.results import load
+from regclip_bench.results.schema import SCHEMA_VERSION, TRIALS, VERSION_KEY
+from regclip_bench.spec import load_task
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = load_task("teacher_mlp")
+
+
+# --- identity -----------------------------------------------------------------------------
+
+def identity(**overrides):
+    return trial_identity(resolve_trial(TASK, {"optimizer": "sgd", "lr": 0.1, **overrides}))
+
+
+def test_keys_are_stable_and_each_changes_with_exactly_its_own_fields():
+    base = identity()
+    assert identity() == base                                                  # stable across runs
+    assert base["workload"] == "teacher_mlp"                                   # the file's own workload
+    for change in ({"width": 64}, {"depth": 3}, {"model.activation": "softplus"}, {"batch_size": 32},
+                   {"steps": 301}, {"budget.lr_milestones": [100]}, {"data.n": 65}, {"data.noise": 0.1},
+                   {"target.value": 1e-3}, {"log_every": 5}):
+        other = identity(**change)
+        assert other["workload_key"] != base["workload_key"], change
+        assert other["config_key"] != base["config_key"] and other["trial_key"] != base["trial_key"], change
+    vae = load_task("fashion_mnist_vae")
+    here, there = (trial_identity(resolve_trial(vae, {"data.root": root})) for root in ("/here", "/there"))
+    assert here == there                                                       # where the data lives: no change
+    lr = identity(lr=0.2)
+    assert lr["workload_key"] == base["workload_key"] and lr["config_key"] != base["config_key"]
+    adam = identity(optimizer="adam")
+    assert adam["workload_key"] == base["workload_key"] and adam["config_key"] != base["config_key"]
+    seed = identity(seed=1)
+    assert seed["config_key"] == base["config_key"] and seed["trial_key"] != base["trial_key"]
+    assert identity(lr=1) == identity(lr=1.0)                                  # one spelling of a number
+    assert identity(depth=4, width=64)["workload"] == "teacher_mlp[depth=4,width=64]"
+    assert identity(**{"model.activation": "gelu"})["workload"] == "teacher_mlp[model.activation=gelu]"
+
+
+# --- expected best at equal budget --------------------------------------------------------
+
+def brute_force(values, k):
+    """Mean over every k-subset of the best (smallest) value."""
+    subsets = list(itertools.combinations(values, k))
+    return sum(min(s) for s in subsets) / len(subsets)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_expected_best_of_k_is_the_mean_over_all_k_subsets(seed):
+    rng = random.Random(seed)
+    n = rng.randint(1, 9)
+    values = sorted(rng.choice([0.5, 1.0, 2.0, rng.random()]) for _ in range(n))   # ties included
+    for k in range(1, n + 1):
+        assert protocol.expected_best(np.array(values), k) == pytest.approx(brute_force(values, k), rel=1e-12)
+        assert protocol.best_of_k_weights(n, k).sum() == pytest.approx(1.0)
+
+
+def test_expected_best_is_infinite_exactly_when_the_best_of_k_can_miss():
+    values = np.array([10.0, 20.0, math.inf, math.inf])
+    assert protocol.expected_best(values, 3) == pytest.approx(brute_force([10, 20, math.inf, math.inf], 3))
+    assert protocol.expected_best(values, 2) == math.inf                      # {inf, inf} is a 2-subset
+    assert protocol.expected_best(values, 3) < math.inf
+
+
+# --- hand-made stores ---------------------------------------------------------------------
+
+def trial_row(optimizer, lr, seed, final, *, initial=1.0, status="completed", steps=math.inf, gamma=None,
+              workload="w1", label="teacher_mlp"):
+    hparams = {"lr": lr} | ({"gamma": gamma} if gamma is not None else {})
+    config = {"task": "teacher_mlp", "optimizer": optimizer, "width": 1024, "depth": 2, **hparams,
+              "seed": seed, "steps": 300, "epochs": None, "batch_size": "full"}
+    config_key = f"{workload}-{optimizer}-{lr}-{gamma}"
+    return {"sweep_id": "hand", "trial_id": f"{config_key}-{seed}", "config_hash": f"{config_key}-{seed}",
+            "workload_key": workload, "config_key": config_key, "workload": label,
+            "workload_json": json.dumps({"model.width": 1024, "model.depth": 2}), "optimizer": optimizer,
+            "width": 1024, "depth": 2, "lr": lr, "gamma": gamma, "seed": seed, "steps": 300, "status": status,
+            "final_loss": final, "initial_loss": initial, "steps_to_target": steps,
+            "seconds_to_target": steps / 100, "train_time_s": 1.0, "device": "cpu", "device_name": "cpu",
+            "cpu_model": "test cpu", "config_json": json.dumps(config, sort_keys=True)}
+
+
+def write_store(root: Path, rows) -> str:
+    folder = root / "trials" / "task=teacher_mlp"
+    folder.mkdir(parents=True)
+    table = pa.Table.from_pylist(rows, schema=TRIALS)
+    pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), folder / "hand.parquet")
+    (root / "_schema.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION}))
+    return str(root)
+
+
+# SGD: four learning rates over 3 decades; 1.0 diverges on one seed, 10 on both. Adam: two.
+HAND = ([trial_row("sgd", lr, s, final, steps=steps)
+         for lr, finals, steps in ((0.01, (0.5, 0.7), math.inf), (0.1, (0.1, 0.1), 50.0),
+                                   (1.0, (0.04, math.nan), 20.0), (10.0, (math.nan, math.nan), math.inf))
+         for s, final in enumerate(finals)]
+        + [trial_row("adam", lr, s, final, steps=30.0) for lr, final in ((1e-3, 0.2), (1e-2, 0.05)) for s in (0, 1)])
+HAND[5].update(status="diverged", steps_to_target=math.inf, seconds_to_target=math.inf)   # sgd lr 1.0, seed 1
+HAND[6]["status"] = HAND[7]["status"] = "diverged"
+
+
+def test_lr_sensitivity_stable_range_and_equal_budget_on_a_hand_made_store(tmp_path):
+    store = write_store(tmp_path, HAND)
+    board = leaderboard.compute(store)
+    sgd, adam = (next(e for e in board["entries"] if e.get("optimizer") == o) for o in ("sgd", "adam"))
+    # capped metrics (a diverged seed scores its initial loss, 1.0): lr 0.01 → 0.6, 0.1 → 0.1,
+    # 1.0 → (0.04 + 1.0)/2 = 0.52, 10 → 1.0.  Best: 0.1 (mean 0.1).
+    assert sgd["configuration"] == {"lr": 0.1} and sgd["metric_mean"] == pytest.approx(0.1)
+    assert sgd["lr_sensitivity"] == pytest.approx((0.6 + 0.1 + 0.52 + 1.0) / 4 - 0.1)
+    # reaching the target (median over seeds): 0.1 (50 steps) and 1.0 (median of 20 and inf: inf) → only 0.1
+    assert sgd["stable_lr_decades"] == 0.0
+    assert adam["lr_sensitivity"] is None and adam["stable_lr_decades"] is None   # 2 learning rates only
+    # equal budget: k = 2 (adam's); sgd's best of 2 of its 4 configurations
+    ranked = [0.1, 0.52, 0.6, 1.0]
+    assert sgd["expected_best_at_equal_budget"]["k"] == 2
+    assert sgd["expected_best_at_equal_budget"]["metric"] == pytest.approx(brute_force(ranked, 2))
+    assert adam["expected_best_at_equal_budget"]["metric"] == pytest.approx(0.05)
+    assert sgd["budget"] == {"configurations": 4, "trials": 8, "train_seconds": 8.0}
+    assert (adam["rank_at_equal_budget"], sgd["rank_at_equal_budget"]) == (1, 2)
+    assert not sgd["headline"]          # "w1" is not the key of a workload the task file names as headline
+
+
+def test_headline_workloads_come_first(tmp_path):
+    headline = protocol.headline_keys("teacher_mlp")
+    assert len(headline) == 2 and headline[0] == trial_identity(resolve_trial(TASK, {}))["workload_key"]
+    rows = [trial_row("sgd", 0.1, s, 0.1, workload=w, label=label)
+            for w, label in (("w0", "teacher_mlp[width=8]"), (headline[1], "teacher_mlp[depth=4]"),
+                             (headline[0], "teacher_mlp")) for s in (0, 1)]
+    board = leaderboard.compute(write_store(tmp_path, rows))
+    ran = [e["workload"] for e in board["entries"] if e["status"] == "ran"]
+    assert ran == ["teacher_mlp", "teacher_mlp[depth=4]", "teacher_mlp[width=8]"]
+    assert [e["headline"] for e in board["entries"] if e["status"] == "ran"] == [True, True, False]
+    leaderboard.write(board, tmp_path / "site")
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert markdown.index("## Headline workloads") < markdown.index("teacher_mlp[depth=4]") < markdown.index(
+        "## Other workloads") < markdown.index("teacher_mlp[width=8]")
+
+
+def test_stable_range_spans_the_learning_rates_that_reach_the_target(tmp_path):
+    rows = [trial_row("sgd", lr, s, 0.1 / lr if lr < 1 else 0.5, steps=steps)
+            for lr, steps in ((0.01, math.inf), (0.03, 90.0), (0.1, 40.0), (0.3, 30.0), (1.0, math.inf))
+            for s in (0, 1)]
+    sgd = next(e for e in leaderboard.compute(write_store(tmp_path, rows))["entries"] if e.get("optimizer") == "sgd")
+    assert sgd["stable_lr_decades"] == pytest.approx(math.log10(0.3 / 0.03))
+
+
+def test_time_to_target_selection_breaks_ties_by_the_metric(tmp_path):
+    rows = [trial_row("sgd", 0.1, s, 0.3, steps=40.0) for s in (0, 1)]
+    rows += [trial_row("sgd", 0.2, s, 0.2, steps=40.0) for s in (0, 1)]     # as fast, better metric
+    rows += [trial_row("sgd", 0.4, s, 0.01, steps=math.inf) for s in (0, 1)]  # best metric, never on time
+    sgd = next(e for e in leaderboard.compute(write_store(tmp_path, rows))["entries"] if e.get("optimizer") == "sgd")
+    assert load_task("teacher_mlp").target.score == "time_to_target"
+    assert sgd["configuration"] == {"lr": 0.2} and sgd["selection"]["time_measure"] == "steps_to_target"
+
+
+def test_rule_texts_are_right_for_metrics_to_minimise_and_to_maximise():
+    low = Scoring("final_loss", "initial_loss", "min", "final_metric").describe()
+    high = Scoring("final_test_accuracy", "initial_test_accuracy", "max", "final_metric").describe()
+    assert "lowest mean" in low and "min(final, initial)" in low and "highest" not in low
+    assert "highest mean" in high and "max(final, initial)" in high and "lowest" not in high
+    timed = Scoring("final_test_accuracy", "initial_test_accuracy", "max", "time_to_target").describe()
+    assert "fewest median steps" in timed and "highest mean" in timed
+    assert Scoring.for_task("digits_mlp") == Scoring("final_test_accuracy", "initial_test_accuracy", "max",
+                                                     "time_to_target")
+    assert Scoring.for_task("fashion_mnist_vae").direction == "max"
+
+
+def test_capped_metric_counts_a_diverged_seed_as_its_initial_value():
+    rows = pd.DataFrame([trial_row("sgd", 1.0, 0, 0.3), trial_row("sgd", 1.0, 1, math.nan, status="diverged"),
+                         trial_row("sgd", 1.0, 2, 1.5, status="no_progress"),
+                         trial_row("sgd", 1.0, 3, math.nan, initial=math.nan, status="diverged")])
+    low = Scoring("final_loss", "initial_loss", "min", "final_metric")
+    assert protocol.capped_metric(rows, low).tolist() == [0.3, 1.0, 1.0, math.inf]
+
+
+# --- one colour per optimizer -------------------------------------------------------------
+
+def legend_colours(fig):
+    found = {}
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            colour = handle.get_color() if hasattr(handle, "get_color") else handle.get_facecolor()
+            found[text.get_text()] = mcolors.to_hex(colour)
+    return found
+
+
+def test_every_figure_draws_an_optimizer_in_its_one_colour():
+    names = ["adam", "sgd", "delta_gclip", "lion"]
+    steps = pd.DataFrame([{"optimizer": o, "step": s, "loss": 1.0 / (s + i), "clip_factor": 1.0,
+                           "frac_unclipped": 1.0, "frac_clipped": 0.0, "frac_floor": 0.0}
+                          for i, o in enumerate(names) for s in (1, 2, 3) for _ in (0, 1)])
+    curve = pd.DataFrame({"k": [1, 2], "metric": [0.5, 0.4], "time_to_target": [30.0, 20.0], "p_reach": [0.5, 1.0]})
+    points = pd.DataFrame([{"optimizer": o, "lr": lr, "capped": lr, "status": "completed"}
+                           for o in names for lr in (0.1, 1.0)])
+    best = pd.DataFrame([{"optimizer": o, "width": w, "depth": 1, "max_rel_dist_from_init": 1 / w}
+                         for o in names for w in (64, 256)])
+    made = [figures.curves(steps, "loss", "loss", "t"), figures.tunability({o: curve for o in names}, "loss", True, "t"),
+            figures.lr_sensitivity(points, "loss", True, "t"), figures.relative_distance_vs_width(best)]
+    for fig in made:
+        shown = {k: v for k, v in legend_colours(fig).items() if k in names}
+        assert set(shown) == set(names), fig
+        assert shown == {n: mcolors.to_hex(colors.OPTIMIZER_COLORS.get(n, colors.OTHER)) for n in names}
+        labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        assert [n for n in labels if n in names] == colors.order(names) == ["delta_gclip", "sgd", "adam", "lion"]
+        figures.plt.close(fig)
+    assert list(colors.OPTIMIZER_COLORS) == list(__import__("regclip_bench.optim", fromlist=["x"]).OPTIMIZERS)
+    assert len(set(colors.OPTIMIZER_COLORS.values())) == len(colors.OPTIMIZER_COLORS)
+
+
+# --- a real budgeted sweep over two batch sizes ---------------------------------------------
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "regclip_bench.cli", *args], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+
+
+def test_a_budgeted_sweep_over_two_batch_sizes_gives_two_workloads_never_merged(tmp_path):
+    common = ["teacher_mlp", "--grid", "batch_size=32,64", "--optimizers", "sgd,gclip", "--seeds", "1",
+              "--set", "width=16", "--set", "depth=1", "--set", "steps=12", "--set", "log_every=4",
+              "--set", "eval_every=12", "--name", "bs", "--storage", str(tmp_path / "sweeps"),
+              "--store", str(tmp_path / "store")]
+    done = cli("sweep", *common, "--budget", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "12 trials" in done.stdout
+    more = cli("sweep", *common, "--budget", "4")                 # the first 3 points are kept
+    assert more.returncode == 0 and "12 of 16 trials were already finished" in more.stdout, more.stdout
+    manifest = json.loads((tmp_path / "sweeps" / "bs" / "sweep.json").read_text())
+    assert [r["budget_per_optimizer"] for r in manifest["runs"]] == [3, 4]
+    assert manifest["runs"][0]["mode"] == "budget" and "Halton" in manifest["runs"][0]["sequence"]
+    assert manifest["runs"][0]["ranges"]["sgd"] == {"lr": "loguniform(0.03, 30)"}
+
+    trials = load(str(tmp_path / "store"), "trials")
+    assert len(trials) == 16 and trials.workload.nunique() == 2
+    assert set(trials.workload) == {f"teacher_mlp[batch_size={b},depth=1,eval_every=12,log_every=4,steps=12,width=16]"
+                                    for b in (32, 64)}
+    assert (trials.groupby(["workload", "optimizer"]).config_key.nunique() == 4).all()   # equal budgets
+    board = leaderboard.compute(str(tmp_path / "store"))
+    ran = [e for e in board["entries"] if e["status"] == "ran"]
+    assert len(ran) == 4 and {(e["workload"], e["optimizer"]) for e in ran} == {
+        (w, o) for w in set(trials.workload) for o in ("sgd", "gclip")}
+    for entry in ran:   # every number comes from its own workload's trials only
+        mine = trials[(trials.workload == entry["workload"]) & (trials.optimizer == entry["optimizer"])]
+        assert entry["budget"]["trials"] == len(mine) == 4 and entry["expected_best_at_equal_budget"]["k"] == 4
+        assert set(entry["provenance"]["sweep_ids"]) == set(mine.sweep_id)
+    done = cli("report", str(tmp_path / "store"), "--out", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "report" / "teacher_mlp" / "report.json").read_text())
+    assert len(meta["workloads"]) == 2
+    per_workload = [n for n in meta["figures"] if n.startswith(("loss-", "tunability-", "lr-"))]
+    assert {meta["sections"][n] for n in per_workload} == set(trials.workload)   # a figure belongs to one workload
+    assert all(sum(n.startswith(p) for n in per_workload) == 2 for p in ("loss-", "tunability-"))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
 import sys
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, check_name
 
 
 DEFAULT_STORAGE = "~/regclip-bench/sweeps"
@@ -31,19 +33,30 @@ def _number(kind: type, minimum: float, inclusive: bool):
     return parse
 
 
+def _name(option: str):
+    """An argparse type: a name that becomes a folder (see errors.check_name)."""
+    def parse(text: str) -> str:
+        try:
+            return check_name(option, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{option} ")) from None
+    return parse
+
+
 _positive_int = _number(int, 0, inclusive=False)
 _positive_float = _number(float, 0, inclusive=False)
 _non_negative_float = _number(float, 0, inclusive=True)
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", help="sweep name (default: the task's name)")
+    parser.add_argument("--name", type=_name("--name"), help="sweep name (default: the task's name)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
     parser.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
     parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
     parser.add_argument("--max-concurrent", type=_positive_int)
-    parser.add_argument("--max-failures", type=int, default=3, help="retries of a crashed trial")
+    parser.add_argument("--max-failures", type=_number(int, 0, inclusive=True), default=3,
+                        help="retries of a crashed trial (default 3)")
     parser.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
                         help="checkpoint at the first evaluation after this many seconds (default 10)")
     parser.add_argument("--resume", action="store_true", help="continue the sweep's interrupted run")
@@ -52,8 +65,15 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
                         help="results store to aggregate into when done (default: %(default)s)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="regclip-bench",
         description="Benchmark suite for δ-regularized gradient clipping (arXiv 2404.08624).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -84,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--optimizers", metavar="A,B", help="default: those of the task's search space")
-    sweep.add_argument("--seeds", type=_positive_int, help="seeds 0..N-1 (default: the task's)")
+    sweep.add_argument("--seeds", type=_number(int, 0, inclusive=False), help="seeds 0..N-1 (default: the task's)")
     sweep.add_argument("--mode", choices=("grid", "search"), default="grid",
                        help="grid: every combination; search: --samples trials per optimizer, "
                             "Optuna-sampled and ASHA-pruned")
@@ -124,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("store", nargs="?", default=DEFAULT_STORE)
     query.add_argument("--task")
     query.add_argument("--optimizer")
-    query.add_argument("--status")
+    query.add_argument("--status", choices=("completed", "no_progress", "diverged", "failed", "stopped"))
     query.add_argument("--sweep", help="a sweep id")
 
     report = commands.add_parser(
@@ -147,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--out", required=True, metavar="DIR")
     board.add_argument("--reports", action="store_true", help="also write the per-task reports")
     board.add_argument("--add", metavar="FILE", help="first add an external results file (trials rows, "
-                       "schema version 1) to the store, after checking it; a rejected file changes nothing")
+                       "schema version 2) to the store, after checking it; a rejected file changes nothing")
+    board.add_argument("--max-rows", type=_positive_int, default=100_000,
+                       help="--add: the most rows a file may have (default %(default)s)")
 
     demo = commands.add_parser(
         "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
@@ -202,33 +224,48 @@ def parse_grid(entries: list[str]) -> dict[str, list[Any]]:
         items = [v for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not items:
             raise ConfigError(f"--grid {entry!r}: expected KEY=V1,V2,...")
+        if key.strip() in grid:
+            raise ConfigError(f"--grid {key.strip()}: given twice; put all its values in one --grid")
         grid[key.strip()] = [parse_value(v.strip()) for v in items]
     return grid
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def _sweep_inputs(args: argparse.Namespace) -> tuple[dict[str, list[Any]], dict[str, Any], list[str] | None]:
+    """--grid, --set and --optimizers, each key given once."""
     from .config import parse_assignments
+    grid, fixed = parse_grid(args.grid), parse_assignments(args.assignments)
+    both = sorted(set(grid) & set(fixed))
+    if both:
+        raise ConfigError(f"{both[0]}: given by both --grid and --set; give it once")
+    optimizers = None
+    if args.optimizers is not None:
+        optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+        if not optimizers:
+            raise ConfigError(f"--optimizers {args.optimizers!r}: names no optimizer")
+    return grid, fixed, optimizers
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
     from .spec import load_task
     from .sweep.grid import describe_grid, plan_grid
 
     task = load_task(args.task)
-    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()] if args.optimizers else None
+    grid, fixed, optimizers = _sweep_inputs(args)
     name = args.name or task.name
+    _local_token(args)
     if args.mode == "search":
         if args.budget is not None:
             raise ConfigError("--budget: budgeted tuning is its own mode; leave out --mode search")
-        return _search(args, task, name, optimizers or list(task.search_space.optimizers))
+        return _search(args, task, name, grid, fixed, optimizers or list(task.search_space.optimizers))
     if args.budget is not None:
         from .sweep.grid import plan_budget
-        trials, plan = plan_budget(task, args.budget, parse_grid(args.grid), parse_assignments(args.assignments),
-                                   optimizers, args.seeds, args.sequence_seed)
+        trials, plan = plan_budget(task, args.budget, grid, fixed, optimizers, args.seeds, args.sequence_seed)
         print(f"sweep {name}: {len(trials)} trials of {task.name}: {args.budget} configurations per optimizer "
               f"and workload ({plan['sequence']}, seed {args.sequence_seed}) × {plan['seeds']} seeds")
         for optimizer, ranges in plan["ranges"].items():
             print(f"  {optimizer:24s} " + "  ".join(f"{k}={v}" for k, v in ranges.items()))
     else:
-        trials = plan_grid(task, parse_grid(args.grid), parse_assignments(args.assignments), optimizers,
-                           args.seeds)
+        trials = plan_grid(task, grid, fixed, optimizers, args.seeds)
         plan = {"mode": "grid"}
         print(f"sweep {name}: {len(trials)} trials of {task.name}")
         print("\n".join(describe_grid(trials)))
@@ -239,6 +276,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _report(outcome, args, name)
 
 
+def _local_token(args: argparse.Namespace) -> None:
+    """A local Ray gets a token before anything imports Ray (see sweep/session.py)."""
+    if not args.address:
+        from .sweep.session import use_token
+        use_token()
+
+
 def _sweep_options(args: argparse.Namespace, name: str):
     from .sweep.runner import SweepOptions
     return SweepOptions(name=name, storage=args.storage, address=args.address,
@@ -247,10 +291,9 @@ def _sweep_options(args: argparse.Namespace, name: str):
                         max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every)
 
 
-def _search(args: argparse.Namespace, task, name: str, optimizers: list[str]) -> int:
-    from .config import parse_assignments
+def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]], fixed: dict[str, Any],
+            optimizers: list[str]) -> int:
     from .sweep.search import describe, search_space
-    grid, fixed = parse_grid(args.grid), parse_assignments(args.assignments)
     if args.resume:
         raise ConfigError("--resume: search mode samples afresh; run it again for more samples")
     spaces = {o: search_space(task, o, grid, fixed) for o in optimizers}
@@ -274,11 +317,12 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
               f"aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}")
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "none"
-    print(f"ran {outcome.ran} trials: {counts}; {outcome.errored} errored")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
+    print(f"ran {outcome.ran} trials" + (f": {counts}" if counts else "") + f"; {outcome.errored} errored")
     print(f"results: {outcome.sweep_dir}/trials")
     if outcome.interrupted:
-        print(f"interrupted: continue with `regclip-bench sweep {args.task} --name {name} --resume`")
+        again = args.argv + ([] if "--resume" in args.argv else ["--resume"])
+        print(f"interrupted: continue with `{shlex.join(['regclip-bench', *again])}`")
         return 130
     return 0 if outcome.errored == 0 else 1
 
@@ -295,6 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     trials = plan_quick(task, parse_assignments(args.assignments))
     name = args.name or task.name
+    _local_token(args)
     print(f"[1/4] sweep {name}: {len(trials)} trials of {task.name}")
     print("\n".join(describe_grid(trials)))
     if args.dry_run:
@@ -375,7 +420,9 @@ def print_summary(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv   # the command as typed: what the resume hint repeats
     try:
         if args.command == "tasks":
             return cmd_tasks()
@@ -393,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             from .report import leaderboard
             if args.add:
                 from .results.submission import add_submission
-                print(f"added {add_submission(args.store, args.add)} trials from {args.add}")
+                print(f"added {add_submission(args.store, args.add, args.max_rows)} trials from {args.add}")
             if args.reports:
                 from .report import build_report
                 build_report(args.store, f"{args.out}/reports")
@@ -414,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"regclip-bench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # `regclip-bench tasks | head`: the reader has gone; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

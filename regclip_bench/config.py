@@ -61,6 +61,8 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        if key.strip() in overrides:
+            raise ConfigError(f"--set {key.strip()}: given twice")
         overrides[key.strip()] = parse_value(value)
     return overrides
 

@@ -12,9 +12,9 @@ from .trial import Reporter
 class ProgressLine(Reporter):
     """Rewrites one line on a terminal; elsewhere prints a line about every 10% of the run."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.total, self.started, self.last_printed, self.eval_text = 1, 0.0, 0, ""
         self.drawn = False
 

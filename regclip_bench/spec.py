@@ -1,4 +1,4 @@
-"""Task files: `tasks/<name>.yaml` → a validated `TaskSpec`.
+"""Task files: `regclip_bench/tasks/<name>.yaml` (package data) → a validated `TaskSpec`.
 
 A task fixes the problem (model family, data, loss, budget, target) and proposes a default
 search space; a trial picks one configuration of it (see `config.py`).
@@ -6,53 +6,62 @@ search space; a trial picks one configuration of it (see `config.py`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
 from .errors import ConfigError
 from .optim import OPTIMIZERS
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"   # package data: the same from a wheel
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Upper bounds far beyond any model or dataset this suite trains, so that a typo (width: 1e29)
+# is a one-line error, not an allocation failure.
+Width = Annotated[int, Field(ge=1, le=65_536)]
+Depth = Annotated[int, Field(ge=1, le=1_024)]
+Count = Annotated[int, Field(ge=1, le=10_000_000)]
+Steps = Annotated[int, Field(ge=1, le=1_000_000_000)]
+
+
 # --- models -------------------------------------------------------------------------------
 
 class MLPSpec(_Strict):
     family: Literal["mlp"]
-    width: PositiveInt
-    depth: PositiveInt
+    width: Width
+    depth: Depth
     activation: Literal["relu", "tanh", "gelu", "softplus"] = "relu"
     parameterization: Literal["standard", "ntk"] = "standard"
 
 
 class ResNetSpec(_Strict):
     family: Literal["resnet"]
-    width: PositiveInt = 64
+    width: Width = 64
     depth: Literal[10, 18, 34] = 18
 
 
 class VAESpec(_Strict):
     family: Literal["vae"]
-    width: PositiveInt = 50
-    depth: PositiveInt = 1
-    latent: PositiveInt = 50
+    width: Width = 50
+    depth: Depth = 1
+    latent: Width = 50
 
 
 class ViTSpec(_Strict):
     family: Literal["vit"]
-    width: PositiveInt = 192
-    depth: PositiveInt = 12
-    heads: PositiveInt = 3
-    patch: PositiveInt = 16
-    mlp_ratio: PositiveFloat = 4.0
+    width: Width = 192
+    depth: Depth = 12
+    heads: Width = 3
+    patch: Width = 16
+    mlp_ratio: Annotated[float, Field(gt=0, le=64)] = 4.0
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ViTSpec:
@@ -68,14 +77,22 @@ ModelSpec = Annotated[MLPSpec | ResNetSpec | VAESpec | ViTSpec, Field(discrimina
 
 class TeacherData(_Strict):
     source: Literal["teacher"]
-    n: PositiveInt = 256
-    n_test: PositiveInt = 256
-    input_dim: PositiveInt = 16
-    output_dim: PositiveInt = 1
-    teacher_width: PositiveInt = 32
-    teacher_depth: PositiveInt = 1
-    noise: Annotated[float, Field(ge=0)] = 0.0
-    seed: int = 0
+    n: Count = 256
+    n_test: Count = 256
+    input_dim: Width = 16
+    output_dim: Width = 1
+    teacher_width: Width = 32
+    teacher_depth: Depth = 1
+    noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    seed: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _fits(self) -> TeacherData:
+        size = (self.n + self.n_test) * (self.input_dim + self.output_dim)
+        if size > 500_000_000:
+            raise ValueError(f"(n + n_test) × (input_dim + output_dim) = {size:,} numbers, more than "
+                             "500,000,000 (2 GB)")
+        return self
 
 
 class DigitsData(_Strict):
@@ -90,7 +107,7 @@ class CIFAR10Data(_Strict):
     download: bool = False
     verify_checksums: bool = True
     augment: Literal["none", "crop_flip", "resized_crop_flip"] = "crop_flip"
-    image_size: PositiveInt = 32
+    image_size: Annotated[int, Field(ge=1, le=4_096)] = 32
     crop_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (0.05, 1.0)
 
 
@@ -107,12 +124,12 @@ DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData,
 # --- budget, target, search space ---------------------------------------------------------
 
 class BudgetSpec(_Strict):
-    steps: PositiveInt | None = None
-    epochs: PositiveInt | None = None
-    batch_size: PositiveInt | Literal["full"] = "full"
-    log_every: PositiveInt = 10
-    eval_every: PositiveInt = 100
-    lr_milestones: list[PositiveInt] = []  # in epochs when the budget is in epochs, else steps
+    steps: Steps | None = None
+    epochs: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    batch_size: Count | Literal["full"] = "full"
+    log_every: Steps = 10
+    eval_every: Steps = 100
+    lr_milestones: list[Steps] = []  # in epochs when the budget is in epochs, else steps
     lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
 
     @model_validator(mode="after")
@@ -141,9 +158,9 @@ HParamValues = list[Annotated[float, Field(allow_inf_nan=False)]]
 
 
 class SearchSpace(_Strict):
-    width: list[PositiveInt]
-    depth: list[PositiveInt]
-    seeds: PositiveInt = 3
+    width: list[Width]
+    depth: list[Depth]
+    seeds: Annotated[int, Field(ge=1, le=1_000)] = 3
     optimizers: dict[str, dict[str, HParamValues]]
 
     @field_validator("optimizers")
@@ -156,9 +173,9 @@ class SearchSpace(_Strict):
 class QuickGrid(_Strict):
     """The grid of `regclip-bench run TASK`: a few minutes on a 2-CPU machine; each optimizer
     at the task's default hyperparameters."""
-    width: list[PositiveInt]
-    depth: list[PositiveInt]
-    seeds: PositiveInt = 2
+    width: list[Width]
+    depth: list[Depth]
+    seeds: Annotated[int, Field(ge=1, le=1_000)] = 2
     optimizers: list[str]
 
     @field_validator("optimizers")
@@ -296,7 +313,11 @@ def resolve_task_path(task: str | Path) -> Path:
 def load_task(task: str | Path) -> TaskSpec:
     path = resolve_task_path(task)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -322,6 +343,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     # Discriminated unions put the tag (e.g. 'mlp') in the path; the user never wrote it.
     if len(loc) >= 2 and loc[0] in ("model", "data") and isinstance(loc[1], str) and loc[1] in _TAGS:
         del loc[1]
+    # ... and so do unions of types (batch_size: an int or "full"): keep the field's own name.
+    loc = [part for part in loc if not (isinstance(part, str) and _UNION_MEMBER.match(part))]
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -332,3 +355,5 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 _TAGS = {"mlp", "resnet", "vae", "vit", "teacher", "digits", "cifar10", "fashion_mnist"}
+_UNION_MEMBER = re.compile(r"^(constrained-\w+|literal\[.*\]|int|float|str|bool|none|"
+                           r"function-\w+\[.*\]|tuple\[.*\]|list\[.*\]|dict\[.*\]|[A-Z]\w*)$")

@@ -51,17 +51,22 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation
 
     data = load_data(task.data, device)
-    model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(config.optimizer, params, **config.hparams)
     batches = Batches(data.n_train, None if budget.batch_size == "full" else budget.batch_size,
                       generator, device)
     steps_per_epoch = batches.steps_per_epoch
     total_steps = budget.steps or budget.epochs * steps_per_epoch
+    clips = OPTIMIZERS[config.optimizer].clips
+    shortfall = memory_shortfall(task, data, config.optimizer, device)
+    if shortfall is not None:  # out of memory is a result: say so before allocating it
+        return _result(config, device, _summarise([], [], [0, 0, 0], clips, "failed", shortfall, math.nan),
+                       steps_done=0, resumed_from_step=0, total_steps=total_steps, hit=None,
+                       param_count=parameter_count(task, data), seconds=(0.0, 0.0), steps=[], evals=[])
+    model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(config.optimizer, params, **config.hparams)
     milestones = [m * steps_per_epoch if budget.epochs else m for m in budget.lr_milestones]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=budget.lr_decay)
     loss_fn = LOSSES[task.loss]
-    clips = OPTIMIZERS[config.optimizer].clips
     target = task.target
     train_target = target.value if target.metric == "train_loss" and target.direction == "min" else None
     diag = StepDiagnostics(device, train_target, config.hparams.get("delta", 0.0) if clips else None)
@@ -146,8 +151,10 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
             scheduler.step()  # after logging, so that a row's lr is the η its step used
             if step % budget.eval_every == 0 and step < total_steps:
                 reporter.checkpoint(step, state)
-    except (RuntimeError, ValueError) as exc:  # e.g. out of memory: a result, not a crash
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    except (torch.OutOfMemoryError, RuntimeError) as exc:  # out of memory: a result; anything else is a bug
+        if not is_out_of_memory(exc):
+            raise
+        status, error = "failed", f"out of memory: {str(exc).splitlines()[0]}"
 
     if target.metric == "train_loss":
         hit_step = steps[-1]["first_hit"] if steps else -1
@@ -156,16 +163,27 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         hit = (hit_step, step_times[hit_step - 1]) if hit_step > 0 else None
     else:
         hit = eval_hit
+    return _result(config, device, _summarise(steps, evals, regime_totals, clips, status, error, w0_norm),
+                   steps_done=step if status != "failed" else max(step - 1, 0),
+                   resumed_from_step=first_step - 1, total_steps=total_steps, hit=hit,
+                   param_count=sum(p.numel() for p in params),
+                   seconds=(time.perf_counter() - start, step_times[-1] if step_times else 0.0),
+                   steps=steps, evals=evals)
+
+
+def _result(config: TrialConfig, device: torch.device, summary: dict[str, Any], *, steps_done: int,
+            resumed_from_step: int, total_steps: int, hit: tuple[int, float] | None, param_count: int,
+            seconds: tuple[float, float], steps: list[dict], evals: list[dict]) -> dict[str, Any]:
     return {
-        **_summarise(steps, evals, regime_totals, clips, status, error, w0_norm),
-        "steps_done": step if status != "failed" else max(step - 1, 0),
-        "resumed_from_step": first_step - 1,
+        **summary,
+        "steps_done": steps_done,
+        "resumed_from_step": resumed_from_step,
         "total_steps": total_steps,
         "steps_to_target": hit[0] if hit else NOT_REACHED,
         "seconds_to_target": hit[1] if hit else NOT_REACHED,
-        "param_count": sum(p.numel() for p in params),
-        "wall_time_s": time.perf_counter() - start,
-        "train_time_s": step_times[-1] if step_times else 0.0,
+        "param_count": param_count,
+        "wall_time_s": seconds[0],
+        "train_time_s": seconds[1],
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "config": config.flat(),
@@ -173,6 +191,46 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         "steps": steps,
         "evals": evals,
     }
+
+
+# Optimizer state per parameter, in copies of the weights (momentum: 1; Adam: 2).
+_STATE_COPIES = {"sgd_momentum": 1, "adam": 2, "adamw": 2, "clip_sgd": 1}
+
+
+def parameter_count(task, data: TensorData) -> int:
+    """The model's parameter count, built on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        model = build_model(task.model, data.input_shape, data.num_outputs)
+    return sum(p.numel() for p in model.parameters())
+
+
+def memory_shortfall(task, data: TensorData, optimizer: str, device: torch.device) -> str | None:
+    """Why the model cannot fit in the device's free memory, or None when it can: weights,
+    gradients, w₀ and the optimizer's state, in float32."""
+    params = parameter_count(task, data)
+    needed = params * 4 * (3 + _STATE_COPIES.get(optimizer, 0))
+    free = _free_memory(device)
+    if free is None or needed <= free:
+        return None
+    return (f"out of memory: the model has {params:,} parameters, about {needed / 2**30:.1f} GiB with its "
+            f"gradients and optimizer state; {free / 2**30:.1f} GiB are free on {device}")
+
+
+def _free_memory(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A CUDA out-of-memory error, or the CPU allocator's refusal (a RuntimeError in torch)."""
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
 def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:

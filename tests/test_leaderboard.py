@@ -112,6 +112,26 @@ def _cli(*args):
     (lambda r: r.assign(colour="red"), b"2", "unknown column(s): colour"),
     (lambda r: r.assign(sweep_id="teacher_mlp-b"), b"2", "already in the store"),
     (None, b"0", "schema version 0"),
+    (None, b"one", "schema version 'one' is not a number"),
+    # path traversal and overwriting: identifiers are names, never paths
+    (lambda r: r.assign(sweep_id="../../../x"), b"2", "sweep_id '../../../x': not a valid name"),
+    (lambda r: r.assign(sweep_id="../task=teacher_mlp/teacher_mlp-b"), b"2", "not a valid name"),
+    (lambda r: r.assign(sweep_id="/tmp/abs"), b"2", "sweep_id '/tmp/abs': not a valid name"),
+    (lambda r: r.assign(trial_id="a/b"), b"2", "trial_id 'a/b': not a valid name"),
+    # injection into the pages
+    (lambda r: r.assign(optimizer="<script>alert(1)</script>"), b"2", "optimizer '<script>"),
+    (lambda r: r.assign(optimizer="x | y\n| z"), b"2", "not a valid name"),
+    # implausible values
+    (lambda r: r.assign(seconds_to_target=0.0), b"2", "seconds_to_target 0.0 must be finite and > 0"),
+    (lambda r: r.assign(steps_done=-1), b"2", "steps_done -1 must be >= 0"),
+    (lambda r: r.assign(total_steps=-5), b"2", "total_steps -5 must be >= 1"),
+    (lambda r: r.assign(steps_done=10**6), b"2", "is more than total_steps"),
+    (lambda r: r.assign(train_time_s=float("inf")), b"2", "train_time_s inf must be finite and > 0"),
+    (lambda r: r.assign(lr=-1.0), b"2", "invalid lr=-1.0"),
+    (lambda r: r.assign(width=-3), b"2", "width -3 must be >= 1"),
+    (lambda r: r.assign(delta=7.0), b"2", "invalid delta=7.0"),
+    (lambda r: r.assign(final_test_accuracy=1.5), b"2", "final_test_accuracy 1.5 must be in [0, 1]"),
+    (lambda r: r.assign(steps_to_target=10.0**9, seconds_to_target=1.0), b"2", "is more than total_steps"),
 ])
 def test_rejected_submission_is_named_and_changes_nothing(store, tmp_path, mutate, version, message):
     from regclip_bench.results import ResultsError
@@ -120,6 +140,41 @@ def test_rejected_submission_is_named_and_changes_nothing(store, tmp_path, mutat
     with pytest.raises(ResultsError, match=re.escape(message)):
         add_submission(str(store), _submission(store, tmp_path, mutate, version))
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files
+
+
+def test_an_oversize_file_is_refused_before_its_rows_are_read(store, tmp_path):
+    from regclip_bench.results import ResultsError
+    from regclip_bench.results.submission import add_submission
+    path = _submission(store, tmp_path)
+    files = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    with pytest.raises(ResultsError, match="3 rows, more than the limit of 2"):
+        add_submission(str(store), path, max_rows=2)
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files
+    done = _cli("leaderboard", str(store), "--out", str(tmp_path / "b"), "--add", str(path), "--max-rows", "2")
+    assert done.returncode == 2 and "raise it with --max-rows" in done.stderr
+
+
+def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
+    """Rows no submission could add (written straight into the store): every page is still made."""
+    import shutil
+    from test_protocol import trial_row, write_store
+    edge = [0.0, -1.0, math.inf, -math.inf, math.nan, 1e308]
+    rows = []
+    for i, value in enumerate(edge * 2):
+        row = trial_row("sgd" if i % 2 else "lion", [1e-3, 0.1, 10.0][i % 3], i, value, initial=edge[-i % 6],
+                        status=["completed", "diverged", "bogus", "no_progress"][i % 4], steps=value)
+        row.update(seconds_to_target=value, train_time_s=value, width=None if i == 3 else row["width"],
+                   config_json="not json" if i == 4 else row["config_json"], workload_json=None if i == 5 else "{}",
+                   device=None, cpu_model=None)
+        rows.append(row)
+    store = write_store(tmp_path / "store", rows)
+    board = leaderboard.compute(store)
+    assert {e.get("optimizer") for e in board["entries"]} >= {"sgd", "lion"}
+    leaderboard.write(board, tmp_path / "site")
+    from regclip_bench.report import build_report
+    build_report(store, tmp_path / "site" / "reports")
+    assert (tmp_path / "site" / "reports" / "teacher_mlp" / "report.html").exists()
+    shutil.rmtree(tmp_path / "site")
 
 
 def test_cli_rejection_exits_2_and_leaves_the_leaderboard_unchanged(store, tmp_path):

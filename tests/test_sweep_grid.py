@@ -48,7 +48,7 @@ def test_keys_are_stable_and_depend_on_everything_that_changes_a_result():
 
 
 def test_a_bad_grid_point_is_named():
-    with pytest.raises(ConfigError, match=r"grid point .*lr=-0.5: optimizer sgd: Invalid learning rate: -0.5"):
+    with pytest.raises(ConfigError, match=r"grid point .*lr=-0.5: optimizer sgd: invalid lr=-0.5: must be a finite number > 0"):
         plan_grid(TASK, grid={"lr": [0.1, -0.5]}, optimizers=["sgd"], seeds=1)
     with pytest.raises(ConfigError, match="unknown optimizer 'lion'"):
         plan_grid(TASK, optimizers=["lion"])

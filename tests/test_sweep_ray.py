@@ -3,6 +3,8 @@ an interrupted driver.  Each test stops only the Ray processes it started."""
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -184,8 +186,14 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
     process.send_signal(signal.SIGINT)
     code, out = finish(process)
     assert code == 130 and "--resume" in out, out
+    hint = re.search(r"interrupted: continue with `(.*)`", out).group(1)   # the whole command, resumable as is
+    assert hint == shlex.join(["regclip-bench", "sweep", "teacher_mlp", *args, "--storage", str(tmp_path),
+                               "--no-aggregate", "--resume"])
     before = {p.name: p.stat().st_mtime_ns for p in trials.iterdir()}
     assert 1 <= len(before) < 3
+    assert re.search(rf"ran {len(before)} trials: {len(before)} completed", out), out   # only what finished
+    runs = json.loads((tmp_path / "teacher_mlp" / "sweep.json").read_text())["runs"]
+    assert len(runs) == 1 and "finished" not in runs[0]                 # not marked finished
 
     store = tmp_path / "store"
     code, out = finish(cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path), "--resume",
@@ -197,6 +205,8 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
     assert load(str(store), "steps").groupby("trial_id").step.apply(lambda s: s.is_unique).all()
     assert all((trials / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert len(list((tmp_path / "teacher_mlp" / "tune").iterdir())) == 1   # the same run, resumed
+    runs = json.loads((tmp_path / "teacher_mlp" / "sweep.json").read_text())["runs"]
+    assert len(runs) == 1 and "finished" in runs[0]                     # ... and now finished
 
 
 def test_search_mode_samples_the_budget_and_records_how(tmp_path):

@@ -11,7 +11,7 @@ import torch
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from .clip_sgd import ClipSGD
-from .delta_gclip import DeltaGClip, GClip
+from .delta_gclip import DeltaGClip, GClip, _check_hparam
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,36 @@ OPTIMIZERS: dict[str, OptimizerEntry] = {
 }
 
 
+# The range of every hyperparameter any optimizer of the suite takes (torch.optim accepts lr = 0
+# and lr = NaN, and momentum ≥ 1: a benchmark should not).
+RANGES: dict[str, dict[str, Any]] = {
+    "lr": dict(low=0.0, low_inclusive=False),
+    "gamma": dict(low=0.0, low_inclusive=False),
+    "delta": dict(low=0.0, high=1.0, low_inclusive=True),
+    "weight_decay": dict(low=0.0, low_inclusive=True),
+    "momentum": dict(low=0.0, high=1.0, low_inclusive=True),
+    "eps": dict(low=0.0, low_inclusive=False),
+}
+
+
+def check_hyperparameters(hparams: Mapping[str, Any]) -> None:
+    """Every value within its range (ValueError naming it otherwise); names not listed are not checked."""
+    for key, value in hparams.items():
+        if key in RANGES:
+            _check_hparam(key, value, **RANGES[key])
+            if key == "momentum" and value == 1.0:
+                raise ValueError("invalid momentum=1.0: must be below 1")
+        elif key == "betas":
+            if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                raise ValueError(f"invalid betas={value!r}: must be two numbers in [0, 1)")
+            for beta in value:
+                _check_hparam("betas", beta, low=0.0, high=1.0, low_inclusive=True)
+                if beta == 1.0:
+                    raise ValueError(f"invalid betas={value!r}: must be below 1")
+        elif key == "nesterov" and not isinstance(value, bool):
+            raise ValueError(f"invalid nesterov={value!r}: must be true or false")
+
+
 def optimizer_entry(name: str) -> OptimizerEntry:
     try:
         return OPTIMIZERS[name]
@@ -62,4 +92,5 @@ def make_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
     missing = [key for key in entry.required if key not in hparams]
     if missing:
         raise ValueError(f"optimizer {name!r} needs {', '.join(missing)}; it accepts: {accepted}")
+    check_hyperparameters(hparams)
     return entry.build(params, **{**entry.defaults, **hparams})

@@ -21,7 +21,7 @@ import seaborn as sns  # noqa: E402
 from . import colors  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
-REGIME_COLORS = ("#009E73", "#E69F00", "#CC79A7")   # unclipped, clipped, δ floor
+REGIME_COLORS = ("#E6E6E6", "#999999", "#404040")   # unclipped, clipped, δ floor: greys, no optimizer's colour
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -114,9 +114,9 @@ def lr_sensitivity(points: pd.DataFrame, metric_label: str, log_metric: bool, ti
     for status, marker, label in (("diverged", "x", "diverged seed"), ("no_progress", "s", "no-progress seed")):
         bad = points[points["status"] == status]
         if len(bad):
+            shades = [colors.OPTIMIZER_COLORS.get(o, colors.OTHER) for o in bad["optimizer"]]
             ax.scatter(bad["lr"], bad["capped"], marker=marker, s=70, zorder=5, label=label,
-                       c=[colors.OPTIMIZER_COLORS.get(o, colors.OTHER) for o in bad["optimizer"]],
-                       **({"facecolors": "none"} if marker == "s" else {}))
+                       **({"facecolors": "none", "edgecolors": shades} if marker == "s" else {"c": shades}))
     ax.set_xscale("log")
     if log_metric and (points["capped"] > 0).all():
         ax.set_yscale("log")

@@ -104,8 +104,13 @@ def time_measure(trials: pd.DataFrame) -> tuple[str, str]:
     return "steps_to_target", ", ".join(sorted(hardware))
 
 
-def hyperparameters(config_json: str) -> dict[str, Any]:
-    return {k: v for k, v in json.loads(config_json).items() if k not in NOT_HYPERPARAMETERS}
+def hyperparameters(config_json: str | None) -> dict[str, Any]:
+    """A trial's hyperparameters from its flat configuration ({} where there is none to read)."""
+    try:
+        flat = json.loads(config_json) if config_json else {}
+    except (TypeError, ValueError):
+        flat = {}
+    return {k: v for k, v in flat.items() if k not in NOT_HYPERPARAMETERS} if isinstance(flat, dict) else {}
 
 
 def configurations(trials: pd.DataFrame, scoring: Scoring, measure: str) -> pd.DataFrame:
@@ -278,8 +283,14 @@ def best_trials(found: list[Study]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _rest(workload_json: str) -> str:
-    fields = json.loads(workload_json)
+def _rest(workload_json: str | None) -> str:
+    """The workload's fields other than width and depth."""
+    try:
+        fields = json.loads(workload_json) if workload_json else {}
+    except (TypeError, ValueError):
+        fields = {}
+    if not isinstance(fields, dict):
+        fields = {}
     return json.dumps({k: v for k, v in fields.items() if k not in ("model.width", "model.depth")}, sort_keys=True)
 
 
@@ -289,10 +300,10 @@ def phase_table(found: list[Study], value: str) -> pd.DataFrame:
     if not found:
         return pd.DataFrame(columns=["optimizer", "width", "depth", value])
     first = _rest(found[0].trials["workload_json"].iloc[0])
-    rows = [{"optimizer": e.optimizer, "width": int(e.trials["width"].iloc[0]), "depth": int(e.trials["depth"].iloc[0]),
+    rows = [{"optimizer": e.optimizer, "width": e.trials["width"].iloc[0], "depth": e.trials["depth"].iloc[0],
              value: float(e.best[value])}
             for s in found if _rest(s.trials["workload_json"].iloc[0]) == first for e in s.entries]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["optimizer", "width", "depth", value]).dropna(subset=["width", "depth"])
 
 
 def bootstrap_expected_times(study: Study, rng: np.random.Generator, resamples: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -26,8 +26,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError
-from ..sweep.storage import filesystem, join, normalise
+from ..errors import ConfigError, check_name
+from ..sweep.storage import filesystem, is_uri, join, normalise
 from ..trial_io import decode_metadata
 from ..identity import identity_from_flat
 from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
@@ -159,13 +159,42 @@ def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
     return row
 
 
-def _ensure_store(store: str) -> None:
+def store_version(store: str) -> int | None:
+    """The version in STORE/_schema.json; None where no store is there yet."""
     fs, path = filesystem(join(store, "_schema.json"))
     try:
         with fs.open_input_stream(path) as stream:
-            found = json.loads(stream.read()).get("schema_version")
+            raw = stream.read()
     except FileNotFoundError:
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        return None
+    except OSError as exc:   # the store's path is a file, or unreadable
+        raise ResultsError(f"{store}: cannot be a store ({exc.strerror or type(exc).__name__})") from None
+    try:
+        version = json.loads(raw).get("schema_version")
+    except (ValueError, AttributeError):
+        version = None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResultsError(f"{store}/_schema.json: not a regclip-bench store's schema file "
+                           "(expected JSON with an integer schema_version)")
+    return version
+
+
+def parse_version(raw: bytes, where: str) -> int:
+    """A file's regclip_bench.schema_version metadata as a number, or a named error."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise ResultsError(f"{where}: schema version {raw.decode(errors='replace')!r} is not a number") from None
+
+
+def _ensure_store(store: str) -> None:
+    found = store_version(store)
+    if found is None:
+        fs, path = filesystem(join(store, "_schema.json"))
+        try:
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        except OSError as exc:
+            raise ResultsError(f"{store}: cannot be a store ({exc.strerror or type(exc).__name__})") from None
         _atomic_write(fs, path, json.dumps({"schema_version": SCHEMA_VERSION}).encode())
         return
     if found != SCHEMA_VERSION:
@@ -174,8 +203,13 @@ def _ensure_store(store: str) -> None:
 
 
 def _write_partition(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> None:
+    """STORE/<table>/task=<task>/<sweep_id>.parquet, atomically; nothing outside the store."""
+    check_name("task", task)
+    check_name("sweep_id", sweep_id)
     fs, root = filesystem(store)
     folder = "/".join([root, table_name, f"{PARTITION}={task}"])
+    if not is_uri(store) and Path(root).resolve() not in Path(folder, f"{sweep_id}.parquet").resolve().parents:
+        raise ResultsError(f"sweep_id {sweep_id!r}: would be written outside the store {store}")
     fs.create_dir(folder, recursive=True)
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), sink)
@@ -227,11 +261,9 @@ def _upgrade(table: pa.Table, name: str, version: int) -> pa.Table:
 
 def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
     fs, root = filesystem(store)
-    try:
-        with fs.open_input_stream(f"{root}/_schema.json") as stream:
-            version = json.loads(stream.read()).get("schema_version")
-    except FileNotFoundError:
-        raise ResultsError(f"{store}: not a regclip-bench store (no _schema.json)") from None
+    version = store_version(store)
+    if version is None:
+        raise ResultsError(f"{store}: not a regclip-bench store (no _schema.json)")
     if version not in READABLE_VERSIONS:
         raise ResultsError(f"{store}: store schema version {version}, but this regclip-bench reads "
                            f"versions {', '.join(map(str, READABLE_VERSIONS))}")
@@ -242,13 +274,13 @@ def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
         dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning,
                              schema=schema, exclude_invalid_files=False)
     except FileNotFoundError:
-        return ds.dataset(pa.table({}, schema=schema)), version
+        return ds.dataset(schema.empty_table()), version
     for fragment in dataset.get_fragments():
         _check_fragment(fs, fragment.path, version)
     return dataset, version
 
 
-def _check_fragment(fs: pafs.FileSystem, path: str, store_version: int) -> None:
+def _check_fragment(fs: pafs.FileSystem, path: str, expected: int) -> None:
     try:
         with fs.open_input_file(path) as handle:
             metadata = pq.read_schema(handle).metadata or {}
@@ -256,9 +288,9 @@ def _check_fragment(fs: pafs.FileSystem, path: str, store_version: int) -> None:
         raise ResultsError(f"{path}: not a readable Parquet file ({exc})") from None
     if VERSION_KEY not in metadata:
         raise ResultsError(f"{path}: not written by regclip-bench (no schema version); remove it")
-    version = int(metadata[VERSION_KEY])
-    if version != store_version:
-        raise ResultsError(f"{path}: schema version {version} in a store of version {store_version}; "
+    version = parse_version(metadata[VERSION_KEY], path)
+    if version != expected:
+        raise ResultsError(f"{path}: schema version {version} in a store of version {expected}; "
                            "re-aggregate its sweep into a new store")
 
 

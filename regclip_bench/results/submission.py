@@ -10,46 +10,52 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ..errors import ConfigError, check_name
 from ..identity import identity_from_flat
+from ..optim import OPTIMIZERS
+from ..optim.registry import check_hyperparameters
 from ..spec import task_names
-from .schema import SCHEMA_VERSION, TRIALS, VERSION_KEY
-from .store import ResultsError, _ensure_store, _write_partition, load
+from ..sweep.storage import filesystem, normalise
+from .schema import SCHEMA_VERSION, TABLES, TRIALS, VERSION_KEY
+from .store import ResultsError, _ensure_store, _write_partition, parse_version
 
 REQUIRED = ("sweep_id", "trial_id", "task", "optimizer", "seed", "status", "final_loss",
             "steps_to_target", "seconds_to_target", "train_time_s", "git_commit", "torch_version")
 STATUSES = {"completed", "no_progress", "diverged", "failed", "stopped"}
+MAX_ROWS = 100_000
+HYPERPARAMETERS = ("lr", "gamma", "delta", "weight_decay", "momentum")
 
 
-def add_submission(store: str, path: str | Path) -> int:
-    """Validate `path` and add its trials to `store`; return the number of trials added."""
-    table = _read(Path(path))
+def add_submission(store: str, path: str | Path, max_rows: int = MAX_ROWS) -> int:
+    """Validate `path` and add its trials to `store` as new sweep(s); return the number of trials
+    added.  Nothing is written unless every row passes."""
     name = Path(path).name
+    table = _read(Path(path), max_rows)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise ResultsError(f"{name}: missing required column(s): {', '.join(missing)}")
     unknown = sorted(set(table.column_names) - set(TRIALS.names) - {"task"})
     if unknown:
         raise ResultsError(f"{name}: unknown column(s): {', '.join(unknown)}")
-    table = _conform_types(table, name)
-    rows = table.to_pylist()
-    _check_values(rows, name)
-    for row in rows:
+    rows = _conform_types(table, name).to_pylist()
+    for i, row in enumerate(rows):
+        _check_row(row, f"{name}: row {i}")
+        if not row["config_json"]:
+            row["config_json"] = json.dumps(_flat(row), sort_keys=True)
         row.update(identity_from_flat(_flat(row)))
     keys = [(r["sweep_id"], r["trial_id"]) for r in rows]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise ResultsError(f"{name}: duplicate key sweep_id={dup[0]!r} trial_id={dup[1]!r}")
-    try:
-        existing = set(load(store, "trials")["sweep_id"])
-    except ResultsError:
-        existing = set()
+    existing = _sweep_ids(store)
     clash = sorted({k[0] for k in keys} & existing)
-    if clash:
+    if clash:   # a submission adds sweeps; it never replaces one
         raise ResultsError(f"{name}: sweep_id {clash[0]!r} is already in the store")
     _ensure_store(store)
     for (task, sweep_id), group in _groups(rows).items():
@@ -59,19 +65,26 @@ def add_submission(store: str, path: str | Path) -> int:
     return len(rows)
 
 
-def _read(path: Path) -> pa.Table:
+def _read(path: Path, max_rows: int) -> pa.Table:
     try:
-        table = pq.read_table(path)
+        file = pq.ParquetFile(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise ResultsError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    version = (table.schema.metadata or {}).get(VERSION_KEY)
+    rows = file.metadata.num_rows
+    if rows > max_rows:   # checked from the footer, before any row is read
+        raise ResultsError(f"{path.name}: {rows} rows, more than the limit of {max_rows} "
+                           "(raise it with --max-rows)")
+    version = (file.schema_arrow.metadata or {}).get(VERSION_KEY)
     if version is None:
         raise ResultsError(f"{path.name}: no {VERSION_KEY.decode()} in its metadata; "
                            f"write schema version {SCHEMA_VERSION}")
-    if int(version) != SCHEMA_VERSION:
+    if parse_version(version, path.name) != SCHEMA_VERSION:
         raise ResultsError(f"{path.name}: schema version {int(version)}; the leaderboard takes version "
                            f"{SCHEMA_VERSION}")
-    return table
+    try:
+        return file.read()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ResultsError(f"{path.name}: not a readable Parquet file ({exc})") from None
 
 
 def _conform_types(table: pa.Table, name: str) -> pa.Table:
@@ -85,34 +98,79 @@ def _conform_types(table: pa.Table, name: str) -> pa.Table:
                                    f"expected {field.type}") from None
         else:
             columns[field.name] = pa.nulls(table.num_rows, field.type)
-    columns["task"] = table["task"].cast(pa.string())
+    try:
+        columns["task"] = table["task"].cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ResultsError(f"{name}: column task is {table['task'].type}, expected string") from None
     return pa.table(columns)
 
 
-def _check_values(rows: list[dict], name: str) -> None:
-    known = set(task_names())
-    for i, row in enumerate(rows):
-        where = f"{name}: row {i}"
-        if row["task"] not in known:
-            raise ResultsError(f"{where}: unknown task {row['task']!r}")
-        if row["status"] not in STATUSES:
-            raise ResultsError(f"{where}: status {row['status']!r} is not one of {', '.join(sorted(STATUSES))}")
-        for key in ("sweep_id", "trial_id", "optimizer"):
-            if not row[key]:
-                raise ResultsError(f"{where}: empty {key}")
-        if row["seed"] is None or row["seed"] < 0:
-            raise ResultsError(f"{where}: seed {row['seed']!r} must be >= 0")
-        loss = row["final_loss"]
-        if row["status"] == "completed" and (loss is None or not math.isfinite(loss) or loss < 0):
-            raise ResultsError(f"{where}: final_loss {loss!r} of a completed trial must be finite and >= 0")
-        steps = row["steps_to_target"]
-        if steps is None or not (steps == math.inf or (steps >= 1 and float(steps).is_integer())):
-            raise ResultsError(f"{where}: steps_to_target {steps!r} must be a whole number >= 1, or inf")
-        for key in ("seconds_to_target", "train_time_s"):
-            if row[key] is None or row[key] < 0 or math.isnan(row[key]):
-                raise ResultsError(f"{where}: {key} {row[key]!r} must be >= 0")
-        if steps == math.inf and row["seconds_to_target"] != math.inf:
-            raise ResultsError(f"{where}: seconds_to_target must be inf when steps_to_target is")
+def _check_row(row: dict, where: str) -> None:
+    """Every value of one row plausible, or a ResultsError naming the row, the column and the value."""
+    def bad(column: str, rule: str) -> ResultsError:
+        return ResultsError(f"{where}: {column} {row[column]!r} {rule}")
+
+    try:
+        for column in ("sweep_id", "trial_id", "optimizer"):
+            check_name(column, row[column])
+    except ConfigError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
+    if row["task"] not in set(task_names()):
+        raise ResultsError(f"{where}: unknown task {row['task']!r}")
+    if row["status"] not in STATUSES:
+        raise bad("status", f"is not one of {', '.join(sorted(STATUSES))}")
+    for column in ("seed", "resumed_from_step", "steps_done", "param_count"):
+        if row[column] is not None and row[column] < 0:
+            raise bad(column, "must be >= 0")
+    if row["seed"] is None:
+        raise bad("seed", "must be a whole number >= 0")
+    for column in ("width", "depth", "steps", "epochs", "total_steps"):
+        if row[column] is not None and row[column] < 1:
+            raise bad(column, "must be >= 1")
+    if None not in (row["steps_done"], row["total_steps"]) and row["steps_done"] > row["total_steps"]:
+        raise bad("steps_done", f"is more than total_steps {row['total_steps']}")
+    loss = row["final_loss"]
+    if row["status"] in ("completed", "no_progress") and (loss is None or not math.isfinite(loss) or loss < 0):
+        raise bad("final_loss", f"of a {row['status']} trial must be finite and >= 0")
+    steps = row["steps_to_target"]
+    if steps is None or not (steps == math.inf or (steps >= 1 and float(steps).is_integer())):
+        raise bad("steps_to_target", "must be a whole number >= 1, or inf")
+    if steps != math.inf and row["total_steps"] is not None and steps > row["total_steps"]:
+        raise bad("steps_to_target", f"is more than total_steps {row['total_steps']}")
+    seconds = row["seconds_to_target"]
+    if seconds is None or not (seconds == math.inf or (math.isfinite(seconds) and seconds > 0)):
+        raise bad("seconds_to_target", "must be finite and > 0, or inf for a missed target")
+    if (steps == math.inf) != (seconds == math.inf):
+        raise bad("seconds_to_target", f"must be inf exactly when steps_to_target is (it is {steps!r})")
+    for column in ("train_time_s", "wall_time_s"):
+        value = row[column]
+        if (value is not None or column == "train_time_s") and not (value is not None and math.isfinite(value)
+                                                                    and value > 0):
+            raise bad(column, "must be finite and > 0")
+    accuracy = row["final_test_accuracy"]
+    if accuracy is not None and not (0 <= accuracy <= 1):
+        raise bad("final_test_accuracy", "must be in [0, 1]")
+    hparams = {k: row[k] for k in HYPERPARAMETERS if row[k] is not None}
+    try:
+        if row["optimizer"] in OPTIMIZERS and not set(hparams) <= set(OPTIMIZERS[row["optimizer"]].accepts):
+            extra = sorted(set(hparams) - set(OPTIMIZERS[row["optimizer"]].accepts))
+            raise ValueError(f"{row['optimizer']} does not take {', '.join(extra)}")
+        check_hyperparameters(hparams)
+    except ValueError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
+
+
+def _sweep_ids(store: str) -> set[str]:
+    """The sweep ids already in any table of the store (file names; no file is read)."""
+    fs, root = filesystem(normalise(store))
+    found = set()
+    for table in TABLES:
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(f"{root}/{table}", recursive=True, allow_not_found=True))
+        except OSError:
+            continue
+        found |= {PurePosixPath(i.path).stem for i in infos if i.type == pafs.FileType.File}
+    return found
 
 
 FLAT = ("task", "optimizer", "width", "depth", "lr", "gamma", "delta", "weight_decay", "momentum", "seed",
@@ -120,15 +178,14 @@ FLAT = ("task", "optimizer", "width", "depth", "lr", "gamma", "delta", "weight_d
 
 
 def _flat(row: dict) -> dict:
-    """The row's flat configuration: its config_json when it has one, else its columns."""
-    if row.get("config_json"):
-        try:
-            flat = json.loads(row["config_json"])
-        except json.JSONDecodeError:
-            flat = None
-        if isinstance(flat, dict):
-            return {**flat, "task": row["task"], "optimizer": row["optimizer"]}
-    return {k: row.get(k) for k in FLAT}
+    """The row's flat configuration: its config_json when it is a JSON object, else its columns."""
+    try:
+        flat = json.loads(row["config_json"]) if row["config_json"] else None
+    except json.JSONDecodeError:
+        flat = None
+    if not isinstance(flat, dict):
+        flat = {k: row.get(k) for k in FLAT if row.get(k) is not None}
+    return {**flat, "task": row["task"], "optimizer": row["optimizer"]}
 
 
 def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -138,4 +195,4 @@ def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return groups
 
 
-__all__ = ["add_submission"]
+__all__ = ["MAX_ROWS", "add_submission"]

@@ -26,16 +26,10 @@ from .storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, jo
                       write_bytes,
                       normalise)
 
-for _name, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
-                      ("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0"),
-                      ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")):
-    os.environ.setdefault(_name, _value)
+from .session import ray_session
 
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune.logger import JsonLoggerCallback  # noqa: E402
-
-from .trainable import sweep_trial  # noqa: E402
+# Ray is imported inside `ray_session`, after it has set Ray's environment (quiet output, a
+# token for a local cluster): the functions below import it where they use it.
 
 
 @dataclass
@@ -62,76 +56,8 @@ class SweepOutcome:
     interrupted: bool = False
 
 
-class Progress(tune.Callback):
-    """One line: trials done / running / failed / diverged, the best loss so far, an ETA."""
-
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
-        self.total, self.stream = total, stream
-        self.tty = stream.isatty()
-        self.start = time.perf_counter()
-        self.running: set[str] = set()
-        self.done = self.failed = self.diverged = 0
-        self.best: float | None = None
-        self._last_print = 0.0
-
-    def __getstate__(self) -> dict:
-        # Tune pickles callbacks with the experiment; a restored run gets a fresh display.
-        return {"total": self.total}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["total"])
-
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.running.add(trial.trial_id)
-        self._show()
-
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.running.add(trial.trial_id)
-        if result.get("finished"):
-            if result.get("status") == "diverged":
-                self.diverged += 1
-            elif result.get("status") == "failed":
-                self.failed += 1
-            loss = result.get("final_loss")
-            if isinstance(loss, float) and loss == loss and (self.best is None or loss < self.best):
-                self.best = loss
-        self._show()
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.running.discard(trial.trial_id)
-        self.done += 1
-        self._show(force=True)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.running.discard(trial.trial_id)
-        self.failed += 1
-        self._show(force=True)
-
-    def _show(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if now - self._last_print < (1.0 if self.tty and force is False else 0.0 if self.tty else 5.0):
-            if not (force and self.done + self.failed == self.total):
-                return
-        self._last_print = now
-        elapsed = now - self.start
-        finished = self.done + (self.failed if self.failed else 0)
-        eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
-        best = f"{self.best:.4g}" if self.best is not None else "—"
-        line = (f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {len(self.running)}  "
-                f"failed {self.failed}  diverged {self.diverged}  best final loss {best}  eta {eta}")
-        if self.tty:
-            self.stream.write("\r" + line + "\033[K")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
 def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
-              stream: TextIO = sys.stderr, plan: dict[str, Any] | None = None) -> SweepOutcome:
+              stream: TextIO | None = None, plan: dict[str, Any] | None = None) -> SweepOutcome:
     """Run the trials not finished yet; `plan` describes how they were chosen (sweep.json)."""
     storage = normalise(options.storage)
     sweep_dir = join(storage, options.name)
@@ -145,8 +71,11 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     previous = _latest_experiment(experiments) if options.resume else None
     if options.resume and previous is None:
         raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
-    started = _connect(options.address)
-    try:
+    with ray_session(options.address, sweep_dir):
+        from ray import tune
+
+        from .progress import Progress
+        from .trainable import sweep_trial
         _check_storage(storage, options.address)
         trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
                                                       "gpu": options.gpus_per_trial})
@@ -154,6 +83,9 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
             _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
+            if not outcome.interrupted and _run_complete(sweep_dir, previous.rstrip("/").rsplit("/", 1)[-1],
+                                                         outcome.errored):
+                record_finished(sweep_dir, previous.rstrip("/").rsplit("/", 1)[-1])
         if todo and not outcome.interrupted:
             progress = Progress(len(todo), stream)
             params = [{"key": t.key, "overrides": t.overrides, "task": task_dump,
@@ -177,14 +109,13 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             outcome.interrupted = outcome.interrupted or len(missing) > outcome.errored
             if not outcome.interrupted:
                 record_finished(sweep_dir, run)
-    finally:
-        if started:
-            ray.shutdown()
     return outcome
 
 
-def _run_config(run: str, experiments: str, options: SweepOptions, progress: Progress) -> tune.RunConfig:
+def _run_config(run: str, experiments: str, options: SweepOptions, progress):
     """Quiet, retrying, one checkpoint kept per trial; results as JSON lines (no TensorBoard)."""
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     return tune.RunConfig(name=run, storage_path=experiments, verbose=0,
                           failure_config=tune.FailureConfig(max_failures=options.max_failures),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -196,16 +127,19 @@ def _trial_name(trial) -> str:
 
 
 def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[str, list[Any]],
-               fixed: dict[str, Any], options: SweepOptions, stream: TextIO = sys.stderr) -> SweepOutcome:
+               fixed: dict[str, Any], options: SweepOptions, stream: TextIO | None = None) -> SweepOutcome:
     """`samples` trials per optimizer, sampled by Optuna and pruned by ASHA (see search.py)."""
     from ..config import resolve_trial
-    from .search import describe, search_config, search_space
-    spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
     storage = normalise(options.storage)
     sweep_dir = join(storage, options.name)
     outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
-    started = _connect(options.address)
-    try:
+    with ray_session(options.address, sweep_dir):
+        from ray import tune
+
+        from .progress import Progress
+        from .search import describe, search_config, search_space
+        from .trainable import sweep_trial
+        spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
         _check_storage(storage, options.address)
         trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
                                                       "gpu": options.gpus_per_trial})
@@ -226,9 +160,6 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
                                run_config=_run_config(run, join(sweep_dir, "tune"), options, progress))
             _fit(tuner, progress, outcome, early_stopping=True)
             record_finished(sweep_dir, run)
-    finally:
-        if started:
-            ray.shutdown()
     return outcome
 
 
@@ -248,6 +179,18 @@ def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
     write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
 
 
+def _run_complete(sweep_dir: str, run: str, errored: int) -> bool:
+    """Whether every trial the run planned (sweep.json) has finished, but for those that errored."""
+    fs, local = filesystem(join(sweep_dir, "sweep.json"))
+    try:
+        with fs.open_input_stream(local) as stream:
+            runs = json.loads(stream.read()).get("runs", [])
+    except (OSError, ValueError):
+        return False
+    keys = next((set(r.get("keys", [])) for r in runs if r.get("run") == run), set())
+    return len(keys - finished_keys(sweep_dir)) <= errored
+
+
 def record_finished(sweep_dir: str, run: str) -> None:
     path = join(sweep_dir, "sweep.json")
     fs, local = filesystem(path)
@@ -260,48 +203,37 @@ def record_finished(sweep_dir: str, run: str) -> None:
 
 
 def _cluster_description() -> dict[str, Any]:
+    import ray
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return {"nodes": len(nodes), "cluster_resources": ray.cluster_resources(),
             "ray_version": ray.__version__}
 
 
-def _fit(tuner: tune.Tuner, progress: Progress | None, outcome: SweepOutcome,
+def _fit(tuner, progress, outcome: SweepOutcome,
          early_stopping: bool = False) -> None:
+    """Run the tuner; count the trials that finished (and how), errored, or were cut short."""
     try:
         results = tuner.fit()
     finally:
         if progress is not None:
             progress.close()
-    outcome.ran += len(results)
     outcome.errored += len(results.errors)
     for result in results:
-        status = (result.metrics or {}).get("status")
-        if status:
+        metrics = result.metrics or {}
+        if result.error is None and metrics.get("finished"):
+            outcome.ran += 1
+            status = metrics.get("status", "unknown")
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
-    unfinished = sum(1 for r in results if r.error is None and not (r.metrics or {}).get("finished"))
-    if early_stopping:  # ASHA stopped them: a result of the search, saved as "stopped"
-        outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + unfinished
-    else:
-        outcome.interrupted = outcome.interrupted or unfinished > 0
-
-
-def _connect(address: str | None) -> bool:
-    """Join the cluster at `address`, or start a quiet local Ray; True if we started one."""
-    if ray.is_initialized():
-        return False
-    if address:
-        try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError) as exc:
-            raise ConfigError(f"--address {address}: cannot join a Ray cluster there ({exc})") from None
-        return True
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-             num_cpus=os.cpu_count())
-    return True
+        elif result.error is None and early_stopping:  # ASHA stopped it: a result, saved as "stopped"
+            outcome.ran += 1
+            outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + 1
+        elif result.error is None:
+            outcome.interrupted = True
 
 
 def _check_storage(storage: str, address: str | None) -> None:
     """On a cluster whose nodes are on other hosts, storage must be reachable from all of them."""
+    import ray
     if is_uri(storage):
         return
     driver_ip = ray.util.get_node_ip_address()

@@ -1,0 +1,184 @@
+"""Every bad input is one line naming the thing and the value, exit code 2, and nothing written.
+
+Task files, `--set`, `--grid`, flags, stores and submitted files, through the command line as a user
+types them (in this process, for speed; `test_project` runs the CLI as a subprocess).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from regclip_bench.cli import main
+from regclip_bench.spec import TASKS_DIR
+
+SMALL = ["--grid", "width=8", "--grid", "depth=1", "--optimizers", "sgd", "--seeds", "1"]
+
+
+def task_file(folder: Path, mutate=None, raw: bytes | None = None) -> str:
+    path = folder / "task.yaml"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        data = yaml.safe_load((TASKS_DIR / "teacher_mlp.yaml").read_text())
+        mutate(data)
+        path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def store_with(folder: Path, schema: str) -> str:
+    (folder / "store").mkdir()
+    (folder / "store" / "_schema.json").write_text(schema)
+    return str(folder / "store")
+
+
+def text_file(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def sweep_folder(folder: Path) -> str:
+    (folder / "sw" / "trials").mkdir(parents=True)
+    (folder / "sw" / "sweep.json").write_text(json.dumps({"schema": 1, "name": "sw", "sweep_id": "sw-1", "runs": []}))
+    return str(folder / "sw")
+
+
+def submission(folder: Path, **changes) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    row = {"sweep_id": "ext-1", "trial_id": "t1", "task": "teacher_mlp", "optimizer": "lion", "seed": 0,
+           "status": "completed", "final_loss": 0.1, "steps_to_target": 10.0, "seconds_to_target": 1.0,
+           "train_time_s": 2.0, "git_commit": "x", "torch_version": "2", **changes}
+    path = folder / "sub.parquet"
+    pq.write_table(pa.Table.from_pylist([row]).replace_schema_metadata(
+        {b"regclip_bench.schema_version": b"2"}), path)
+    return str(path)
+
+
+def _width(d, v):
+    d["model"]["width"] = v
+
+
+def _n(d, v):
+    d["data"]["n"] = v
+
+
+# (case name, argv builder taking the test's folder, expected text in the message)
+CASES = [
+    # task files
+    ("task: not UTF-8", lambda f: ["train", task_file(f, raw=b"name: \xff\xfe\n")], "not UTF-8 text (byte 0xff"),
+    ("task: width 1e29", lambda f: ["train", task_file(f, lambda d: _width(d, 1e29))], "model.width"),
+    ("task: data.n 1e20", lambda f: ["train", task_file(f, lambda d: _n(d, 1e20))], "data.n"),
+    ("task: not YAML", lambda f: ["train", task_file(f, raw=b"name: [unclosed\n")], "not valid YAML"),
+    ("task: a list", lambda f: ["train", task_file(f, raw=b"- 1\n- 2\n")], "must be a mapping"),
+    ("task: unknown field", lambda f: ["train", task_file(f, lambda d: d.update(colour=1))], "colour: unknown field"),
+    ("task: headline key", lambda f: ["train", task_file(f, lambda d: d.update(headline=[{"lr": 1}]))],
+     "headline[0]: lr is not a workload field"),
+    ("task: uniform lr", lambda f: ["sweep", task_file(f, lambda d: d["tuning"]["optimizers"]["sgd"].update(
+        lr={"uniform": [0.1, 1.0]})), "--dry-run"], "sgd.lr: give a log range"),
+    ("task: a folder", lambda f: ["train", str(f)], "no such task file"),
+    ("task: missing file", lambda f: ["train", str(f / "nope.yaml")], "no such task file"),
+    ("task: unknown name", lambda f: ["train", "mnist"], "unknown task 'mnist'"),
+    # --set
+    ("--set width=1e9", lambda f: ["train", "teacher_mlp", "--set", "width=1000000000"], "model.width"),
+    ("--set batch_size=0", lambda f: ["train", "teacher_mlp", "--set", "batch_size=0"],
+     "budget.batch_size: Input should be greater than or equal to 1, got 0"),
+    ("--set sgd lr=0", lambda f: ["train", "teacher_mlp", "--set", "optimizer=sgd", "--set", "lr=0"], "invalid lr=0"),
+    ("--set lr=nan", lambda f: ["train", "teacher_mlp", "--set", "lr=nan"], "invalid lr=nan"),
+    ("--set adam lr=inf", lambda f: ["train", "teacher_mlp", "--set", "optimizer=adam", "--set", "lr=inf"],
+     "invalid lr=inf"),
+    ("--set momentum=1", lambda f: ["train", "digits_mlp", "--set", "optimizer=sgd_momentum", "--set", "lr=0.1",
+                                    "--set", "momentum=1"], "momentum"),
+    ("--set optimizer=lion", lambda f: ["train", "teacher_mlp", "--set", "optimizer=lion"], "unknown optimizer"),
+    ("--set twice", lambda f: ["train", "teacher_mlp", "--set", "lr=1", "--set", "lr=2"], "--set lr: given twice"),
+    ("--set seed=-1", lambda f: ["train", "teacher_mlp", "--set", "seed=-1"], "seed=-1"),
+    ("--set device=tpu9", lambda f: ["train", "teacher_mlp", "--set", "device=tpu9"], "device='tpu9'"),
+    ("--set no equals", lambda f: ["train", "teacher_mlp", "--set", "lr"], "expected KEY=VALUE"),
+    ("--set unknown section", lambda f: ["train", "teacher_mlp", "--set", "foo.bar=1"], "unknown section 'foo'"),
+    ("--set delta=2", lambda f: ["train", "teacher_mlp", "--set", "delta=2"], "invalid delta=2"),
+    # --grid
+    ("--grid twice", lambda f: ["sweep", "teacher_mlp", "--grid", "lr=0.1", "--grid", "lr=0.3", "--dry-run"],
+     "--grid lr: given twice"),
+    ("--grid and --set", lambda f: ["sweep", "teacher_mlp", "--grid", "lr=0.1", "--set", "lr=0.5", "--dry-run"],
+     "lr: given by both --grid and --set"),
+    ("--grid lr=0.1,abc", lambda f: ["sweep", "teacher_mlp", *SMALL, "--grid", "lr=0.1,abc", "--dry-run"],
+     "invalid lr='abc'"),
+    ("--grid no values", lambda f: ["sweep", "teacher_mlp", "--grid", "width", "--dry-run"], "expected KEY=V1,V2"),
+    ("--grid lr=-1", lambda f: ["sweep", "teacher_mlp", *SMALL, "--grid", "lr=-1", "--dry-run"], "invalid lr=-1"),
+    ("--grid with --budget", lambda f: ["sweep", "teacher_mlp", "--budget", "4", "--grid", "lr=0.1", "--dry-run"],
+     "--grid lr=…: with --budget"),
+    ("--grid width=0", lambda f: ["sweep", "teacher_mlp", "--grid", "width=0", "--dry-run"], "model.width"),
+    # flags
+    ("--optimizers ''", lambda f: ["sweep", "teacher_mlp", "--optimizers", "", "--dry-run"], "names no optimizer"),
+    ("--optimizers lion", lambda f: ["sweep", "teacher_mlp", "--optimizers", "lion", "--dry-run"],
+     "unknown optimizer 'lion'"),
+    ("--max-failures -1", lambda f: ["sweep", "teacher_mlp", "--max-failures", "-1"], "--max-failures"),
+    ("--name traversal", lambda f: ["sweep", "teacher_mlp", "--name", "../../x"], "'../../x': not a valid name"),
+    ("--seeds 0", lambda f: ["sweep", "teacher_mlp", "--seeds", "0"], "--seeds"),
+    ("--budget 0", lambda f: ["sweep", "teacher_mlp", "--budget", "0"], "--budget"),
+    ("--budget, no ranges", lambda f: ["sweep", "cifar10_vit", "--budget", "3", "--dry-run"],
+     "declares no tuning ranges"),
+    ("--cpus-per-trial 0", lambda f: ["sweep", "teacher_mlp", "--cpus-per-trial", "0"], "--cpus-per-trial"),
+    ("--address bad port", lambda f: ["sweep", "teacher_mlp", *SMALL, "--address", "not-a-host:xyz"],
+     "--address 'not-a-host:xyz': expected auto or HOST:PORT"),
+    ("--address unknown host", lambda f: ["sweep", "teacher_mlp", *SMALL, "--address", "no-such-host.invalid:6379"],
+     "unknown host 'no-such-host.invalid'"),
+    ("--address nothing there", lambda f: ["sweep", "teacher_mlp", *SMALL, "--address", "127.0.0.1:1"],
+     "--address 127.0.0.1:1: no Ray cluster answers there"),
+    ("query --status bogus", lambda f: ["query", "--status", "bogus"], "invalid choice: 'bogus'"),
+    ("train --out csv", lambda f: ["train", "teacher_mlp", "--out", str(f / "x.csv")], "must end in .parquet"),
+    ("leaderboard --max-rows 0", lambda f: ["leaderboard", "--out", str(f / "o"), "--max-rows", "0"], "--max-rows"),
+    ("no such command", lambda f: ["frobnicate"], "invalid choice: 'frobnicate'"),
+    # stores
+    ("query a file", lambda f: ["query", "/etc/hostname"], "/etc/hostname: cannot be a store"),
+    ("query missing store", lambda f: ["query", str(f / "none")], "not a regclip-bench store"),
+    ("query garbage schema", lambda f: ["query", store_with(f, "{{{")], "_schema.json: not a regclip-bench store"),
+    ("query version 99", lambda f: ["query", store_with(f, '{"schema_version": 99}')], "store schema version 99"),
+    ("aggregate into a file", lambda f: ["aggregate", sweep_folder(f), "--into", "/etc/hostname"],
+     "/etc/hostname: cannot be a store"),
+    ("aggregate a non-sweep", lambda f: ["aggregate", str(f), "--into", str(f / "st")], "not a sweep (no sweep.json)"),
+    ("report missing store", lambda f: ["report", str(f / "none"), "--out", str(f / "o")], "not a regclip-bench store"),
+    # submissions
+    ("--add missing file", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
+                                      "--add", str(f / "none.parquet")], "not a readable Parquet file"),
+    ("--add not parquet", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
+                                     "--add", text_file(f / "sub.parquet", "not a table")],
+     "not a readable Parquet file"),
+    ("--add traversal", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
+                                   "--add", submission(f, sweep_id="../../../x")], "sweep_id '../../../x'"),
+    ("--add zero time", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
+                                   "--add", submission(f, seconds_to_target=0.0)], "seconds_to_target 0.0"),
+]
+
+
+@pytest.mark.parametrize("name, argv, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, argv, expected, tmp_path, monkeypatch, capsys):
+    (tmp_path / "x").mkdir()
+    args = argv(tmp_path)
+    if args[0] in ("sweep", "run"):
+        args += ["--storage", str(tmp_path / "sweeps"), "--store", str(tmp_path / "store-out")]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    start = time.monotonic()
+    try:
+        code = main(args)
+    except SystemExit as exc:   # argparse's own errors
+        code = exc.code
+    seconds = time.monotonic() - start
+    out = capsys.readouterr()
+    assert code == 2, (out.out, out.err)
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], out.err
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in out.err + out.out
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before   # nothing written
+    assert seconds < 30
+
+
+def test_the_battery_covers_every_kind_of_input():
+    kinds = {name.split(":")[0].split(" ")[0] for name, _, _ in CASES}
+    assert len(CASES) >= 40
+    assert {"task", "--set", "--grid", "--add", "query", "aggregate"} <= kinds

@@ -17,7 +17,7 @@ import torch
 
 from regclip_bench.config import resolve_trial
 from regclip_bench.data import load_data
-from regclip_bench.losses import LOSSES
+from regclip_bench.kinds import KINDS
 from regclip_bench.models import build_model
 from regclip_bench.optim import make_optimizer
 from regclip_bench.spec import load_task
@@ -31,11 +31,11 @@ def bare_loop(config) -> float:
     data = load_data(task.data, torch.device("cpu"))
     model = build_model(task.model, data.input_shape, data.num_outputs)
     opt = make_optimizer(config.optimizer, model.parameters(), **config.hparams)
-    loss_fn = LOSSES[task.loss]
+    kind = KINDS[task.loss]
     steps = task.budget.steps
     start = time.perf_counter()
     for _ in range(steps):
-        loss = loss_fn(model(data.train_x), data.train_y)
+        loss = kind.loss(model, data.train_x, data.train_y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -78,14 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark suite for δ-regularized gradient clipping (arXiv 2404.08624).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("tasks", help="list the shipped tasks", description="List the shipped tasks.")
+    commands.add_parser("tasks", help="list the shipped tasks")
 
     train = commands.add_parser(
         "train", help="run one trial of a task and print its summary",
-        description="Run one trial of TASK (a shipped task's name or a YAML file) and print its "
-                    "summary. --set takes width, depth, optimizer, seed, device, the optimizer's "
-                    "hyperparameters (lr, gamma, delta, weight_decay, …), budget keys (steps, epochs, "
-                    "batch_size, log_every, eval_every) and dotted task fields (data.download=true).")
+        description="Run one trial of TASK (a shipped task's name or a YAML file). --set takes width, depth, "
+                    "optimizer, seed, device, hyperparameters, budget keys and dotted task fields.")
     train.add_argument("task")
     train.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--out", metavar="FILE.parquet",
@@ -93,13 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress line")
 
     sweep = commands.add_parser(
-        "sweep", help="run a grid of trials of a task on Ray Tune (local by default)",
-        description="Run a grid of trials of TASK on Ray Tune: an embedded local Ray unless "
-                    "--address is given. Keys not given come from the task's default search space; "
-                    "hyperparameters an optimizer does not take are not multiplied into its grid. "
-                    "Running an existing sweep name again runs only the configurations not yet "
-                    "finished (so a larger grid extends it); --resume continues an interrupted run "
-                    "from its checkpoints.")
+        "sweep", help="run a grid (or a budget) of trials of a task on Ray Tune (local by default)",
+        description="Run trials of TASK on Ray Tune. The same name again runs only the trials not yet "
+                    "finished; --resume continues an interrupted run from its checkpoints.")
     sweep.add_argument("task")
     sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
@@ -121,26 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="the main job: quick sweep → results store → report → leaderboard",
-        description="Run TASK's quick grid (each optimizer at the task's defaults over a few widths, depths "
-                    "and seeds; a few minutes on 2 CPUs) as a sweep, aggregate it into the store, write its "
-                    "report and the leaderboard under --out.")
+        description="Run TASK's quick grid as a sweep, aggregate it, write its report and the leaderboard.")
     run.add_argument("task")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", default=DEFAULT_RESULTS, help="leaderboard and reports (default: %(default)s)")
     _add_execution_options(run)
 
     aggregate = commands.add_parser(
-        "aggregate", help="gather a sweep's trials into a results store",
-        description="Gather the finished trials of SWEEP (a sweep folder or URI, or a sweep name under "
-                    "--storage) into the Parquet results store STORE. Aggregating again adds no rows.")
+        "aggregate", help="gather a sweep's trials (a folder, URI or name) into a results store",
+        description="Gather the finished trials of SWEEP into STORE; aggregating again adds no rows.")
     aggregate.add_argument("sweep")
     aggregate.add_argument("--into", dest="store", default=DEFAULT_STORE, metavar="STORE")
     aggregate.add_argument("--storage", default=DEFAULT_STORAGE, help="where sweep names are looked up")
 
-    query = commands.add_parser(
-        "query", help="summarise a results store",
-        description="Per task and optimizer: trials, completed / diverged / failed, best and median final "
-                    "loss, median steps to target, best test metric.")
+    query = commands.add_parser("query", help="summarise a results store per task and optimizer")
     query.add_argument("store", nargs="?", default=DEFAULT_STORE)
     query.add_argument("--task")
     query.add_argument("--optimizer")
@@ -148,21 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--sweep", help="a sweep id")
 
     report = commands.add_parser(
-        "report", help="figures and an HTML/Markdown report per task from a results store",
-        description="Write, per task, report.html (images embedded), report.md and the figures: loss "
-                    "curves of each optimizer's best configuration (95% band over seeds), h/η and the "
-                    "clipping regimes, PL ratio, lr × γ heatmaps, width × depth phase diagrams, ‖w−w₀‖ "
-                    "against width.")
+        "report", help="figures and an HTML/Markdown report per task and workload (docs/protocol.md)")
     report.add_argument("store", nargs="?", default=DEFAULT_STORE)
     report.add_argument("--task")
     report.add_argument("--out", required=True, metavar="DIR")
 
     board = commands.add_parser(
-        "leaderboard", help="leaderboard.json, leaderboard.md and index.html from a results store",
-        description="Per task × optimizer: the best configuration, its metric mean ± 95% CI over seeds, "
-                    "median steps and seconds to target, tuning budget, sensitivity, provenance; across "
-                    "tasks an AlgoPerf-style performance profile (r_max = 4) with a bootstrap CI on the "
-                    "ranking. With --reports, also writes each task's report under OUT/reports/.")
+        "leaderboard", help="leaderboard.json, .md and index.html per workload × optimizer (docs/protocol.md)")
     board.add_argument("store", nargs="?", default=DEFAULT_STORE)
     board.add_argument("--out", required=True, metavar="DIR")
     board.add_argument("--reports", action="store_true", help="also write the per-task reports")
@@ -171,10 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--max-rows", type=_positive_int, default=100_000,
                        help="--add: the most rows a file may have (default %(default)s)")
 
-    demo = commands.add_parser(
-        "demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)",
-        description="Train teacher_mlp (a wide MLP fitting a random teacher) at full batch with "
-                    "δ-GClip, GClip and SGD, printing loss, ‖g‖, h/η, the regime, ‖g‖²/L and ‖w−w₀‖.")
+    demo = commands.add_parser("demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)")
     demo.add_argument("--steps", type=_positive_int, default=300)
     demo.add_argument("--width", type=_positive_int, default=1024)
     demo.add_argument("--depth", type=_positive_int, default=2)
@@ -361,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from .results import aggregate
-    from .sweep.storage import is_uri, join
+    from .storage import is_uri, join
     sweep = args.sweep
     if not is_uri(sweep) and "/" not in sweep and not sweep.startswith("."):
         sweep = join(args.storage, sweep)
@@ -393,28 +370,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "not reached" if value > 0 else "-inf"
-        return f"{value:.4g}"
-    return str(value)
-
-
 def print_summary(result: dict[str, Any]) -> None:
+    from .summary import PRINTED, fmt
     config = result["config"]
     print(f"\n{config['task']}: {config['optimizer']} "
           + " ".join(f"{k}={v}" for k, v in config.items() if k not in ("task", "optimizer") and v is not None))
-    keys = ["status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss_log_slope",
-            "steps_to_target", "seconds_to_target", "min_pl_ratio", "max_dist_from_init",
-            "frac_unclipped", "frac_clipped", "frac_floor",
-            *sorted(k for k in result if k.startswith("final_test")),
-            "param_count", "wall_time_s", "device"]
-    for key in keys:
+    for key in PRINTED:
         value = result.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value) and key.startswith("frac")):
             continue
-        print(f"  {key:20s} {_fmt(value)}")
+        print(f"  {key:20s} {fmt(value)}")
     if result.get("error"):
         print(f"  error                {result['error']}")
 

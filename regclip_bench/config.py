@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from .errors import ConfigError
+from .errors import ConfigError, unknown
 from .optim import OPTIMIZERS
+from .optim.registry import check_arguments, check_names
 from .spec import TaskSpec, describe_validation_error
 
 BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
@@ -111,23 +112,23 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
 
     optimizer = overrides.pop("optimizer", task.defaults.optimizer)
     if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"--set optimizer={optimizer!r}: unknown optimizer; "
-                          f"choose from: {', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"--set optimizer={optimizer!r}: {unknown('optimizer', optimizer, OPTIMIZERS)}")
     seed = overrides.pop("seed", task.defaults.seed)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"--set seed={seed!r}: must be a non-negative integer")
     device = overrides.pop("device", "auto")
     _check_device(device)
 
-    accepted = OPTIMIZERS[optimizer].accepts
     hparams = dict(task.defaults.hparams.get(optimizer, {}))
     for key, value in overrides.items():
-        if key not in accepted:
+        if key not in HPARAM_KEYS:
             known = BUDGET_KEYS + MODEL_KEYS + TRIAL_KEYS + HPARAM_KEYS
-            why = (f"{optimizer} does not take it (it accepts: {', '.join(accepted)})"
-                   if key in HPARAM_KEYS else f"unknown key; accepted: {', '.join(known)}, "
-                                              "or a dotted task field such as data.download")
-            raise ConfigError(f"--set {key}={value!r}: {why}")
+            raise ConfigError(f"--set {key}={value!r}: unknown key; accepted: {', '.join(known)}, "
+                              "or a dotted task field such as data.download")
+        try:
+            check_names(optimizer, [key], complete=False)
+        except ValueError as exc:
+            raise ConfigError(f"--set {key}={value!r}: {exc}") from None
         hparams[key] = value
     # 1 and 1.0 are the same learning rate: one spelling, so that keys agree.
     hparams = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in hparams.items()}
@@ -140,11 +141,9 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
 
 
 def _check_optimizer_args(optimizer: str, hparams: dict[str, Any]) -> None:
-    """Build the optimizer once on a dummy parameter so a bad value fails here, named."""
-    from .optim import make_optimizer
     try:
-        make_optimizer(optimizer, [torch.nn.Parameter(torch.zeros(1))], **hparams)
-    except (ValueError, TypeError) as exc:
+        check_arguments(optimizer, hparams)
+    except ValueError as exc:
         raise ConfigError(f"optimizer {optimizer}: {exc}") from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .optim import REGIME_NAMES, classify_regime
+from .optim import REGIME_NAMES, OptimizerDiagnostics, classify_regime
 
 
 class StepDiagnostics:
@@ -15,8 +15,7 @@ class StepDiagnostics:
     `read()` brings everything back in one transfer and starts a new interval.
     """
 
-    def __init__(self, device: torch.device, loss_target: float | None, delta: float | None) -> None:
-        self.delta = delta                        # None: the optimizer does not clip
+    def __init__(self, device: torch.device, loss_target: float | None) -> None:
         self.loss_target = loss_target            # train-loss target (direction min), or None
         self.step = torch.zeros((), dtype=torch.int64, device=device)
         self.interval_loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -26,6 +25,7 @@ class StepDiagnostics:
         self.regimes = torch.zeros(3, dtype=torch.int64, device=device)
         self._one = torch.ones(1, dtype=torch.int64, device=device)
         self.loss: Tensor | None = None
+        self.regime: Tensor | None = None         # the last step's, when the optimizer clips
 
     _STATE = ("step", "interval_loss", "best_loss", "nonfinite", "first_hit", "regimes")
 
@@ -36,31 +36,34 @@ class StepDiagnostics:
         for name in self._STATE:
             getattr(self, name).copy_(state[name])
 
-    def update(self, loss: Tensor, clip_factor: Tensor | None) -> None:
+    def update(self, loss: Tensor, optimizer: OptimizerDiagnostics) -> None:
         loss = loss.detach()
         self.loss = loss
         self.step += 1
         self.interval_loss += loss
         torch.fmin(self.best_loss, loss, out=self.best_loss)   # fmin ignores NaN
         self.nonfinite |= ~torch.isfinite(loss)
-        if self.delta is not None and clip_factor is not None:
-            code = classify_regime(clip_factor, self.delta).long().view(1)
-            self.regimes.index_add_(0, code, self._one)
+        if optimizer.clip_factor is not None:
+            # Classified on the device: δ as a float32 is not the Python float δ.
+            self.regime = classify_regime(optimizer.clip_factor, optimizer.floor or 0.0).long().view(1)
+            self.regimes.index_add_(0, self.regime, self._one)
         if self.loss_target is not None:
             hit = (loss <= self.loss_target) & (self.first_hit < 0)
             torch.where(hit, self.step, self.first_hit, out=self.first_hit)
 
     def read(self, steps_in_interval: int, extra: dict[str, Tensor]) -> dict[str, float]:
         """Everything as Python numbers (one host sync); resets the interval sums."""
+        regime = [self.regime.view(())] if self.regime is not None else []
         names = ["loss", "interval_loss", "best_loss", "nonfinite", "first_hit",
-                 *(f"n_{r}" for r in REGIME_NAMES), *extra]
+                 *(f"n_{r}" for r in REGIME_NAMES), *extra, *(["regime"] if regime else [])]
         values = [self.loss, self.interval_loss, self.best_loss, self.nonfinite, self.first_hit,
-                  *self.regimes, *extra.values()]
+                  *self.regimes, *extra.values(), *regime]
         numbers = torch.stack([v.to(self.best_loss.device, torch.float64) for v in values]).tolist()
         out = dict(zip(names, numbers))
         out["loss_avg"] = out.pop("interval_loss") / steps_in_interval
         out["nonfinite"] = bool(out["nonfinite"])
         out["first_hit"] = int(out["first_hit"])
+        out["regime"] = REGIME_NAMES[int(out["regime"])] if regime else None
         self.interval_loss.zero_()
         self.regimes.zero_()
         return out

@@ -17,3 +17,8 @@ def check_name(what: str, value: object) -> str:
         raise ConfigError(f"{what} {value!r}: not a valid name (1 to 128 letters, digits, '.', '_' or '-', "
                           "starting with a letter or digit)")
     return value
+
+
+def unknown(what: str, value: object, options) -> str:
+    """The one spelling of "unknown X; choose from: …"."""
+    return f"unknown {what} {value!r}; choose from: {', '.join(map(str, options))}"

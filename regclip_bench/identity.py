@@ -1,14 +1,7 @@
-"""What a result is a result *of*: workload, configuration and trial keys, and a workload's label.
-
-* A **workload** is the problem an optimizer is handed: the task's model (width, depth,
-  activation, …), data, loss, budget (steps or epochs, batch size, schedule, logging) and
-  target — everything of the resolved task except where its data lives, its prose and its
-  proposed search spaces.  Optimizers are only ever compared on the same workload.
-* A **configuration** is a workload plus an optimizer and its hyperparameters.
-* A **trial** is a configuration plus a seed.
-
-Each key is 16 hex digits of SHA-256 over a canonical JSON payload, the same on any machine,
-any day; it changes when anything that can change a result changes, and only then.
+"""What a result is a result *of*: workload, configuration and trial keys, and a workload's label
+(docs/protocol.md).  A workload is everything of the resolved task that can change a result but the
+optimizer, its hyperparameters and the seed; each key is 16 hex digits of SHA-256 over canonical
+JSON, the same on any machine, any day.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
-from .errors import ConfigError
-from .optim import OPTIMIZERS
+from .errors import ConfigError, unknown
+from .kinds import KINDS, METRICS
+from .optim.registry import check_names
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"   # package data: the same from a wheel
 
@@ -139,11 +140,8 @@ class BudgetSpec(_Strict):
         return self
 
 
-EVAL_METRICS = ("test_loss", "test_accuracy", "test_elbo")
-
-
 class TargetSpec(_Strict):
-    metric: Literal["train_loss", "test_loss", "test_accuracy", "test_elbo"]
+    metric: str   # train_loss, or a metric the task's kind reports (kinds.METRICS)
     value: float
     direction: Literal["min", "max"]
     # How a configuration is scored: the metric at the end of the budget, or how soon it
@@ -152,6 +150,13 @@ class TargetSpec(_Strict):
 
     def reached(self, value: float) -> bool:
         return value <= self.value if self.direction == "min" else value >= self.value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in ("train_loss", *METRICS):
+            raise ValueError(unknown("metric", value, ("train_loss", *METRICS)))
+        return value
 
 
 HParamValues = list[Annotated[float, Field(allow_inf_nan=False)]]
@@ -243,16 +248,7 @@ class DefaultsSpec(_Strict):
 
 def _check_optimizer_hparams(per_optimizer: dict[str, dict], need_all: bool) -> None:
     for name, hparams in per_optimizer.items():
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
-        entry = OPTIMIZERS[name]
-        unknown = sorted(set(hparams) - set(entry.accepts))
-        if unknown:
-            raise ValueError(f"{name} does not take {', '.join(unknown)}; "
-                             f"it accepts: {', '.join(entry.accepts)}")
-        missing = [k for k in entry.required if k not in hparams]
-        if need_all and missing:
-            raise ValueError(f"{name} needs {', '.join(missing)}")
+        check_names(name, hparams, complete=need_all)
 
 
 class TaskSpec(_Strict):
@@ -261,7 +257,7 @@ class TaskSpec(_Strict):
     source: str  # where the task's numbers come from
     model: ModelSpec
     data: DataSpec
-    loss: Literal["mse", "cross_entropy", "vae_elbo"]
+    loss: str   # the task's kind (kinds.KINDS): mse, cross_entropy, vae_elbo, …
     budget: BudgetSpec
     target: TargetSpec
     defaults: DefaultsSpec
@@ -279,15 +275,23 @@ class TaskSpec(_Strict):
             missing = [o for o in self.quick_grid.optimizers if o not in self.defaults.hparams]
             if missing:
                 raise ValueError(f"quick_grid optimizer {missing[0]!r} has no defaults.hparams entry")
-        if self.loss == "vae_elbo" and self.model.family != "vae":
-            raise ValueError("loss vae_elbo needs model family vae")
-        if self.model.family == "vae" and self.loss != "vae_elbo":
-            raise ValueError("model family vae needs loss vae_elbo")
-        if self.target.metric == "test_accuracy" and self.loss != "cross_entropy":
-            raise ValueError("target test_accuracy needs loss cross_entropy")
-        if self.target.metric == "test_elbo" and self.loss != "vae_elbo":
-            raise ValueError("target test_elbo needs loss vae_elbo")
+        kind = KINDS[self.loss]
+        if kind.families and self.model.family not in kind.families:
+            raise ValueError(f"loss {self.loss} needs model family {' or '.join(kind.families)}")
+        owner = next((k.name for k in KINDS.values() if self.model.family in k.families), self.loss)
+        if owner != self.loss:
+            raise ValueError(f"model family {self.model.family} needs loss {owner}")
+        if self.target.metric not in ("train_loss", *kind.metrics):
+            needs = [k.name for k in KINDS.values() if self.target.metric in k.metrics]
+            raise ValueError(f"target {self.target.metric} needs loss {' or '.join(needs)}")
         return self
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(unknown("loss", value, KINDS))
+        return value
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .storage import write_bytes
 
 SUMMARY_KEY = b"regclip_bench.summary"
 EVALS_KEY = b"regclip_bench.evals"
@@ -34,19 +34,12 @@ def trial_table(result: dict[str, Any]) -> pa.Table:
                                           EVALS_KEY: json.dumps(_jsonable(result["evals"]))})
 
 
-def write_trial(path: str | Path, result: dict[str, Any]) -> Path:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    table = trial_table(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_trial(path: str | Path, result: dict[str, Any]) -> str | Path:
+    """Write the trial file atomically (a local path or a URI)."""
+    buffer = pa.BufferOutputStream()
+    pq.write_table(trial_table(result), buffer)
+    write_bytes(path if isinstance(path, str) and "://" in path else Path(path).resolve(),
+                buffer.getvalue().to_pybytes())
     return path
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from regclip_bench.config import resolve_trial
+from regclip_bench import identity as keys
 from regclip_bench.identity import trial_identity
 from regclip_bench.report import colors, figures, leaderboard, protocol
 from regclip_bench.report.protocol import Scoring
@@ -92,7 +93,7 @@ def trial_row(optimizer, lr, seed, final, *, initial=1.0, status="completed", st
     config_key = f"{workload}-{optimizer}-{lr}-{gamma}"
     return {"sweep_id": "hand", "trial_id": f"{config_key}-{seed}", "config_hash": f"{config_key}-{seed}",
             "workload_key": workload, "config_key": config_key, "workload": label,
-            "workload_json": json.dumps({"model.width": 1024, "model.depth": 2}), "optimizer": optimizer,
+            "workload_json": json.dumps(keys.workload(TASK)), "optimizer": optimizer,
             "width": 1024, "depth": 2, "lr": lr, "gamma": gamma, "seed": seed, "steps": 300, "status": status,
             "final_loss": final, "initial_loss": initial, "steps_to_target": steps,
             "seconds_to_target": steps / 100, "train_time_s": 1.0, "device": "cpu", "device_name": "cpu",
@@ -179,9 +180,10 @@ def test_rule_texts_are_right_for_metrics_to_minimise_and_to_maximise():
     assert "highest mean" in high and "max(final, initial)" in high and "lowest" not in high
     timed = Scoring("final_test_accuracy", "initial_test_accuracy", "max", "time_to_target").describe()
     assert "fewest median steps" in timed and "highest mean" in timed
-    assert Scoring.for_task("digits_mlp") == Scoring("final_test_accuracy", "initial_test_accuracy", "max",
-                                                     "time_to_target")
-    assert Scoring.for_task("fashion_mnist_vae").direction == "max"
+    assert Scoring.of(json.dumps(keys.workload(load_task("digits_mlp")))) == Scoring(
+        "final_test_accuracy", "initial_test_accuracy", "max", "time_to_target")
+    assert Scoring.of(json.dumps(keys.workload(load_task("fashion_mnist_vae")))).direction == "max"
+    assert Scoring.of('{"task": "elsewhere"}') == Scoring("final_loss", "initial_loss", "min", "final_metric")
 
 
 def test_capped_metric_counts_a_diverged_seed_as_its_initial_value():
@@ -271,3 +273,15 @@ def test_a_budgeted_sweep_over_two_batch_sizes_gives_two_workloads_never_merged(
     per_workload = [n for n in meta["figures"] if n.startswith(("loss-", "tunability-", "lr-"))]
     assert {meta["sections"][n] for n in per_workload} == set(trials.workload)   # a figure belongs to one workload
     assert all(sum(n.startswith(p) for n in per_workload) == 2 for p in ("loss-", "tunability-"))
+
+
+def test_this_version_computes_the_keys_the_published_store_holds():
+    """Keys are stable across versions of the code: recomputed, they are the ones in results/store."""
+    from regclip_bench.identity import identity_from_flat
+    trials = load(str(ROOT / "results" / "store"), "trials")
+    sample = trials.drop_duplicates("config_key").groupby("task").head(25)
+    assert len(sample) >= 25
+    for row in sample.itertuples():
+        computed = identity_from_flat(json.loads(row.config_json))
+        assert (computed["workload_key"], computed["config_key"], computed["workload"]) == (
+            row.workload_key, row.config_key, row.workload)

@@ -30,7 +30,7 @@ def store(tmp_path_factory):
 def test_report_table_shows_each_workloads_best_configuration(store):
     from regclip_bench.report.report import summary_table
     trials = protocol.distinct_trials(load(str(store), "trials"))
-    found = protocol.ordered(protocol.studies(trials, "teacher_mlp"), "teacher_mlp")
+    found = protocol.ordered(protocol.studies(trials), "teacher_mlp")
     table = summary_table(found)
     # 2 widths × 2 optimizers, and SGD at η = 1e4 logged every 5 steps: a workload of its own
     assert len(found) == 3 and len(table) == sum(len(s.entries) for s in found) == 5

@@ -17,7 +17,7 @@ import pytest
 from regclip_bench.results import load
 from regclip_bench.spec import load_task
 from regclip_bench.sweep.grid import plan_grid
-from regclip_bench.sweep.storage import finished_keys
+from regclip_bench.storage import finished_keys
 from regclip_bench.trial_io import read_trial
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -65,7 +65,7 @@ BAD_FILES = [
     (_set(["budget", "batch_size"], 0), "budget.batch_size", "0"),
     (_set(["budget", "epochs"], 3), "budget", "exactly one of steps and epochs"),
     (_set(["target", "direction"], "up"), "target.direction", "'up'"),
-    (_set(["search_space", "optimizers", "adam", "gamma"], [1.0]), "search_space.optimizers", "adam does not take gamma"),
+    (_set(["search_space", "optimizers", "adam", "gamma"], [1.0]), "search_space.optimizers", "'adam' does not take gamma"),
     (_set(["defaults", "hparams", "lion"], {"lr": 1.0}), "defaults", "unknown optimizer 'lion'"),
     (_set(["model", "colour"], "red"), "model.colour", "unknown field"),
     (_set(["description"], KeyError), "description", "Field required"),
@@ -77,8 +77,8 @@ BAD_FILES = [
     (_set(["tuning", "optimizers", "sgd", "lr"], {"uniform": [0.1, 1.0]}), "tuning.optimizers", "sgd.lr: give a log range"),
     (_set(["tuning", "optimizers", "sgd", "lr"], {"log": [1.0, 0.1]}), "tuning.optimizers", "range [1.0, 0.1]"),
     (_set(["tuning", "optimizers", "sgd", "lr"], {"log": [0.0, 1.0]}), "tuning.optimizers", "0.0"),
-    (_set(["tuning", "optimizers", "adam", "gamma"], {"log": [0.1, 1.0]}), "tuning.optimizers", "adam does not take gamma"),
-    (_set(["tuning", "optimizers", "delta_gclip"], {"lr": {"log": [0.1, 1.0]}}), "tuning.optimizers", "delta_gclip needs gamma, delta"),
+    (_set(["tuning", "optimizers", "adam", "gamma"], {"log": [0.1, 1.0]}), "tuning.optimizers", "'adam' does not take gamma"),
+    (_set(["tuning", "optimizers", "delta_gclip"], {"lr": {"log": [0.1, 1.0]}}), "tuning.optimizers", "'delta_gclip' needs gamma, delta"),
 ]
 
 
@@ -111,7 +111,7 @@ def test_unknown_task_name_lists_shipped_ones():
 BAD_SETS = [
     (["lr=-1"], "invalid lr=-1"),
     (["delta=2"], "invalid delta=2"),
-    (["optimizer=adam", "gamma=1"], "gamma=1: adam does not take it"),
+    (["optimizer=adam", "gamma=1"], "gamma=1: optimizer 'adam' does not take gamma"),
     (["optimizer=lion"], "optimizer='lion': unknown optimizer"),
     (["width=0"], "model.width"),
     (["batch_size=-3"], "budget.batch_size"),

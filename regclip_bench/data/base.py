@@ -37,6 +37,12 @@ class TensorData:
     def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return x if self.transform is None else self.transform(x, generator)
 
+    def batch(self, index: Tensor | None, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """The training batch at `index` (None: all of it), model-ready, and its targets."""
+        if index is None:
+            return self.inputs(self.train_x, generator), self.train_y
+        return self.inputs(self.train_x[index], generator), self.train_y[index]
+
 
 class Batches:
     """Minibatch indices over `n` examples, reshuffled each epoch from a seeded generator.

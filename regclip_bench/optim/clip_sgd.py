@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from .delta_gclip import _check_hparam
+from .base import OptimizerDiagnostics, check_range
 
 
 class ClipSGD(torch.optim.SGD):
@@ -22,7 +22,7 @@ class ClipSGD(torch.optim.SGD):
 
     def __init__(self, params: ParamsT, lr: float, gamma: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        _check_hparam("gamma", gamma, low=0.0, low_inclusive=False)
+        check_range("gamma", gamma)
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         for group in self.param_groups:
             group.setdefault("gamma", gamma)
@@ -40,3 +40,6 @@ class ClipSGD(torch.optim.SGD):
                 params, max_norm=self.param_groups[0]["gamma"])
         super().step()
         return loss
+
+    def diagnostics(self, full: bool = True) -> OptimizerDiagnostics:
+        return OptimizerDiagnostics(grad_norm=self.last_grad_norm)

@@ -22,7 +22,8 @@ from ..results import load
 from ..spec import task_names
 from . import colors, protocol
 from .protocol import Entry, Study
-from .report import escape_markdown, fmt as _fmt, markdown_table
+from ..summary import fmt
+from .report import escape_markdown, markdown_table
 
 LEADERBOARD_SCHEMA = 2
 R_MAX = 4.0
@@ -49,7 +50,7 @@ def compute(store: str) -> dict[str, Any]:
         if group.empty:
             entries.append({"task": task, "status": "not yet run", "headline": True})
             continue
-        for study in protocol.ordered(protocol.studies(protocol.distinct_trials(group), task), task):
+        for study in protocol.ordered(protocol.studies(protocol.distinct_trials(group)), task):
             found.append((task, study))
             entries += [_entry(task, study, e) for e in study.entries]
     order = {id(e): i for i, e in enumerate(entries)}
@@ -188,16 +189,16 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
         return dict.fromkeys(COLUMNS, "—") | {"task": entry["task"], "metric": "not yet run"}
     expected = entry["expected_best_at_equal_budget"]
     unit = "steps" if entry["selection"]["time_measure"] == "steps_to_target" else "s"
-    time = _fmt(entry["time_to_target_median"])
+    time = fmt(entry["time_to_target_median"])
     return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank_at_equal_budget"]),
             "optimizer": entry["optimizer"], "metric": entry["selection"]["metric"],
-            "mean ± 95% CI": f"{_fmt(entry['metric_mean'])} ± {_fmt(entry['metric_ci95'], 2)}",
+            "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
             "seeds": f"{entry['seeds']} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
             "time to target": time if time in ("missed", "—") else f"{time} {unit}",
-            "E[best] at equal budget": f"{_fmt(expected['metric'])} (k={expected['k']})",
+            "E[best] at equal budget": f"{fmt(expected['metric'])} (k={expected['k']})",
             "budget (configs / trials)": f"{entry['budget']['configurations']} / {entry['budget']['trials']}",
-            "LR sensitivity": _fmt(entry["lr_sensitivity"], 3),
-            "stable lr decades": _fmt(entry["stable_lr_decades"], 2),
+            "LR sensitivity": fmt(entry["lr_sensitivity"], 3),
+            "stable lr decades": fmt(entry["stable_lr_decades"], 2),
             "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items())}
 
 

@@ -1,27 +1,8 @@
-"""The benchmark protocol, in one place: how a trial is scored, how an optimizer's best
-configuration on a workload is chosen, how optimizers with different tuning budgets are
-compared, and how sensitive each is to its learning rate.  The report and the leaderboard
-both call it; neither has rules of its own.
-
-* A trial's **metric** is the task's target metric at the end of the budget, *capped at its
-  value at initialisation* (Wortsman et al. 2023): min(final, initial) for a metric to
-  minimise, max(final, initial) to maximise; a diverged or failed trial scores its initial
-  value (with none recorded, the worst possible value).
-* A configuration (workload + optimizer + hyperparameters) is scored over its seeds: the mean
-  metric; with `target.score: time_to_target`, first the median time to target (steps on CPU;
-  seconds where every trial of the workload ran on one GPU model), ties broken by the metric.
-* The **best configuration** of an optimizer on a workload is the best-scored among that
-  optimizer's configurations on that workload only.
-* **Equal budgets**: with k the smallest number of configurations any optimizer tried on the
-  workload, each optimizer is ranked by the expected score of the best of k configurations
-  drawn without replacement from those it tried — exactly, by order statistics (Dodge et al.
-  2019, "Show Your Work"; Sivaprasad et al. 2020): the r-th best of n is the best of the k
-  with probability C(n − r, k − 1) / C(n, k).
-* **LR sensitivity** (Wortsman et al. 2023): over the learning rates tried with the other
-  hyperparameters at the best configuration's (≥ 3 of them spanning ≥ 1 decade), the mean
-  capped metric minus the best (mirrored for a metric to maximise); the **stable range** is
-  log10 of the largest over the smallest of those learning rates that reaches the target
-  (median over seeds), 0 when one or none does.
+"""The benchmark protocol, in one place (its rules, with their sources: docs/protocol.md): how a
+trial and a configuration are scored, how each optimizer's best configuration on a workload is
+chosen, how optimizers with different tuning budgets are ranked (the expected best of k by exact
+order statistics), and how sensitive each is to its learning rate.  The report and the
+leaderboard both call it; neither has rules of its own.
 """
 
 from __future__ import annotations
@@ -35,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..spec import TargetSpec, load_task
+from ..spec import load_task
 
 FAILED = ("diverged", "failed")
 NOT_HYPERPARAMETERS = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
@@ -50,16 +31,16 @@ class Scoring:
     by: str           # "final_metric" or "time_to_target"
 
     @staticmethod
-    def of(target: TargetSpec) -> Scoring:
-        name = "loss" if target.metric == "train_loss" else target.metric
-        return Scoring(f"final_{name}", f"initial_{name}", target.direction, target.score)
-
-    @staticmethod
-    def for_task(task: str) -> Scoring:
+    def of(workload_json: str | None) -> Scoring:
+        """From the target a workload records (`identity.workload`); the training loss, minimised,
+        where it records none (a submission of a task this version does not ship)."""
         try:
-            return Scoring.of(load_task(task).target)
-        except ConfigError:   # a task this version does not ship (a submission): its training loss
+            fields = json.loads(workload_json) if workload_json else {}
+            metric, direction = fields["target.metric"], fields["target.direction"]
+        except (TypeError, ValueError, KeyError):
             return Scoring("final_loss", "initial_loss", "min", "final_metric")
+        name = "loss" if metric == "train_loss" else metric
+        return Scoring(f"final_{name}", f"initial_{name}", direction, fields.get("target.score", "final_metric"))
 
     @property
     def worst(self) -> float:
@@ -236,10 +217,10 @@ def study(trials: pd.DataFrame, scoring: Scoring) -> Study:
     return Study(first["workload_key"], first["workload"], scoring, measure, hardware, k, entries, trials)
 
 
-def studies(trials: pd.DataFrame, task: str) -> list[Study]:
-    """One study per workload of `task` in `trials` (distinct trials of that task)."""
-    scoring = Scoring.for_task(task)
-    return [study(group, scoring) for _, group in trials.groupby("workload_key", sort=True)]
+def studies(trials: pd.DataFrame) -> list[Study]:
+    """One study per workload in `trials` (distinct trials), each scored by its own target."""
+    return [study(group, Scoring.of(group["workload_json"].iloc[0]))
+            for _, group in trials.groupby("workload_key", sort=True)]
 
 
 def expected_curve(configs: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from ..results import load
 from . import figures, protocol
-from .protocol import Scoring, Study
+from ..summary import fmt
+from .protocol import Study
 
 METRIC_LABELS = {"final_loss": "final training loss", "final_test_loss": "final test loss",
                  "final_test_accuracy": "final test accuracy", "final_test_elbo": "final test ELBO"}
@@ -37,8 +38,8 @@ def build_report(store: str, out: str | Path, task: str | None = None) -> list[P
 
 def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    scoring = Scoring.for_task(task)
-    found = protocol.ordered(protocol.studies(trials, task), task)
+    found = protocol.ordered(protocol.studies(trials), task)
+    scoring = found[0].scoring
     # In full: the headline workloads, or every workload when the store has none of them.
     headline = [s for s in found if s.headline] or found
     metric_label = METRIC_LABELS.get(scoring.metric, scoring.metric)
@@ -75,7 +76,7 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
                      "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")
             save(figures.curves(mine, "pl_ratio", "‖∇L‖² / L", f"{section}: PL ratio"), section, f"pl_ratio-{tag}",
                  "The PL ratio ‖∇L‖²/L: bounded away from zero in the theorem's regime.")
-        time_based = scoring.by == "time_to_target"
+        time_based = study.scoring.by == "time_to_target"
         save(figures.tunability({e.optimizer: protocol.expected_curve(e.configs) for e in study.entries},
                                 metric_label, time_based, f"{section}: tunability"),
              section, f"tunability-{tag}",
@@ -134,15 +135,6 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
         "figures": [n for _, n, _, _ in made],
         "sections": {n: s for s, n, _, _ in made}}, indent=1))
     return page
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    """A number for a table: 4 significant digits, "missed" for +inf, "—" for none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float) and math.isinf(value):
-        return "missed" if value > 0 else "-inf"
-    return f"{value:.{digits}g}"
 
 
 def summary_table(found: list[Study]) -> pd.DataFrame:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ..kinds import METRICS
+from ..summary import columns as summary_columns
+
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 VERSION_KEY = b"regclip_bench.schema_version"
@@ -20,27 +23,12 @@ STEPS = pa.schema(_KEYS + [
     ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I), ("rel_dist_from_init", _F),
 ])
 
-EVALS = pa.schema(_KEYS + [
-    ("step", _I), ("epoch", _F), ("test_loss", _F), ("test_accuracy", _F), ("test_elbo", _F),
-])
+EVALS = pa.schema(_KEYS + [("step", _I), ("epoch", _F)] + [(m, _F) for m in METRICS])
 
 CONFIG_COLUMNS = [("optimizer", _S), ("width", _I), ("depth", _I), ("lr", _F), ("gamma", _F),
                   ("delta", _F), ("weight_decay", _F), ("momentum", _F), ("seed", _I), ("steps", _I),
                   ("epochs", _I), ("batch_size", _S)]
-SUMMARY_COLUMNS = [
-    ("status", _S), ("error", _S), ("final_loss", _F), ("best_loss", _F), ("loss_log_slope", _F),
-    ("loss_rate", _F), ("min_pl_ratio", _F), ("max_dist_from_init", _F), ("frac_unclipped", _F),
-    ("initial_loss", _F), ("loss_rate_r2", _F), ("loss_rate_second_half", _F),
-    ("loss_rate_second_half_r2", _F), ("final_pl_ratio", _F), ("w0_norm", _F),
-    ("max_rel_dist_from_init", _F), ("final_rel_dist_from_init", _F), ("initial_test_loss", _F),
-    ("initial_test_accuracy", _F), ("initial_test_elbo", _F),
-    ("frac_clipped", _F), ("frac_floor", _F), ("final_test_loss", _F), ("final_test_accuracy", _F),
-    ("final_test_elbo", _F), ("steps_done", _I), ("total_steps", _I), ("resumed_from_step", _I),
-    ("steps_to_target", _F), ("seconds_to_target", _F), ("param_count", _I), ("wall_time_s", _F),
-    ("train_time_s", _F), ("device", _S), ("device_name", _S), ("hostname", _S), ("node_id", _S),
-    ("cpu_model", _S), ("gpu_model", _S), ("regclip_bench_version", _S), ("git_commit", _S),
-    ("torch_version", _S), ("ray_version", _S), ("python_version", _S),
-]
+SUMMARY_COLUMNS = [(name, {str: _S, int: _I, float: _F}[kind]) for name, kind in summary_columns()]
 IDENTITY_COLUMNS = [("workload_key", _S), ("config_key", _S), ("workload", _S), ("workload_json", _S)]
 TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + IDENTITY_COLUMNS + CONFIG_COLUMNS + SUMMARY_COLUMNS
                    + [("config_json", _S)])

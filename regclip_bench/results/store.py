@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, check_name
-from ..sweep.storage import filesystem, is_uri, join, normalise
+from ..storage import filesystem, is_uri, join, normalise, read_json, write_bytes
 from ..trial_io import decode_metadata
 from ..identity import identity_from_flat
 from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
@@ -61,7 +61,7 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
         for path, (table, summary, evals) in zip(files, pool.map(lambda p: _read_trial_file(fs, p), files)):
             trial_id = PurePosixPath(path).stem
             tasks.add(summary["config"]["task"])
-            step_tables.append(_conform(table, SCHEMAS["steps"], sweep_id, trial_id))
+            step_tables.append(_conform(table, SCHEMAS["steps"], sweep_id=sweep_id, trial_id=trial_id))
             _append_rows(columns["evals"], evals, sweep_id, trial_id)
             _append_rows(columns["trials"], [_trial_row(summary, trial_id)], sweep_id, trial_id)
     if len(tasks) > 1:
@@ -89,13 +89,11 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
 
 
 def _read_manifest(sweep_dir: str) -> dict[str, Any]:
-    fs, path = filesystem(join(sweep_dir, "sweep.json"))
     try:
-        with fs.open_input_stream(path) as stream:
-            manifest = json.loads(stream.read())
+        manifest = read_json(join(sweep_dir, "sweep.json"))
     except FileNotFoundError:
         raise ResultsError(f"{sweep_dir}: not a sweep (no sweep.json)") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
         raise ResultsError(f"{sweep_dir}/sweep.json: not valid JSON ({exc})") from None
     if "sweep_id" not in manifest:
         raise ResultsError(f"{sweep_dir}/sweep.json: no sweep_id (written by an older regclip-bench)")
@@ -114,20 +112,13 @@ def _read_trial_file(fs: pafs.FileSystem, path: str) -> tuple[pa.Table, dict, li
         raise ResultsError(f"{path}: not a regclip-bench trial file (no summary in its metadata)") from None
 
 
-def _conform(table: pa.Table, schema: pa.Schema, sweep_id: str, trial_id: str) -> pa.Table:
-    """The trial's step rows in the store's columns and types (missing columns as nulls)."""
+def _conform(table: pa.Table, schema: pa.Schema, **constants: str) -> pa.Table:
+    """`table` in `schema`'s columns and types: `constants` fill whole columns; missing ones are null."""
     n = table.num_rows
-    arrays = []
-    for field in schema:
-        if field.name == "sweep_id":
-            arrays.append(pa.array([sweep_id] * n, field.type))
-        elif field.name == "trial_id":
-            arrays.append(pa.array([trial_id] * n, field.type))
-        elif field.name in table.column_names:
-            arrays.append(table[field.name].cast(field.type))
-        else:
-            arrays.append(pa.nulls(n, field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(
+        [pa.array([constants[f.name]] * n, f.type) if f.name in constants else
+         table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type) for f in schema],
+        schema=schema)
 
 
 def _append_rows(columns: dict[str, list], rows: list[dict], sweep_id: str, trial_id: str) -> None:
@@ -161,6 +152,7 @@ def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
 
 def store_version(store: str) -> int | None:
     """The version in STORE/_schema.json; None where no store is there yet."""
+    store = normalise(store)
     fs, path = filesystem(join(store, "_schema.json"))
     try:
         with fs.open_input_stream(path) as stream:
@@ -188,14 +180,13 @@ def parse_version(raw: bytes, where: str) -> int:
 
 
 def _ensure_store(store: str) -> None:
+    store = normalise(store)
     found = store_version(store)
     if found is None:
-        fs, path = filesystem(join(store, "_schema.json"))
         try:
-            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            write_bytes(join(store, "_schema.json"), json.dumps({"schema_version": SCHEMA_VERSION}).encode())
         except OSError as exc:
             raise ResultsError(f"{store}: cannot be a store ({exc.strerror or type(exc).__name__})") from None
-        _atomic_write(fs, path, json.dumps({"schema_version": SCHEMA_VERSION}).encode())
         return
     if found != SCHEMA_VERSION:
         raise ResultsError(f"{store}: a store of schema version {found}; this regclip-bench writes "
@@ -206,22 +197,13 @@ def _write_partition(store: str, table_name: str, task: str, sweep_id: str, tabl
     """STORE/<table>/task=<task>/<sweep_id>.parquet, atomically; nothing outside the store."""
     check_name("task", task)
     check_name("sweep_id", sweep_id)
-    fs, root = filesystem(store)
-    folder = "/".join([root, table_name, f"{PARTITION}={task}"])
-    if not is_uri(store) and Path(root).resolve() not in Path(folder, f"{sweep_id}.parquet").resolve().parents:
+    store = normalise(store)
+    path = join(store, table_name, f"{PARTITION}={task}", f"{sweep_id}.parquet")
+    if not is_uri(store) and Path(store).resolve() not in Path(path).resolve().parents:
         raise ResultsError(f"sweep_id {sweep_id!r}: would be written outside the store {store}")
-    fs.create_dir(folder, recursive=True)
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), sink)
-    _atomic_write(fs, f"{folder}/{sweep_id}.parquet", sink.getvalue().to_pybytes())
-
-
-def _atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    folder, name = path.rsplit("/", 1)
-    tmp = f"{folder}/.{name}.{time.time_ns()}.tmp"   # dot-files are invisible to readers
-    with fs.open_output_stream(tmp) as stream:
-        stream.write(data)
-    fs.move(tmp, path)
+    write_bytes(path, sink.getvalue().to_pybytes())
 
 
 def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None = None) -> pd.DataFrame:
@@ -247,16 +229,14 @@ def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None 
 def _upgrade(table: pa.Table, name: str, version: int) -> pa.Table:
     if version == SCHEMA_VERSION:
         return table
-    target = SCHEMAS[name].append(pa.field(PARTITION, pa.string()))
-    columns = {f.name: table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-               for f in target}
+    table = _conform(table, SCHEMAS[name].append(pa.field(PARTITION, pa.string())))
     if name == "trials" and table.num_rows:
         cache: dict[str, dict[str, str]] = {}
-        identities = [cache.setdefault(c, identity_from_flat(json.loads(c)))
-                      for c in table["config_json"].to_pylist()]
+        identities = [cache.setdefault(c, identity_from_flat(json.loads(c))) for c in table["config_json"].to_pylist()]
         for column, _ in IDENTITY_COLUMNS:
-            columns[column] = pa.array([i[column] for i in identities], pa.string())
-    return pa.table(columns, schema=target)
+            table = table.set_column(table.schema.get_field_index(column), column,
+                                     pa.array([i[column] for i in identities], pa.string()))
+    return table
 
 
 def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:

@@ -19,17 +19,18 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError, check_name
 from ..identity import identity_from_flat
 from ..optim import OPTIMIZERS
-from ..optim.registry import check_hyperparameters
+from ..optim.base import RANGES, check_hyperparameters
+from ..optim.registry import check_names
 from ..spec import task_names
-from ..sweep.storage import filesystem, normalise
-from .schema import SCHEMA_VERSION, TABLES, TRIALS, VERSION_KEY
+from ..storage import filesystem, normalise
+from .schema import CONFIG_COLUMNS, SCHEMA_VERSION, TABLES, TRIALS, VERSION_KEY
 from .store import ResultsError, _ensure_store, _write_partition, parse_version
 
 REQUIRED = ("sweep_id", "trial_id", "task", "optimizer", "seed", "status", "final_loss",
             "steps_to_target", "seconds_to_target", "train_time_s", "git_commit", "torch_version")
 STATUSES = {"completed", "no_progress", "diverged", "failed", "stopped"}
 MAX_ROWS = 100_000
-HYPERPARAMETERS = ("lr", "gamma", "delta", "weight_decay", "momentum")
+HYPERPARAMETERS = tuple(name for name, _ in CONFIG_COLUMNS if name in RANGES)
 
 
 def add_submission(store: str, path: str | Path, max_rows: int = MAX_ROWS) -> int:
@@ -152,9 +153,8 @@ def _check_row(row: dict, where: str) -> None:
         raise bad("final_test_accuracy", "must be in [0, 1]")
     hparams = {k: row[k] for k in HYPERPARAMETERS if row[k] is not None}
     try:
-        if row["optimizer"] in OPTIMIZERS and not set(hparams) <= set(OPTIMIZERS[row["optimizer"]].accepts):
-            extra = sorted(set(hparams) - set(OPTIMIZERS[row["optimizer"]].accepts))
-            raise ValueError(f"{row['optimizer']} does not take {', '.join(extra)}")
+        if row["optimizer"] in OPTIMIZERS:   # one of ours: what it takes; another: only the ranges
+            check_names(row["optimizer"], hparams, complete=False)
         check_hyperparameters(hparams)
     except ValueError as exc:
         raise ResultsError(f"{where}: {exc}") from None
@@ -173,8 +173,7 @@ def _sweep_ids(store: str) -> set[str]:
     return found
 
 
-FLAT = ("task", "optimizer", "width", "depth", "lr", "gamma", "delta", "weight_decay", "momentum", "seed",
-        "steps", "epochs", "batch_size")
+FLAT = ("task", *(name for name, _ in CONFIG_COLUMNS))   # a trial's flat configuration, as columns
 
 
 def _flat(row: dict) -> dict:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HPARAM_KEYS, TrialConfig, resolve_trial
-from ..errors import ConfigError
+from ..errors import ConfigError, unknown
 from ..identity import trial_key
 from ..optim import OPTIMIZERS
 from ..spec import TaskSpec
@@ -32,7 +32,7 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
     `fixed` values apply to every trial (hyperparameters only where the optimizer takes them)."""
     grid, fixed = dict(grid or {}), dict(fixed or {})
     space = task.search_space
-    optimizers = _known(optimizers or list(space.optimizers))
+    optimizers = known_optimizers(optimizers or list(space.optimizers))
     shared_axes = _shared_axes(task, grid, fixed, seeds)
     hparam_grid = {k: v for k, v in grid.items() if k in HPARAM_KEYS}
 
@@ -42,22 +42,27 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
         axes = {k: list(v) for k, v in space.optimizers.get(name, {}).items() if k not in fixed}
         axes.update({k: v for k, v in hparam_grid.items() if k in accepted})
         base = {k: v for k, v in fixed.items() if k not in HPARAM_KEYS or k in accepted}
-        for required in OPTIMIZERS[name].required:
-            if required not in axes and required not in base:
-                default = task.defaults.hparams.get(name, {}).get(required)
-                if default is None:
-                    raise ConfigError(f"optimizer {name}: no values for {required} in the task's search "
-                                      f"space; give them with --grid {required}=V1,V2")
-                axes[required] = [default]
+        fill_required(task, name, axes, base)
         for point in _product({**shared_axes, **axes}):
             _add(planned, task, {"optimizer": name, **base, **point})
     return list(planned.values())
 
 
-def _known(optimizers: list[str]) -> list[str]:
+def fill_required(task: TaskSpec, optimizer: str, axes: dict[str, list[Any]], fixed: dict[str, Any]) -> None:
+    """A required hyperparameter neither in `axes` nor `fixed` gets the task's default as its one value."""
+    for required in OPTIMIZERS[optimizer].required:
+        if required not in axes and required not in fixed:
+            default = task.defaults.hparams.get(optimizer, {}).get(required)
+            if default is None:
+                raise ConfigError(f"optimizer {optimizer}: no values for {required} in the task's search "
+                                  f"space; give them with --grid {required}=V1,V2")
+            axes[required] = [default]
+
+
+def known_optimizers(optimizers: list[str]) -> list[str]:
     for name in optimizers:
         if name not in OPTIMIZERS:
-            raise ConfigError(f"--optimizers: unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"--optimizers: {unknown('optimizer', name, OPTIMIZERS)}")
     return optimizers
 
 
@@ -150,7 +155,7 @@ def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None =
     if hparams:
         raise ConfigError(f"--grid {hparams[0]}=…: with --budget the hyperparameters come from the task's "
                           f"tuning ranges; fix one with --set {hparams[0]}=VALUE")
-    optimizers = _known(optimizers or list(task.tuning.optimizers))
+    optimizers = known_optimizers(optimizers or list(task.tuning.optimizers))
     missing = [o for o in optimizers if o not in task.tuning.optimizers]
     if missing:
         raise ConfigError(f"--budget: task {task.name} has no tuning ranges for {missing[0]}; "

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TextIO
 
 from ray import tune
+
+from ..progress import StatusLine
 
 
 class Progress(tune.Callback):
     """One line: trials done / running / failed / diverged, the best loss so far, an ETA."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total, self.stream = total, stream or sys.stderr   # the stderr of the moment
-        self.tty = self.stream.isatty()
+        self.total, self.line = total, StatusLine(stream)
         self.start = time.perf_counter()
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
         self.done = self.failed = self.diverged = 0
@@ -59,7 +59,7 @@ class Progress(tune.Callback):
 
     def _show(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if now - self._last_print < (1.0 if self.tty and force is False else 0.0 if self.tty else 5.0):
+        if now - self._last_print < (1.0 if self.line.tty and force is False else 0.0 if self.line.tty else 5.0):
             if not (force and self.done + self.failed == self.total):
                 return
         self._last_print = now
@@ -67,14 +67,8 @@ class Progress(tune.Callback):
         finished = self.done + (self.failed if self.failed else 0)
         eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
         best = f"{self.best:.4g}" if self.best is not None else "—"
-        line = (f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
-                f"failed {self.failed}  diverged {self.diverged}  best final loss {best}  eta {eta}")
-        if self.tty:
-            self.stream.write("\r" + line + "\033[K")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.line.show(f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
+                       f"failed {self.failed}  diverged {self.diverged}  best final loss {best}  eta {eta}")
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        self.line.close()

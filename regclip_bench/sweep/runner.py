@@ -14,6 +14,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -22,9 +24,8 @@ import pyarrow.fs as pafs
 from ..errors import ConfigError
 from ..spec import TaskSpec
 from .grid import PlannedTrial
-from .storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type,
-                      write_bytes,
-                      normalise)
+from ..storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type, normalise,
+                       read_json, write_json)
 
 from .session import ray_session
 
@@ -71,14 +72,10 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     previous = _latest_experiment(experiments) if options.resume else None
     if options.resume and previous is None:
         raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
-    with ray_session(options.address, sweep_dir):
+    with _session(options) as trainable:
         from ray import tune
 
         from .progress import Progress
-        from .trainable import sweep_trial
-        _check_storage(storage, options.address)
-        trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
-                                                      "gpu": options.gpus_per_trial})
         if previous is not None:
             tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
             _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
@@ -123,83 +120,80 @@ def _run_config(run: str, experiments: str, options: SweepOptions, progress):
 
 
 def _trial_name(trial) -> str:
-    return trial.config["trial"]["key"] if "trial" in trial.config else trial.trial_id
+    return trial.config["trial"].get("key") or trial.trial_id
+
+
+@contextmanager
+def _session(options: SweepOptions) -> Iterator[Any]:
+    """The Ray session of a sweep, its storage checked, and the trainable with the trial's resources."""
+    storage = normalise(options.storage)
+    with ray_session(options.address, join(storage, options.name)):
+        from ray import tune
+
+        from .trainable import sweep_trial
+        _check_storage(storage, options.address)
+        yield tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
 
 
 def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[str, list[Any]],
                fixed: dict[str, Any], options: SweepOptions, stream: TextIO | None = None) -> SweepOutcome:
     """`samples` trials per optimizer, sampled by Optuna and pruned by ASHA (see search.py)."""
     from ..config import resolve_trial
-    storage = normalise(options.storage)
-    sweep_dir = join(storage, options.name)
+    sweep_dir = join(normalise(options.storage), options.name)
     outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
-    with ray_session(options.address, sweep_dir):
+    with _session(options) as trainable:
         from ray import tune
 
         from .progress import Progress
         from .search import describe, search_config, search_space
-        from .trainable import sweep_trial
         spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
-        _check_storage(storage, options.address)
-        trainable = tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial,
-                                                      "gpu": options.gpus_per_trial})
         for seed, (name, space) in enumerate(spaces.items()):
             resolved = resolve_trial(task, {"optimizer": name, **fixed}).task
             tune_config, described = search_config(resolved, samples, seed)
             tune_config.max_concurrent_trials = options.max_concurrent
             tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
-            static = {"overrides": {"optimizer": name, **fixed}, "task": task.model_dump(mode="json"),
-                      "sweep": options.name, "sweep_dir": sweep_dir, "search": True,
-                      "checkpoint_every_s": options.checkpoint_every_s}
+            trial = {"overrides": {"optimizer": name, **fixed}, "task": task.model_dump(mode="json"),
+                     "sweep": options.name, "sweep_dir": sweep_dir, "sampled": space,
+                     "checkpoint_every_s": options.checkpoint_every_s}
             run = time.strftime("run-%Y%m%d-%H%M%S") + f"-{name}"
             record_run(sweep_dir, {"run": run, "mode": "search", "optimizer": name, "task": task.name,
                                    "space": describe(space), "fixed": fixed,
                                    **described, **_cluster_description()})
             progress = Progress(samples, stream)
-            tuner = tune.Tuner(trainable, param_space={**space, "static": static}, tune_config=tune_config,
+            tuner = tune.Tuner(trainable, param_space={"trial": trial}, tune_config=tune_config,
                                run_config=_run_config(run, join(sweep_dir, "tune"), options, progress))
             _fit(tuner, progress, outcome, early_stopping=True)
             record_finished(sweep_dir, run)
     return outcome
 
 
-def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
-    """Append one run's description to <sweep>/sweep.json (what ran, how, where)."""
-    path = join(sweep_dir, "sweep.json")
-    fs, local = filesystem(path)
-    manifest: dict[str, Any] = {"schema": 1, "name": sweep_dir.rstrip("/").rsplit("/", 1)[-1],
-                                # unique across machines: sweeps of the same name merge as distinct
-                                "sweep_id": f"{sweep_dir.rstrip('/').rsplit('/', 1)[-1]}-{uuid.uuid4().hex[:10]}",
-                                "runs": []}
-    if fs.get_file_info(local).type == pafs.FileType.File:
-        with fs.open_input_stream(local) as stream:
-            manifest = json.loads(stream.read())
-    entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}
-    manifest["runs"].append(entry)
-    write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
-
-
-def _run_complete(sweep_dir: str, run: str, errored: int) -> bool:
-    """Whether every trial the run planned (sweep.json) has finished, but for those that errored."""
-    fs, local = filesystem(join(sweep_dir, "sweep.json"))
+def _manifest(sweep_dir: str) -> dict[str, Any]:
+    """<sweep>/sweep.json: the sweep's id and every run of it (what ran, how, where)."""
     try:
-        with fs.open_input_stream(local) as stream:
-            runs = json.loads(stream.read()).get("runs", [])
-    except (OSError, ValueError):
-        return False
-    keys = next((set(r.get("keys", [])) for r in runs if r.get("run") == run), set())
-    return len(keys - finished_keys(sweep_dir)) <= errored
+        return read_json(join(sweep_dir, "sweep.json"))
+    except FileNotFoundError:
+        name = sweep_dir.rstrip("/").rsplit("/", 1)[-1]   # the id is unique across machines
+        return {"schema": 1, "name": name, "sweep_id": f"{name}-{uuid.uuid4().hex[:10]}", "runs": []}
+
+
+def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
+    manifest = _manifest(sweep_dir)
+    manifest["runs"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry})
+    write_json(join(sweep_dir, "sweep.json"), manifest)
 
 
 def record_finished(sweep_dir: str, run: str) -> None:
-    path = join(sweep_dir, "sweep.json")
-    fs, local = filesystem(path)
-    with fs.open_input_stream(local) as stream:
-        manifest = json.loads(stream.read())
+    manifest = _manifest(sweep_dir)
     for entry in manifest["runs"]:
         if entry.get("run") == run:
             entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_bytes(path, json.dumps(manifest, indent=1, default=str).encode())
+    write_json(join(sweep_dir, "sweep.json"), manifest)
+
+
+def _run_complete(sweep_dir: str, run: str, errored: int) -> bool:
+    """Whether every trial the run planned has finished, but for those that errored."""
+    keys = next((set(r.get("keys", [])) for r in _manifest(sweep_dir)["runs"] if r.get("run") == run), set())
+    return len(keys - finished_keys(sweep_dir)) <= errored
 
 
 def _cluster_description() -> dict[str, Any]:

@@ -16,9 +16,9 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from ..config import HPARAM_KEYS as OPTIMIZERS_KEYS
-from ..errors import ConfigError
 from ..optim import OPTIMIZERS
 from ..spec import TaskSpec
+from .grid import fill_required, known_optimizers
 
 LOG_SCALE = ("lr", "gamma", "weight_decay")
 
@@ -46,18 +46,12 @@ def describe(space: dict[str, Any]) -> dict[str, str]:
 def search_space(task: TaskSpec, optimizer: str, grid: dict[str, list[Any]],
                  fixed: dict[str, Any]) -> dict[str, Any]:
     """Tune domains for one optimizer; a key with a single value (or fixed) is a constant."""
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"--optimizers: unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZERS)}")
+    known_optimizers([optimizer])
     accepted = OPTIMIZERS[optimizer].accepts
     values: dict[str, list[Any]] = {"width": task.search_space.width, "depth": task.search_space.depth,
                                     **task.search_space.optimizers.get(optimizer, {})}
     values.update({k: v for k, v in grid.items() if k in accepted or k not in OPTIMIZERS_KEYS})
-    for required in OPTIMIZERS[optimizer].required:
-        if required not in values and required not in fixed:
-            default = task.defaults.hparams.get(optimizer, {}).get(required)
-            if default is None:
-                raise ConfigError(f"optimizer {optimizer}: no range for {required}; give one with --grid")
-            values[required] = [default]
+    fill_required(task, optimizer, values, fixed)
     space: dict[str, Any] = {}
     for key, options in values.items():
         if key in fixed or (key in OPTIMIZERS_KEYS and key not in accepted):

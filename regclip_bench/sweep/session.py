@@ -112,12 +112,16 @@ def _record_path(sweep_dir: str) -> Path:
     return cache / "regclip-bench" / "ray-sessions" / f"{digest(sweep_dir)}.json"
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (tells a reused pid from the original)."""
+def _stat(pid: int, field: int) -> str | None:
+    """A field of /proc/<pid>/stat after the command name (0: state; 19: start time since boot)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[field]
     except (OSError, IndexError):
         return None
+
+
+def _start_time(pid: int) -> str | None:   # tells a reused pid from the original
+    return _stat(pid, 19)
 
 
 def stop_orphans(record: Path) -> int:
@@ -150,26 +154,23 @@ def session_processes(session_dir: str | None) -> list[int]:
     if not session_dir or not os.path.isdir("/proc"):
         return []
     prefix = session_dir.rstrip("/") + "/"
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()
+            and any(link.startswith(prefix) for link in _open_files(name)) and _running(int(name))]
+
+
+def _open_files(pid: str) -> list[str]:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    links = []
+    for fd in fds:
         try:
-            fds = os.listdir(f"/proc/{name}/fd")
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
         except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{name}/fd/{fd}").startswith(prefix):
-                    found.append(int(name))
-                    break
-            except OSError:
-                continue
-    return [pid for pid in found if _running(pid)]
+            pass
+    return links
 
 
 def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
+    return _stat(pid, 0) not in (None, "Z", "X")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import socket
 import tempfile
@@ -10,18 +9,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import pyarrow.parquet as pq
 import ray
 import torch
 from ray import tune
 
 from ..config import resolve_trial
 from ..spec import TaskSpec
-from ..trial import Reporter, run_trial
-from ..trial_io import trial_table
+from ..summary import columns as summary_columns
+from ..trial import Reporter, run_trial, stopped_record
+from ..trial_io import write_trial
 from ..provenance import provenance
 from ..identity import trial_key
-from .storage import join, write_bytes
+from ..storage import join
 
 STATE_FILE = "trial_state.pt"
 REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
@@ -67,39 +66,27 @@ class TuneReporter(Reporter):
 
 
 def sweep_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable.  Grid mode: `config["trial"]` carries the task, the trial's
-    overrides and key.  Search mode: the sampled keys sit at the top level beside "static"."""
-    if "trial" in config:
-        params = config["trial"]
-        overrides = params["overrides"]
-    else:
-        params = config["static"]
-        overrides = {**params["overrides"], **{k: v for k, v in config.items() if k != "static"}}
-    task = TaskSpec.model_validate(params["task"])
-    trial = resolve_trial(task, overrides)  # device "auto": the GPU when Tune gave one
-    key = params.get("key") or trial_key(trial)
+    """Tune function trainable.  `config["trial"]` holds the task, the trial's overrides and where
+    to write; in search mode, its "sampled" holds the values Tune drew for this trial."""
+    params = config["trial"]
+    trial = resolve_trial(TaskSpec.model_validate(params["task"]),  # device "auto": the GPU when Tune gave one
+                          {**params["overrides"], **params.get("sampled", {})})
+    key = trial_key(trial)
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
-    destination = join(params["sweep_dir"], "trials", f"{key}.parquet")
 
     def save(result: dict[str, Any]) -> None:
         result.update(key=key, sweep=params["sweep"], node_id=ray.get_runtime_context().get_node_id(),
                       hostname=socket.gethostname(), **provenance())
-        buffer = io.BytesIO()
-        pq.write_table(trial_table(result), buffer)
-        write_bytes(destination, buffer.getvalue())
+        write_trial(join(params["sweep_dir"], "trials", f"{key}.parquet"), result)
 
-    def partial(state: Callable[[], dict[str, Any]]) -> None:
-        rows = state()
-        save({"status": "stopped", "steps_done": rows["step"], "config": trial.flat(),
-              "steps": rows["steps"], "evals": rows["evals"]})
-
-    reporter = TuneReporter(params["checkpoint_every_s"], partial if params.get("search") else None)
+    reporter = TuneReporter(params["checkpoint_every_s"],
+                            (lambda state: save(stopped_record(trial, state()))) if params.get("sampled") else None)
     result = run_trial(trial, reporter, resume=resume)
     save(result)
-    final = {k: v for k, v in result.items()
-             if isinstance(v, (int, float, str)) and not (isinstance(v, float) and not math.isfinite(v))}
+    final = {name: result[name] for name, _ in summary_columns() if isinstance(result.get(name), (int, float, str))
+             and not (isinstance(result[name], float) and not math.isfinite(result[name]))}
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})

@@ -1,4 +1,6 @@
-"""Where a sweep keeps its files: a local path or a URI that pyarrow.fs and Ray Tune understand.
+"""Files on a local path or a URI that pyarrow.fs and Ray Tune understand, and the one atomic writer.
+
+A sweep keeps its files as
 
     <storage>/<sweep name>/
         trials/<key>.parquet   one finished trial (written last: its presence means "done")
@@ -7,8 +9,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.fs as pafs
 
@@ -47,14 +52,23 @@ def finished_keys(sweep_dir: str) -> set[str]:
             if info.type == pafs.FileType.File and info.path.endswith(".parquet")}
 
 
-def write_bytes(uri_or_path: str, data: bytes) -> None:
-    """Atomic where the filesystem allows it: a temporary name, then a move."""
-    fs, path = filesystem(uri_or_path)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with fs.open_output_stream(tmp) as stream:
-        stream.write(data)
-    fs.move(tmp, path)
+def write_bytes(uri_or_path: str | Path, data: bytes) -> None:
+    """Atomic where the filesystem allows it: written under a dot-name in the same folder (which
+    every reader of this package, pyarrow and Tune skip), then moved into place."""
+    fs, path = filesystem(str(uri_or_path))
+    folder, name = path.rsplit("/", 1)
+    fs.create_dir(folder, recursive=True)
+    tmp = f"{folder}/.{name}.{os.getpid()}.{time.time_ns()}.tmp"
+    try:
+        with fs.open_output_stream(tmp) as stream:
+            stream.write(data)
+        fs.move(tmp, path)
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def mount_type(path: str) -> str | None:
@@ -70,3 +84,14 @@ def mount_type(path: str) -> str | None:
             if len(fields[1]) > len(best):
                 best, best_type = fields[1], fields[2]
     return best_type
+
+
+def read_json(uri_or_path: str) -> Any:
+    """A JSON file's value (FileNotFoundError where there is none, ValueError where it is not JSON)."""
+    fs, path = filesystem(uri_or_path)
+    with fs.open_input_stream(path) as stream:
+        return json.loads(stream.read())
+
+
+def write_json(uri_or_path: str, value: Any) -> None:
+    write_bytes(uri_or_path, json.dumps(value, indent=1, default=str).encode())

@@ -1,0 +1,146 @@
+"""What a trial reports when it ends: one dataclass that the results store's columns, Ray Tune's
+final report and the command line's printout all derive from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from .kinds import METRICS
+from .optim import REGIME_NAMES
+
+NOT_REACHED = math.inf
+
+
+class Status(str, Enum):
+    COMPLETED = "completed"
+    NO_PROGRESS = "no_progress"   # finished, but the training loss ended no lower than it began
+    DIVERGED = "diverged"         # a NaN or infinite loss or gradient norm: a result, not a crash
+    FAILED = "failed"             # out of memory: a result (any other exception is a bug)
+    STOPPED = "stopped"           # stopped early by a search's scheduler
+
+
+@dataclass
+class TrialSummary:
+    """In the store's column order; `initial`/`final` hold the kind's test metrics."""
+    status: Status
+    error: str | None = None
+    final_loss: float = math.nan
+    best_loss: float = math.nan
+    loss_log_slope: float = math.nan
+    loss_rate: float = math.nan
+    min_pl_ratio: float = math.nan
+    max_dist_from_init: float = math.nan
+    frac_unclipped: float = math.nan
+    initial_loss: float = math.nan
+    loss_rate_r2: float = math.nan
+    loss_rate_second_half: float = math.nan
+    loss_rate_second_half_r2: float = math.nan
+    final_pl_ratio: float = math.nan
+    w0_norm: float = math.nan
+    max_rel_dist_from_init: float = math.nan
+    final_rel_dist_from_init: float = math.nan
+    initial: dict[str, float] = field(default_factory=dict)
+    frac_clipped: float = math.nan
+    frac_floor: float = math.nan
+    final: dict[str, float] = field(default_factory=dict)
+    steps_done: int = 0
+    total_steps: int = 0
+    resumed_from_step: int = 0
+    steps_to_target: float = NOT_REACHED
+    seconds_to_target: float = NOT_REACHED
+    param_count: int = 0
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    device: str = "cpu"
+    device_name: str = "cpu"
+
+    def record(self) -> dict[str, Any]:
+        """Flat: the test metrics as initial_<metric> and final_<metric>, the status as text."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("initial", "final"):
+                out.update({f"{f.name}_{m}": value.get(m) for m in METRICS})
+            else:
+                out[f.name] = value.value if isinstance(value, Status) else value
+        return out
+
+
+PROVENANCE = ("hostname", "node_id", "cpu_model", "gpu_model", "regclip_bench_version", "git_commit",
+              "torch_version", "ray_version", "python_version")   # added where the trial ran
+
+
+def columns() -> list[tuple[str, type]]:
+    """(name, Python type) of every summary column, then the provenance columns."""
+    kinds = {"status": str, "error": str, "device": str, "device_name": str}
+    out = []
+    for f in fields(TrialSummary):
+        if f.name in ("initial", "final"):
+            out += [(f"{f.name}_{m}", float) for m in METRICS]
+        else:
+            out.append((f.name, kinds.get(f.name) or (int if f.default.__class__ is int else float)))
+    return out + [(name, str) for name in PROVENANCE]
+
+
+PRINTED = ("status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss_log_slope", "steps_to_target",
+           "seconds_to_target", "min_pl_ratio", "max_dist_from_init", "frac_unclipped", "frac_clipped",
+           "frac_floor", *(f"final_{m}" for m in METRICS), "param_count", "wall_time_s", "device")
+
+
+def summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], status: Status,
+              error: str | None, w0_norm: float, **progress: Any) -> TrialSummary:
+    """The summary of a trial from its logged rows; `progress`: the remaining fields as they are."""
+    losses = [r["loss"] for r in steps]
+    finite = [(r["step"], math.log(r["loss"])) for r in steps if math.isfinite(r["loss"]) and r["loss"] > 0]
+    pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
+    dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
+    initial_loss, final_loss = (losses[0], losses[-1]) if losses else (math.nan, math.nan)
+    if status == Status.COMPLETED and math.isfinite(final_loss) and final_loss >= initial_loss:
+        status = Status.NO_PROGRESS
+    slope, r2 = _fit(finite)
+    slope_late, r2_late = _fit([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
+    counted = sum(regime_totals)
+    shares = {f"frac_{name}": count / counted if counted else math.nan
+              for name, count in zip(REGIME_NAMES, regime_totals)}
+    at = {prefix: {k: v for k, v in (row or {}).items() if k not in ("step", "epoch")}
+          for prefix, row in (("initial", evals[0] if evals and evals[0]["step"] == 0 else None),
+                              ("final", evals[-1] if evals and evals[-1]["step"] > 0 else None))}
+    return TrialSummary(
+        status=status, error=error, initial_loss=initial_loss, final_loss=final_loss,
+        best_loss=steps[-1]["best_loss"] if steps else math.nan,
+        loss_log_slope=slope, loss_rate=math.exp(slope) if math.isfinite(slope) else math.nan, loss_rate_r2=r2,
+        loss_rate_second_half=math.exp(slope_late) if math.isfinite(slope_late) else math.nan,
+        loss_rate_second_half_r2=r2_late, min_pl_ratio=min(pl) if pl else math.nan,
+        final_pl_ratio=steps[-1]["pl_ratio"] if steps else math.nan, w0_norm=w0_norm,
+        max_dist_from_init=max(dist) if dist else math.nan,
+        max_rel_dist_from_init=max(dist) / w0_norm if dist and w0_norm > 0 else math.nan,
+        final_rel_dist_from_init=steps[-1]["rel_dist_from_init"] if steps else math.nan,
+        **shares, **at, **progress)
+
+
+def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares slope of log L against the step (the geometric rate is exp(slope)) and
+    the fit's R²: 1 for an exactly geometric decay, near 0 when a line explains nothing."""
+    if len(points) < 2:
+        return math.nan, math.nan
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var_x = sum((x - mean_x) ** 2 for x, _ in points)
+    var_y = sum((y - mean_y) ** 2 for _, y in points)
+    if not var_x:
+        return math.nan, math.nan
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return cov / var_x, (cov * cov / (var_x * var_y) if var_y else 1.0)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table or the terminal: 4 significant digits, "missed" for +inf, "—" for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "missed" if value > 0 else "-inf"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)

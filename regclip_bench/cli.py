@@ -360,7 +360,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         counts = group["status"].value_counts()
         finite = group["final_loss"][group["final_loss"].abs() < float("inf")]
         reached = group["steps_to_target"][group["steps_to_target"] < float("inf")]
-        test = [c for c in ("final_test_accuracy", "final_test_elbo") if group[c].notna().any()]
+        test = [c for c in ("final_test_accuracy",) if group[c].notna().any()]
         best_test = f"  best {test[0][6:]} {group[test[0]].max():.4g}" if test else ""
         print(f"{task:18s} {optimizer:22s} {len(group):4d} trials  "
               f"{counts.get('completed', 0)} completed {counts.get('diverged', 0)} diverged "

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .errors import ConfigError, unknown
 from .optim import OPTIMIZERS
 from .optim.registry import check_arguments, check_names
-from .spec import TaskSpec, describe_validation_error
+from .spec import Schedule, TaskSpec, describe_validation_error
 
 BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
 MODEL_KEYS = ("width", "depth")
@@ -35,12 +35,20 @@ class TrialConfig:
     seed: int
     device: str               # "auto", "cpu", "cuda", "cuda:1", …
     base: TaskSpec | None = field(default=None, compare=False, repr=False)  # the task as its file has it
+    schedule: Schedule | None = None   # the optimizer's own (defaults.schedules), in place of the budget's
 
     def flat(self) -> dict[str, Any]:
         budget = self.task.budget
         return {"task": self.task.name, "optimizer": self.optimizer, "width": self.task.model.width,
                 "depth": self.task.model.depth, **self.hparams, "seed": self.seed,
-                "steps": budget.steps, "epochs": budget.epochs, "batch_size": budget.batch_size}
+                "steps": budget.steps, "epochs": budget.epochs, "batch_size": budget.batch_size,
+                **({"schedule": self.schedule.model_dump()} if self.schedule else {})}
+
+    @property
+    def milestones(self) -> tuple[list[int], float]:
+        """(milestones, decay) of η for this optimizer: its own schedule, else the budget's."""
+        schedule = self.schedule or self.task.budget
+        return schedule.lr_milestones, schedule.lr_decay
 
 
 def parse_value(text: str) -> Any:
@@ -137,7 +145,8 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"optimizer {optimizer}: the task has no default for {', '.join(missing)}; "
                           f"give it with --set {missing[0]}=VALUE")
     _check_optimizer_args(optimizer, hparams)
-    return TrialConfig(resolved, optimizer, hparams, seed, device, base=task)
+    return TrialConfig(resolved, optimizer, hparams, seed, device, base=task,
+                       schedule=task.defaults.schedules.get(optimizer))
 
 
 def _check_optimizer_args(optimizer: str, hparams: dict[str, Any]) -> None:

@@ -48,8 +48,10 @@ def workload_key(task: TaskSpec) -> str:
     return digest(workload(task))
 
 
-def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any]) -> str:
-    return digest({"workload": workload_key_, "optimizer": optimizer, "hparams": hparams})
+def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any], schedule: Any = None) -> str:
+    """The optimizer's own schedule, when it has one, is part of its configuration."""
+    return digest({"workload": workload_key_, "optimizer": optimizer, "hparams": hparams,
+                   **({"schedule": schedule} if schedule else {})})
 
 
 def seeded_key(config_key_: str, seed: int) -> str:
@@ -78,7 +80,8 @@ def _short(value: Any) -> str:
 def trial_identity(config: TrialConfig) -> dict[str, str]:
     """The keys and label of a resolved trial, as the store records them."""
     workload_ = workload_key(config.task)
-    configuration = config_key(workload_, config.optimizer, config.hparams)
+    configuration = config_key(workload_, config.optimizer, config.hparams,
+                               config.schedule.model_dump() if config.schedule else None)
     return {"workload_key": workload_, "workload": workload_label(config.task, config.base),
             "config_key": configuration, "trial_key": seeded_key(configuration, config.seed),
             "workload_json": json.dumps(workload(config.task), sort_keys=True)}
@@ -113,8 +116,8 @@ def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
         payload = {"task": name, **known}
         workload_, workload_json = digest(payload), json.dumps(payload, sort_keys=True)
         label = f"{name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(known.items()))}]"
-    skip = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
+    skip = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size", "schedule"}
     hparams = {k: v for k, v in flat.items() if k not in skip and v is not None}
-    configuration = config_key(workload_, str(flat.get("optimizer")), hparams)
+    configuration = config_key(workload_, str(flat.get("optimizer")), hparams, flat.get("schedule"))
     return {"workload_key": workload_, "workload": label, "config_key": configuration,
             "workload_json": workload_json}

@@ -52,7 +52,7 @@ class ResNetSpec(_Strict):
 class VAESpec(_Strict):
     family: Literal["vae"]
     width: Width = 50
-    depth: Depth = 1
+    depth: Depth = 2      # hidden layers of the encoder and of the decoder (the paper's code: 2)
     latent: Width = 50
 
 
@@ -63,6 +63,9 @@ class ViTSpec(_Strict):
     heads: Width = 3
     patch: Width = 16
     mlp_ratio: Annotated[float, Field(gt=0, le=64)] = 4.0
+    # The image size the position embedding is made for, interpolated (bicubic) to the input's patch
+    # grid, as the paper's code (timm/DINO) does with 224; default: the input's own size.
+    pos_embed_size: Annotated[int, Field(ge=1, le=4_096)] | None = None
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ViTSpec:
@@ -107,15 +110,17 @@ class CIFAR10Data(_Strict):
     root: str = "~/.cache/regclip-bench/data"
     download: bool = False
     verify_checksums: bool = True
-    augment: Literal["none", "crop_flip", "resized_crop_flip"] = "crop_flip"
+    augment: Literal["none", "crop_flip", "resized_crop", "resized_crop_flip"] = "crop_flip"
+    normalize: bool = True   # by CIFAR10_MEAN, CIFAR10_STD
     image_size: Annotated[int, Field(ge=1, le=4_096)] = 32
     crop_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (0.05, 1.0)
 
 
 class FashionMNISTData(_Strict):
     source: Literal["fashion_mnist"]
-    root: str = "~/.cache/regclip-bench/data"
+    root: str = "~/.cache/regclip-bench/data"   # then the default cache, then Debian's package
     download: bool = False
+    verify_checksums: bool = True
 
 
 DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData,
@@ -130,8 +135,8 @@ class BudgetSpec(_Strict):
     batch_size: Count | Literal["full"] = "full"
     log_every: Steps = 10
     eval_every: Steps = 100
-    lr_milestones: list[Steps] = []  # in epochs when the budget is in epochs, else steps
-    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
+    lr_milestones: list[Steps] = []  # in epochs when the budget is in epochs, else steps (every optimizer
+    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1   # without a schedule of its own in defaults)
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> BudgetSpec:
@@ -233,16 +238,26 @@ class TuningSpec(_Strict):
         return value
 
 
+class Schedule(_Strict):
+    """η × lr_decay after each milestone (epochs when the budget is in epochs, else steps)."""
+    lr_milestones: list[Steps]
+    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
 class DefaultsSpec(_Strict):
     optimizer: str
     seed: int = 0
     hparams: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]]
+    # An optimizer's own schedule, in place of the budget's (the paper's VAE code decays η for
+    # GClip and δ-GClip only): part of its configuration, not of the workload.
+    schedules: dict[str, Schedule] = {}
 
     @model_validator(mode="after")
     def _known(self) -> DefaultsSpec:
         if self.optimizer not in self.hparams:
             raise ValueError(f"optimizer {self.optimizer!r} has no entry in defaults.hparams")
         _check_optimizer_hparams(self.hparams, need_all=True)
+        _check_optimizer_hparams({name: {} for name in self.schedules}, need_all=False)
         return self
 
 
@@ -257,7 +272,7 @@ class TaskSpec(_Strict):
     source: str  # where the task's numbers come from
     model: ModelSpec
     data: DataSpec
-    loss: str   # the task's kind (kinds.KINDS): mse, cross_entropy, vae_elbo, …
+    loss: str   # the task's kind (kinds.KINDS): mse, cross_entropy, vae, …
     budget: BudgetSpec
     target: TargetSpec
     defaults: DefaultsSpec

@@ -99,8 +99,9 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(config.optimizer, params, **config.hparams)
-    milestones = [m * batches.steps_per_epoch if budget.epochs else m for m in budget.lr_milestones]
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=budget.lr_decay)
+    milestones, decay = config.milestones
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        opt, [m * batches.steps_per_epoch if budget.epochs else m for m in milestones], gamma=decay)
     diag = StepDiagnostics(device, target.value if target.metric == "train_loss" and target.direction == "min" else None)
     s = TrialState(model, opt, scheduler, batches, diag, generator, [p.detach().clone() for p in params])
     reporter.start(total_steps)

@@ -1,5 +1,6 @@
 """Small datasets written in the real on-disk formats that torchvision reads."""
 
+import gzip
 import pickle
 import struct
 from pathlib import Path
@@ -28,16 +29,17 @@ def write_cifar10(root: Path, n_train_per_batch: int = 4, n_test: int = 6, seed:
     return written
 
 
-def _idx(path: Path, array: np.ndarray) -> None:
+def _idx(path: Path, array: np.ndarray, gzipped: bool = False) -> None:
     magic = (0x08 << 8) | array.ndim   # 0x08: unsigned byte, then the number of dimensions
-    with open(path, "wb") as f:
-        f.write(struct.pack(">I", magic))
-        f.write(struct.pack(f">{array.ndim}I", *array.shape))
-        f.write(array.astype(np.uint8).tobytes())
+    raw = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    if gzipped:
+        Path(f"{path}.gz").write_bytes(gzip.compress(raw))
+    else:
+        path.write_bytes(raw)
 
 
-def write_fashion_mnist(root: Path, n_train: int = 10, n_test: int = 5, seed: int = 0) -> dict:
-    """FashionMNIST/raw/: the four idx files, uncompressed, as torchvision expects them."""
+def write_fashion_mnist(root: Path, n_train: int = 10, n_test: int = 5, seed: int = 0, gzipped: bool = False) -> dict:
+    """FashionMNIST/raw/: the four idx files (uncompressed, or .gz as published) in torchvision's layout."""
     rng = np.random.default_rng(seed)
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
@@ -45,7 +47,7 @@ def write_fashion_mnist(root: Path, n_train: int = 10, n_test: int = 5, seed: in
     for split, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n, dtype=np.uint8)
-        _idx(raw / f"{split}-images-idx3-ubyte", images)
-        _idx(raw / f"{split}-labels-idx1-ubyte", labels)
+        _idx(raw / f"{split}-images-idx3-ubyte", images, gzipped)
+        _idx(raw / f"{split}-labels-idx1-ubyte", labels, gzipped)
         out[split] = (images, labels)
     return out

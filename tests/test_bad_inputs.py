@@ -79,6 +79,12 @@ CASES = [
     ("task: uniform lr", lambda f: ["sweep", task_file(f, lambda d: d["tuning"]["optimizers"]["sgd"].update(
         lr={"uniform": [0.1, 1.0]})), "--dry-run"], "sgd.lr: give a log range"),
     ("task: a folder", lambda f: ["train", str(f)], "no such task file"),
+    ("task: schedule of lion", lambda f: ["train", task_file(f, lambda d: d["defaults"].update(
+        schedules={"lion": {"lr_milestones": [5]}}))], "unknown optimizer 'lion'"),
+    ("task: schedule decay 2", lambda f: ["train", task_file(f, lambda d: d["defaults"].update(
+        schedules={"sgd": {"lr_milestones": [5], "lr_decay": 2}}))], "lr_decay"),
+    ("--set pos_embed_size", lambda f: ["train", "cifar10_vit", "--set", "model.pos_embed_size=0"], "model.pos_embed_size"),
+    ("--set normalize", lambda f: ["train", "cifar10_vit", "--set", "data.normalize=sometimes"], "data.normalize"),
     ("task: missing file", lambda f: ["train", str(f / "nope.yaml")], "no such task file"),
     ("task: unknown name", lambda f: ["train", "mnist"], "unknown task 'mnist'"),
     # --set
@@ -118,7 +124,7 @@ CASES = [
     ("--name traversal", lambda f: ["sweep", "teacher_mlp", "--name", "../../x"], "'../../x': not a valid name"),
     ("--seeds 0", lambda f: ["sweep", "teacher_mlp", "--seeds", "0"], "--seeds"),
     ("--budget 0", lambda f: ["sweep", "teacher_mlp", "--budget", "0"], "--budget"),
-    ("--budget, no ranges", lambda f: ["sweep", "cifar10_vit", "--budget", "3", "--dry-run"],
+    ("--budget, no ranges", lambda f: ["sweep", task_file(f, lambda d: d.pop("tuning")), "--budget", "3", "--dry-run"],
      "declares no tuning ranges"),
     ("--cpus-per-trial 0", lambda f: ["sweep", "teacher_mlp", "--cpus-per-trial", "0"], "--cpus-per-trial"),
     ("--address bad port", lambda f: ["sweep", "teacher_mlp", *SMALL, "--address", "not-a-host:xyz"],

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from dataset_files import write_cifar10, write_fashion_mnist
-from regclip_bench.data import Batches, load_data
+from regclip_bench.data import Batches, load_data, vision
 from regclip_bench.data.augment import random_crop_flip, random_resized_crop_flip
 from regclip_bench.errors import ConfigError
 from regclip_bench.spec import CIFAR10Data, DigitsData, FashionMNISTData, TeacherData
@@ -42,9 +44,25 @@ def test_cifar10_loader_reads_the_real_format(tmp_path):
     assert data.train_y[:4].tolist() == labels
     assert data.test_x.shape == (6, 3, 32, 32)
     x = data.inputs(data.test_x[:2])
-    red = (first[0].reshape(3, 32, 32)[0, 0, 0] / 255 - 0.4914) / 0.2470
+    red = (first[0].reshape(3, 32, 32)[0, 0, 0] / 255 - 0.4914) / 0.2023   # the paper code's std
     assert x.dtype == torch.float32 and x.shape == (2, 3, 32, 32)
     assert abs(data.inputs(data.train_x[:1])[0, 0, 0, 0].item() - red) < 1e-5
+
+
+def test_cifar10_for_the_papers_vit_is_cropped_but_neither_flipped_nor_normalised(tmp_path):
+    write_cifar10(tmp_path)
+    spec = CIFAR10Data(source="cifar10", root=str(tmp_path), verify_checksums=False, augment="resized_crop",
+                       normalize=False, image_size=64)
+    data = load_data(spec, CPU)
+    x = data.inputs(data.test_x[:2])
+    assert torch.allclose(x, torch.nn.functional.interpolate(data.test_x[:2].float() / 255, size=(64, 64),
+                                                             mode="bilinear", antialias=True))
+    crops = [data.inputs(data.train_x[:4], torch.Generator().manual_seed(s)) for s in (0, 1)]
+    assert 0 <= crops[0].min() and crops[0].max() <= 1 and not torch.equal(*crops)
+    from regclip_bench.data.augment import random_resized_crop_flip
+    a = random_resized_crop_flip(data.train_x[:8].float(), torch.Generator().manual_seed(3), 64, (0.05, 1), flip=False)
+    b = random_resized_crop_flip(data.train_x[:8].float(), torch.Generator().manual_seed(3), 64, (0.05, 1), flip=True)
+    assert not torch.equal(a, b)       # flip=False is the same crop, never mirrored
 
 
 def test_cifar10_checksums_are_checked_by_default(tmp_path):
@@ -65,7 +83,7 @@ def test_cifar10_resized_for_the_vit(tmp_path):
 
 def test_fashion_mnist_loader_reads_the_real_format(tmp_path):
     written = write_fashion_mnist(tmp_path)
-    data = load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path)), CPU)
+    data = load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path), verify_checksums=False), CPU)
     images, labels = written["train"]
     assert data.train_x.shape == (10, 28, 28)
     assert torch.equal(data.train_x, torch.from_numpy(images))
@@ -75,14 +93,37 @@ def test_fashion_mnist_loader_reads_the_real_format(tmp_path):
 
 
 @pytest.mark.parametrize("spec, where", [
-    (FashionMNISTData(source="fashion_mnist", root="/nonexistent/data"), "FashionMNIST/raw"),
+    (FashionMNISTData(source="fashion_mnist", root="/nonexistent/data"), "apt-get install dataset-fashion-mnist"),
     (CIFAR10Data(source="cifar10", root="/nonexistent/data"), "cifar-10-batches-py"),
 ])
-def test_missing_files_say_where_they_go_and_how_to_fetch(spec, where):
+def test_missing_files_say_where_they_go_and_how_to_fetch(spec, where, monkeypatch):
+    monkeypatch.setattr(vision, "DEFAULT_ROOT", "/nonexistent/cache")   # as on a machine without them
+    monkeypatch.setattr(vision, "DEBIAN_FASHION_MNIST", "/nonexistent/debian")
     with pytest.raises(ConfigError) as info:
         load_data(spec, CPU)
     message = str(info.value)
-    assert "/nonexistent/data" in message and where in message and "download=true" in message
+    assert "/nonexistent/data" in message and where in message and "--set data.download=true" in message
+
+
+def test_fashion_mnist_is_read_gzipped_and_checked(tmp_path):
+    write_fashion_mnist(tmp_path, gzipped=True)
+    folder = tmp_path / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in folder.iterdir())[0].endswith(".gz")
+    with pytest.raises(ConfigError, match=r"train-images-idx3-ubyte: not the published file \(SHA-256 differs\); "
+                                          r"set data.verify_checksums=false"):
+        load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path)), CPU)
+    data = load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path), verify_checksums=False), CPU)
+    assert data.train_x.shape == (10, 28, 28)
+
+
+REAL = Path(vision.DEBIAN_FASHION_MNIST)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="no Fashion-MNIST here (Debian: apt-get install dataset-fashion-mnist)")
+def test_the_real_fashion_mnist_is_found_with_no_flag_and_checked():
+    data = load_data(FashionMNISTData(source="fashion_mnist", root="/nowhere"), CPU)
+    assert (len(data.train_x), len(data.test_x)) == (60_000, 10_000)
+    assert data.train_y.bincount().tolist() == [6_000] * 10 and data.test_y.bincount().tolist() == [1_000] * 10
 
 
 def test_random_crop_flip_shifts_by_whole_pixels_with_zero_padding():

@@ -51,8 +51,8 @@ def test_cifar_resnet_shapes_across_width_and_depth(width, depth):
 
 
 def test_paper_vae_size_and_outputs():
-    model = MLPVAE()   # hidden 50, latent 50
-    assert count(model) == 86_884
+    model = MLPVAE()   # hidden 50, latent 50, two hidden layers each side: the paper's code
+    assert count(model) == 91_984
     recon, mu, logvar = model(torch.rand(3, 1, 28, 28))
     assert recon.shape == (3, 784) and mu.shape == logvar.shape == (3, 50)
     assert 0 <= recon.min() and recon.max() <= 1                 # sigmoid output
@@ -63,6 +63,17 @@ def test_paper_vae_size_and_outputs():
 @pytest.mark.parametrize("width, heads, expected", [(192, 3, 5_717_416), (384, 6, 22_050_664)])
 def test_vit_tiny_and_small_have_the_reference_sizes(width, heads, expected):
     assert count(ViT(224, 1000, width, 12, heads, 16)) == expected
+
+
+def test_the_papers_vit_keeps_a_224px_position_embedding_and_interpolates_it():
+    model = ViT(64, 1000, 192, 12, 3, 16, pos_embed_size=224)
+    assert count(model) == 5_717_416 and model.pos_embed.shape == (1, 197, 192)   # timm's vit_tiny
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+    assert model._position(196) is model.pos_embed                      # its own size: as is
+    assert model._position(16).shape == (1, 17, 192)                     # 64 px: a 4 × 4 grid
+    small = ViT(64, 10, width=48, depth=1, heads=3)
+    assert all(abs(p.std().item() - 0.02) < 0.005 for n, p in small.named_parameters()
+               if n.endswith(("in_proj_weight", "mlp.0.weight", "head.weight")))   # truncated normal, std 0.02
 
 
 def test_vit_forward_on_64px_cifar():

@@ -182,7 +182,8 @@ def test_rule_texts_are_right_for_metrics_to_minimise_and_to_maximise():
     assert "fewest median steps" in timed and "highest mean" in timed
     assert Scoring.of(json.dumps(keys.workload(load_task("digits_mlp")))) == Scoring(
         "final_test_accuracy", "initial_test_accuracy", "max", "time_to_target")
-    assert Scoring.of(json.dumps(keys.workload(load_task("fashion_mnist_vae")))).direction == "max"
+    assert Scoring.of(json.dumps(keys.workload(load_task("fashion_mnist_vae")))) == Scoring(
+        "final_test_loss", "initial_test_loss", "min", "final_metric")
     assert Scoring.of('{"task": "elsewhere"}') == Scoring("final_loss", "initial_loss", "min", "final_metric")
 
 

@@ -23,17 +23,36 @@ def test_every_shipped_task_validates():
         assert task.defaults.optimizer in task.search_space.optimizers
 
 
-def test_paper_hyperparameters_are_the_papers():
+def test_paper_tasks_are_set_as_the_papers_code_runs_them():
     resnet = load_task("cifar10_resnet18")
     assert resnet.defaults.hparams["delta_gclip"] == {"lr": 5.0, "gamma": 0.25, "delta": 1e-3}
+    assert resnet.search_space.optimizers["delta_gclip"]["delta"] == [1e-3, 1e-8]     # both runs
     assert resnet.defaults.hparams["sgd"] == {"lr": 1.0} and resnet.defaults.hparams["adam"] == {"lr": 1e-4}
     assert (resnet.budget.batch_size, resnet.budget.epochs, resnet.budget.lr_milestones) == (512, 200, [100, 150])
+    assert resnet.defaults.schedules == {} and (resnet.data.augment, resnet.data.normalize) == ("crop_flip", True)
     vae = load_task("fashion_mnist_vae")
     assert vae.defaults.hparams["delta_gclip"] == {"lr": 1e-3, "gamma": 200.0, "delta": 0.1}
-    assert (vae.budget.batch_size, vae.budget.epochs) == (100, 200)
+    assert (vae.budget.batch_size, vae.budget.epochs, vae.model.depth, vae.budget.lr_milestones) == (100, 200, 2, [])
+    assert {name: s.lr_milestones for name, s in vae.defaults.schedules.items()} == {
+        "delta_gclip": [99, 149], "gclip": [99, 149]}                               # not Adam, not SGD
     vit = load_task("cifar10_vit")
     assert vit.defaults.hparams["delta_gclip"] == {"lr": 0.2, "gamma": 1.0, "delta": 1e-3}
+    assert vit.defaults.hparams["adam"] == {"lr": 5e-4, "weight_decay": 1e-5}
     assert (vit.data.image_size, vit.data.crop_scale, vit.budget.batch_size) == (64, (0.05, 1.0), 64)
+    assert (vit.data.augment, vit.data.normalize, vit.model.pos_embed_size) == ("resized_crop", False, 224)
+
+
+def test_an_optimizers_own_schedule_is_part_of_its_configuration(tmp_path):
+    from regclip_bench.identity import trial_identity
+    from regclip_bench.trial import run_trial
+    path = write_task(tmp_path, lambda raw: raw["defaults"].update(schedules={"gclip": {"lr_milestones": [5], "lr_decay": 0.5}}))
+    task = load_task(path)
+    lrs = {name: [r["lr"] for r in run_trial(resolve_trial(task, {"optimizer": name, "steps": 10, "width": 8,
+                                                                   "log_every": 1}))["steps"]]
+           for name in ("gclip", "sgd")}
+    assert lrs["gclip"] == [0.5] * 5 + [0.25] * 5 and lrs["sgd"] == [0.5] * 10
+    plain, scheduled = (trial_identity(resolve_trial(t, {"optimizer": "gclip"})) for t in (load_task("teacher_mlp"), task))
+    assert plain["workload_key"] == scheduled["workload_key"] and plain["config_key"] != scheduled["config_key"]
 
 
 def write_task(tmp_path, mutate) -> Path:

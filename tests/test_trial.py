@@ -145,10 +145,19 @@ def test_reporter_sees_every_row():
 def test_vae_trial_on_fashion_mnist_files(tmp_path):
     write_fashion_mnist(tmp_path, n_train=20, n_test=10)
     result = trial("fashion_mnist_vae", steps=4, log_every=2, eval_every=4, batch_size=10,
-                   **{"data.root": str(tmp_path)})
-    assert result["status"] == "completed"
-    assert result["final_test_elbo"] == pytest.approx(-result["final_test_loss"])
+                   **{"data.root": str(tmp_path), "data.verify_checksums": False})
+    assert result["status"] in ("completed", "no_progress")          # 4 steps on random pixels
+    assert result["final_test_loss"] > 0 and "final_test_elbo" not in result   # not an ELBO: named for what it is
     assert result["steps"][0]["regime"] in ("unclipped", "clipped", "floor")
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="no Fashion-MNIST here (Debian: apt-get install dataset-fashion-mnist; .ci/run installs it)")
+def test_the_papers_vae_trains_an_epoch_on_the_real_fashion_mnist_with_no_flag():
+    result = trial("fashion_mnist_vae", epochs=1)
+    assert result["status"] == "completed" and result["total_steps"] == 600 and result["param_count"] == 91_984
+    assert result["final_test_loss"] < result["initial_test_loss"]       # test loss falls
+    assert [e["step"] for e in result["evals"]] == [0, 600]
 
 
 def test_resnet_and_vit_trials_on_cifar10_files(tmp_path):

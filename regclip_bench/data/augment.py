@@ -2,8 +2,9 @@
 
 `random_crop_flip` is torchvision's RandomCrop(size, padding=4) + RandomHorizontalFlip
 (zero padding, integer shifts, exact).  `random_resized_crop_flip` is RandomResizedCrop
-(area fraction in `scale`, aspect ratio in [3/4, 4/3]) + RandomHorizontalFlip, with
-bilinear resampling; a crop too large for the image is clamped to it.
+(area fraction in `scale`, aspect ratio in [3/4, 4/3]) + RandomHorizontalFlip (or, with
+`flip=False`, RandomResizedCrop alone), with bilinear resampling; a crop too large for the image
+is clamped to it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def random_crop_flip(images: Tensor, generator: torch.Generator, padding: int = 
 
 
 def random_resized_crop_flip(images: Tensor, generator: torch.Generator, size: int,
-                             scale: tuple[float, float] = (0.08, 1.0)) -> Tensor:
+                             scale: tuple[float, float] = (0.08, 1.0), flip: bool = True) -> Tensor:
     n = len(images)
     area = _uniform(n, *scale, generator)
     log_ratio = _uniform(n, math.log(3 / 4), math.log(4 / 3), generator)
@@ -51,7 +52,7 @@ def random_resized_crop_flip(images: Tensor, generator: torch.Generator, size: i
     center_x = (1 - width) * _uniform(n, -1.0, 1.0, generator)        # normalised coordinates
     center_y = (1 - height) * _uniform(n, -1.0, 1.0, generator)
     theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = width * _flip_signs(n, generator)
+    theta[:, 0, 0] = width * (_flip_signs(n, generator) if flip else 1.0)
     theta[:, 0, 2] = center_x
     theta[:, 1, 1] = height
     theta[:, 1, 2] = center_y

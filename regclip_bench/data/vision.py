@@ -1,10 +1,14 @@
-"""CIFAR-10 and Fashion-MNIST through torchvision's dataset classes, held as uint8 tensors."""
+"""CIFAR-10 through torchvision's dataset class, Fashion-MNIST from its IDX files; held as uint8 tensors."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import pickle
+import struct
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -13,7 +17,7 @@ from .augment import random_crop_flip, random_resized_crop_flip, resize
 from .base import TensorData
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)   # the values the paper's code (kuangliu/pytorch-cifar) uses
 
 
 class _CIFAR10(torchvision.datasets.CIFAR10):
@@ -42,8 +46,8 @@ class _CIFAR10(torchvision.datasets.CIFAR10):
 def _missing(name: str, root: Path, where: str, archive: str) -> ConfigError:
     return ConfigError(
         f"{name}: dataset files not found under {root} (expected {where}); fetch them with "
-        f"`--set download=true` (or data.download: true) while online, or unpack {archive} there "
-        f"and point data.root at it")
+        f"`--set data.download=true` (or data.download: true in the task file) while online, or unpack "
+        f"{archive} there and point data.root at it")
 
 
 def cifar10(spec, device: torch.device) -> TensorData:
@@ -66,33 +70,68 @@ def cifar10(spec, device: torch.device) -> TensorData:
         x = x.float() / 255.0
         if generator is not None and spec.augment == "crop_flip":
             x = resize(random_crop_flip(x, generator), size)
-        elif generator is not None and spec.augment == "resized_crop_flip":
-            x = random_resized_crop_flip(x, generator, size, spec.crop_scale)
+        elif generator is not None and spec.augment in ("resized_crop", "resized_crop_flip"):
+            x = random_resized_crop_flip(x, generator, size, spec.crop_scale, flip=spec.augment.endswith("flip"))
         else:
             x = resize(x, size)
-        return (x - mean) / std
+        return (x - mean) / std if spec.normalize else x
 
     return TensorData(train, train_y, test, test_y, input_shape=(3, size, size), num_outputs=10,
                       num_classes=10, transform=transform)
 
 
+FASHION_MNIST = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte")
+# SHA-256 of each file's decompressed IDX bytes (the data, whatever gzip made of them): Debian's
+# dataset-fashion-mnist and the zalandoresearch/fashion-mnist release compress the same bytes differently.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}
+DEFAULT_ROOT = "~/.cache/regclip-bench/data"
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"   # apt-get install dataset-fashion-mnist
+
+
+def _read_idx(folder: Path, name: str, verify: bool) -> np.ndarray:
+    """An IDX file, gzipped or not, as a numpy array; its bytes checked against their SHA-256."""
+    path = folder / f"{name}.gz"
+    raw = gzip.open(path).read() if path.exists() else (folder / name).read_bytes()
+    if verify and hashlib.sha256(raw).hexdigest() != FASHION_MNIST_SHA256[name]:
+        raise ConfigError(f"fashion_mnist: {folder / name}: not the published file (SHA-256 differs); "
+                          "set data.verify_checksums=false to use it anyway")
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _fashion_folder(spec) -> Path | None:
+    """The first folder with all four files: data.root, the default cache, Debian's package; in
+    each, the files themselves or torchvision's FashionMNIST/raw/ layout."""
+    for root in dict.fromkeys((spec.root, DEFAULT_ROOT, DEBIAN_FASHION_MNIST)):
+        for folder in (Path(root).expanduser(), Path(root).expanduser() / "FashionMNIST" / "raw"):
+            if all((folder / n).exists() or (folder / f"{n}.gz").exists() for n in FASHION_MNIST):
+                return folder
+    return None
+
+
 def fashion_mnist(spec, device: torch.device) -> TensorData:
     """Fashion-MNIST as flat pixel vectors in [0, 1], the VAE's input and target."""
-    root = Path(spec.root).expanduser()
-    try:
-        splits = [torchvision.datasets.FashionMNIST(str(root), train=train, download=spec.download)
-                  for train in (True, False)]
-    except RuntimeError as exc:
-        if "not found" not in str(exc):
-            raise
-        raise _missing("fashion_mnist", root,
-                       "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
-                       "the four files of https://github.com/zalandoresearch/fashion-mnist") from None
-    train, test = (s.data.to(device) for s in splits)
-    train_y, test_y = (s.targets.to(device) for s in splits)
+    folder = _fashion_folder(spec)
+    if folder is None and spec.download:
+        torchvision.datasets.FashionMNIST(str(Path(spec.root).expanduser()), download=True)
+        folder = _fashion_folder(spec)
+    if folder is None:
+        raise ConfigError(
+            f"fashion_mnist: the four files ({', '.join(f'{n}.gz' for n in FASHION_MNIST)}) are in none of "
+            f"data.root ({spec.root}), {DEFAULT_ROOT} or {DEBIAN_FASHION_MNIST}: install Debian's "
+            "dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or fetch them with "
+            "--set data.download=true while online")
+    images = {n: torch.from_numpy(_read_idx(folder, n, spec.verify_checksums).copy()) for n in FASHION_MNIST}
+    train, train_y, test, test_y = (images[n].to(device) for n in FASHION_MNIST)
 
     def transform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return x.flatten(1).float() / 255.0
 
-    return TensorData(train, train_y, test, test_y, input_shape=(784,), num_outputs=784,
+    return TensorData(train, train_y.long(), test, test_y.long(), input_shape=(784,), num_outputs=784,
                       num_classes=10, transform=transform)

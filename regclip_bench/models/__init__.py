@@ -22,7 +22,7 @@ def build_model(spec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Modu
         return MLPVAE(math.prod(input_shape), spec.width, spec.depth, spec.latent)
     if spec.family == "vit":
         return ViT(input_shape[-1], num_outputs, spec.width, spec.depth, spec.heads, spec.patch,
-                   spec.mlp_ratio, in_channels=input_shape[0])
+                   spec.mlp_ratio, in_channels=input_shape[0], pos_embed_size=spec.pos_embed_size)
     raise ValueError(f"unknown model family {spec.family!r}")
 
 

@@ -1,4 +1,5 @@
-"""CIFAR ResNets in torchvision's family: its BasicBlock, with a 3×3 stem and no max-pool.
+"""CIFAR ResNets in torchvision's family: its BasicBlock, with a 3×3 stem and no max-pool, the
+network of the paper's code (kuangliu/pytorch-cifar's ResNet18: the same layers and parameters).
 
 `width` is the number of base channels (64 in the standard network; the stages have
 width, 2·width, 4·width, 8·width); `depth` is 10, 18 or 34.
@@ -36,12 +37,7 @@ class CifarResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
-        for module in self.modules():  # torchvision's ResNet initialisation
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        # PyTorch's default initialisation, as the paper's code (kuangliu's CIFAR ResNet) keeps it.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))

@@ -20,7 +20,7 @@ from ..summary import fmt
 from .protocol import Study
 
 METRIC_LABELS = {"final_loss": "final training loss", "final_test_loss": "final test loss",
-                 "final_test_accuracy": "final test accuracy", "final_test_elbo": "final test ELBO"}
+                 "final_test_accuracy": "final test accuracy"}
 
 
 def build_report(store: str, out: str | Path, task: str | None = None) -> list[Path]:
@@ -65,10 +65,9 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
             mine, mine_evals = steps[steps["workload_key"] == study.workload_key], evals[evals["workload_key"] == study.workload_key]
             save(figures.curves(mine, "loss", "training loss", f"{section}: training loss"), section,
                  f"loss-{tag}", "Training loss of each optimizer's best configuration: mean over seeds, 95% band.")
-            metric = next((m for m in ("test_accuracy", "test_elbo", "test_loss") if mine_evals[m].notna().any()), None)
+            metric = next((m for m in ("test_accuracy", "test_loss") if mine_evals[m].notna().any()), None)
             if metric is not None and mine_evals["step"].nunique() > 1:
-                label = {"test_accuracy": "test accuracy", "test_elbo": "test ELBO per example",
-                         "test_loss": "test loss"}[metric]
+                label = {"test_accuracy": "test accuracy", "test_loss": "test loss per example"}[metric]
                 save(figures.curves(mine_evals, metric, label, f"{section}: {label}", log=metric == "test_loss"),
                      section, f"test_metric-{tag}", f"{label.capitalize()} at each evaluation (step 0: at w₀).")
             if mine["clip_factor"].notna().any():

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
     from .spec import TaskSpec
 
 WORKLOAD_SECTIONS = ("model", "data", "loss", "budget", "target")
-# Where the data lives and how it is fetched or checked do not change the workload.
-NOT_WORKLOAD = frozenset({"data.root", "data.download", "data.verify_checksums"})
+# Where the data lives and how it is fetched or checked do not change the workload, nor does measuring
+# the sharpness (it leaves the weights and every random stream as they were, and its time is not
+# training time).
+NOT_WORKLOAD = frozenset({"data.root", "data.download", "data.verify_checksums",
+                          "budget.sharpness_every", "budget.sharpness_iterations"})
 # Dotted fields with a flat `--set` name: the label uses the flat name.
 FLAT_NAMES = {"model.width": "width", "model.depth": "depth", "budget.steps": "steps",
               "budget.epochs": "epochs", "budget.batch_size": "batch_size",

@@ -74,7 +74,28 @@ class ViTSpec(_Strict):
         return self
 
 
-ModelSpec = Annotated[MLPSpec | ResNetSpec | VAESpec | ViTSpec, Field(discriminator="family")]
+class LinearSpec(_Strict):
+    """xᵀw, no bias, starting at w = 0: no hidden layer (width and depth are 0)."""
+    family: Literal["linear"]
+    width: Literal[0] = 0
+    depth: Literal[0] = 0
+
+
+class GPTSpec(_Strict):
+    """A character-level decoder-only transformer (models/gpt.py); its context is the data's."""
+    family: Literal["gpt"]
+    width: Width = 128
+    depth: Depth = 4
+    heads: Width = 4
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> GPTSpec:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        return self
+
+
+ModelSpec = Annotated[MLPSpec | ResNetSpec | VAESpec | ViTSpec | LinearSpec | GPTSpec, Field(discriminator="family")]
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -123,7 +144,29 @@ class FashionMNISTData(_Strict):
     verify_checksums: bool = True
 
 
-DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData,
+class StreamLSQData(_Strict):
+    """Streaming least squares (data/stream.py): x ~ N(0, Σ), y = xᵀw* + noise, fresh at every step."""
+    source: Literal["stream_lsq"]
+    dim: Width = 200
+    spectrum: Annotated[float, Field(ge=0, le=10)] = 1.0       # λ_i ∝ i^(−spectrum)
+    noise: Literal["gaussian", "student_t"] = "gaussian"
+    df: Annotated[float, Field(gt=0, le=1_000)] = 1.5           # Student-t degrees of freedom
+    noise_scale: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    seed: Annotated[int, Field(ge=0)] = 0                     # w* (the stream follows the trial's seed)
+
+
+class TextData(_Strict):
+    """A character-level corpus from a file a system package installs (data/text.py)."""
+    source: Literal["text"]
+    path: str = "/usr/share/dictd/jargon.dict.dz"
+    package: str = "dict-jargon"   # what installs it, for the error that says how to get it
+    sha256: str = "6c8118c277d0b00736d406d4941b77b69932d6ab125f7179ff88fe12939cc19e"   # of the text
+    context: Annotated[int, Field(ge=2, le=8_192)] = 64
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    eval_windows: Annotated[int, Field(ge=1, le=100_000)] = 256
+
+
+DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData | StreamLSQData | TextData,
                      Field(discriminator="source")]
 
 
@@ -137,6 +180,8 @@ class BudgetSpec(_Strict):
     eval_every: Steps = 100
     lr_milestones: list[Steps] = []  # in epochs when the budget is in epochs, else steps (every optimizer
     lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1   # without a schedule of its own in defaults)
+    sharpness_every: Annotated[int, Field(ge=0, le=1_000_000)] = 0   # in logged steps; 0: off (sharpness.py)
+    sharpness_iterations: Annotated[int, Field(ge=1, le=1_000)] = 20
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> BudgetSpec:
@@ -167,9 +212,12 @@ class TargetSpec(_Strict):
 HParamValues = list[Annotated[float, Field(allow_inf_nan=False)]]
 
 
+_Size = Annotated[int, Field(ge=0, le=65_536)]   # 0: a model without hidden layers (linear)
+
+
 class SearchSpace(_Strict):
-    width: list[Width]
-    depth: list[Depth]
+    width: list[_Size]
+    depth: list[_Size]
     seeds: Annotated[int, Field(ge=1, le=1_000)] = 3
     optimizers: dict[str, dict[str, HParamValues]]
 
@@ -183,10 +231,12 @@ class SearchSpace(_Strict):
 class QuickGrid(_Strict):
     """The grid of `regclip-bench run TASK`: a few minutes on a 2-CPU machine; each optimizer
     at the task's default hyperparameters."""
-    width: list[Width]
-    depth: list[Depth]
+    width: list[_Size]
+    depth: list[_Size]
     seeds: Annotated[int, Field(ge=1, le=1_000)] = 2
     optimizers: list[str]
+    steps: Steps | None = None   # a shorter budget where the task's own takes more than a few minutes:
+                                 # a workload of its own (labelled [steps=N]), never the headline
 
     @field_validator("optimizers")
     @classmethod
@@ -291,6 +341,10 @@ class TaskSpec(_Strict):
             if missing:
                 raise ValueError(f"quick_grid optimizer {missing[0]!r} has no defaults.hparams entry")
         kind = KINDS[self.loss]
+        if kind.sources and self.data.source not in kind.sources:
+            raise ValueError(f"loss {self.loss} needs data source {' or '.join(kind.sources)}")
+        if self.data.source in ("stream_lsq", "text") and (self.budget.steps is None or self.budget.batch_size == "full"):
+            raise ValueError("a stream has no epochs and no full batch: give budget.steps and a batch_size")
         if kind.families and self.model.family not in kind.families:
             raise ValueError(f"loss {self.loss} needs model family {' or '.join(kind.families)}")
         owner = next((k.name for k in KINDS.values() if self.model.family in k.families), self.loss)
@@ -373,6 +427,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{field}: {message}{value}"
 
 
-_TAGS = {"mlp", "resnet", "vae", "vit", "teacher", "digits", "cifar10", "fashion_mnist"}
+_TAGS = {"mlp", "resnet", "vae", "vit", "linear", "gpt", "teacher", "digits", "cifar10", "fashion_mnist",
+         "stream_lsq", "text"}
 _UNION_MEMBER = re.compile(r"^(constrained-\w+|literal\[.*\]|int|float|str|bool|none|"
                            r"function-\w+\[.*\]|tuple\[.*\]|list\[.*\]|dict\[.*\]|[A-Z]\w*)$")

@@ -16,7 +16,7 @@ NOT_REACHED = math.inf
 
 class Status(str, Enum):
     COMPLETED = "completed"
-    NO_PROGRESS = "no_progress"   # finished, but the training loss ended no lower than it began
+    NO_PROGRESS = "no_progress"   # finished, but its training loss (a fixed sample) ended no lower than at w₀
     DIVERGED = "diverged"         # a NaN or infinite loss or gradient norm: a result, not a crash
     FAILED = "failed"             # out of memory: a result (any other exception is a bug)
     STOPPED = "stopped"           # stopped early by a search's scheduler
@@ -56,6 +56,7 @@ class TrialSummary:
     train_time_s: float = 0.0
     device: str = "cpu"
     device_name: str = "cpu"
+    final_train_loss: float = math.nan   # on the same fixed training sample as initial_loss, at the end
 
     def record(self) -> dict[str, Any]:
         """Flat: the test metrics as initial_<metric> and final_<metric>, the status as text."""
@@ -91,14 +92,18 @@ PRINTED = ("status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss
 
 
 def summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], status: Status,
-              error: str | None, w0_norm: float, **progress: Any) -> TrialSummary:
-    """The summary of a trial from its logged rows; `progress`: the remaining fields as they are."""
+              error: str | None, w0_norm: float, probe: tuple[float, float] = (math.nan, math.nan),
+              **progress: Any) -> TrialSummary:
+    """The summary of a trial from its logged rows and `probe`, the training loss on one fixed
+    training sample at w₀ and at the end (`data.probe()`: the whole set for a full-batch task); a
+    finished trial that did not lower it made no progress.  `progress`: the remaining fields."""
     losses = [r["loss"] for r in steps]
     finite = [(r["step"], math.log(r["loss"])) for r in steps if math.isfinite(r["loss"]) and r["loss"] > 0]
     pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
     dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
-    initial_loss, final_loss = (losses[0], losses[-1]) if losses else (math.nan, math.nan)
-    if status == Status.COMPLETED and math.isfinite(final_loss) and final_loss >= initial_loss:
+    final_loss = losses[-1] if losses else math.nan
+    initial_loss, final_train_loss = probe
+    if status == Status.COMPLETED and math.isfinite(final_train_loss) and final_train_loss >= initial_loss:
         status = Status.NO_PROGRESS
     slope, r2 = _fit(finite)
     slope_late, r2_late = _fit([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
@@ -110,6 +115,7 @@ def summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], st
                               ("final", evals[-1] if evals and evals[-1]["step"] > 0 else None))}
     return TrialSummary(
         status=status, error=error, initial_loss=initial_loss, final_loss=final_loss,
+        final_train_loss=final_train_loss,
         best_loss=steps[-1]["best_loss"] if steps else math.nan,
         loss_log_slope=slope, loss_rate=math.exp(slope) if math.isfinite(slope) else math.nan, loss_rate_r2=r2,
         loss_rate_second_half=math.exp(slope_late) if math.isfinite(slope_late) else math.nan,

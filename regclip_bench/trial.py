@@ -16,13 +16,14 @@ from typing import Any
 import torch
 
 from .config import TrialConfig, pick_device
-from .data import Batches, load_data
+from .data import load_data
 from .diagnostics import StepDiagnostics
 from .identity import trial_identity
 from .kinds import KINDS
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
 from .optim import make_optimizer
+from .sharpness import model_sharpness
 from .summary import Status, summarise
 
 
@@ -47,7 +48,7 @@ class TrialState:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    batches: Batches
+    batches: Any   # data.batcher(): its next() feeds data.batch()
     diag: StepDiagnostics
     generator: torch.Generator
     w0: list[torch.Tensor]
@@ -89,7 +90,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation
     data = load_data(task.data, device)
-    batches = Batches(data.n_train, None if budget.batch_size == "full" else budget.batch_size, generator, device)
+    batches = data.batcher(None if budget.batch_size == "full" else budget.batch_size, generator, device)
     total_steps = budget.steps or budget.epochs * batches.steps_per_epoch
     shortfall = memory_shortfall(task, data, config.optimizer, device)
     if shortfall is not None:  # out of memory is a result: say so before allocating it
@@ -106,8 +107,9 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     s = TrialState(model, opt, scheduler, batches, diag, generator, [p.detach().clone() for p in params])
     reporter.start(total_steps)
     start = time.perf_counter()
+    sample = data.probe()
     if resume is None:   # the metrics at w₀: what "no progress" and capped scores compare with
-        s.evals.append({"step": 0, "epoch": 0.0, **kind.evaluate(model, data)})
+        s.evals.append({"step": 0, "epoch": 0.0, "train_loss": kind.probe(model, sample), **kind.evaluate(model, data)})
         reporter.eval(s.evals[0])
     else:
         s.load_state_dict(resume)
@@ -127,6 +129,10 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
             s.step_times.append(time.perf_counter() - start - eval_seconds)
             if s.step % budget.log_every == 0 or s.step in (1, total_steps):
                 row = _log_row(s, w0_norm, len(x), s.step - interval_first + 1, time.perf_counter() - interval_start)
+                if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
+                    measure_start = time.perf_counter()   # a diagnostic: not training time
+                    row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
+                    eval_seconds += time.perf_counter() - measure_start
                 interval_start, interval_first = time.perf_counter(), s.step + 1
                 reporter.log(row)
                 if row["nonfinite"] or row["nonfinite_steps"] > 0:
@@ -148,8 +154,9 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
             raise
         status, error, s.step = Status.FAILED, f"out of memory: {str(exc).splitlines()[0]}", s.step - 1
     hit = _train_hit(s, target) if target.metric == "train_loss" else s.eval_hit
+    probe = (s.evals[0]["train_loss"], kind.probe(model, sample) if status != Status.FAILED else math.nan)
     return _record(config, summarise(
-        s.steps, s.evals, s.regime_totals, status, error, w0_norm, steps_done=s.step, resumed_from_step=first - 1,
+        s.steps, s.evals, s.regime_totals, status, error, w0_norm, probe, steps_done=s.step, resumed_from_step=first - 1,
         total_steps=total_steps, steps_to_target=hit[0] if hit else math.inf,
         seconds_to_target=hit[1] if hit else math.inf, param_count=sum(p.numel() for p in params),
         wall_time_s=time.perf_counter() - start, train_time_s=s.step_times[-1] if s.step_times else 0.0,
@@ -177,6 +184,14 @@ def _train_hit(s: TrialState, target) -> tuple[int, float] | None:
     return (hit_step, s.step_times[hit_step - 1]) if hit_step > 0 else None
 
 
+def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[str, float]:
+    """The Hessian's top eigenvalue on this batch, beside 2/η (and 2/(ηδ) for a clipping optimizer)."""
+    out = {"sharpness": model_sharpness(kind, model, x, y, iterations), "sharpness_limit": 2 / row["lr"]}
+    if row.get("clip_factor") is not None and row.get("floor"):
+        out["sharpness_floor_limit"] = 2 / (row["lr"] * row["floor"])
+    return out
+
+
 def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
@@ -190,7 +205,7 @@ def _log_row(s: TrialState, w0_norm: float, batch: int, interval_steps: int, sec
              "nonfinite_steps": torch.zeros(()) if d.nonfinite_steps is None else d.nonfinite_steps}
     if d.clip_factor is not None:
         extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
-    row = {"step": s.step, **s.diag.read(interval_steps, extra)}
+    row = {"step": s.step, **s.diag.read(interval_steps, extra), **({"floor": d.floor} if d.floor else {})}
     for i, name in enumerate(("unclipped", "clipped", "floor")):
         s.regime_totals[i] += row[f"n_{name}"]
         if d.clip_factor is not None:

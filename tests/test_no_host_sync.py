@@ -82,3 +82,43 @@ def test_cuda_step_makes_no_sync(name):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert opt.nonfinite_steps.device.type == "cuda"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("task_name", ["teacher_mlp", "digits_mlp", "lsq_student_t", "char_transformer"])
+def test_a_cuda_training_step_of_each_cpu_task_makes_no_sync(task_name):
+    """The loop body of run_trial (batch, loss, backward, δ-GClip step, device-side diagnostics),
+    steps 2–4 under torch's sync debug mode: the host never waits between logged steps."""
+    from regclip_bench.config import resolve_trial
+    from regclip_bench.data import load_data
+    from regclip_bench.diagnostics import StepDiagnostics
+    from regclip_bench.kinds import KINDS
+    from regclip_bench.models import build_model
+    from regclip_bench.spec import load_task
+
+    config = resolve_trial(load_task(task_name), {"optimizer": "delta_gclip", "device": "cuda"})
+    task, device = config.task, torch.device("cuda")
+    generator = torch.Generator().manual_seed(0)
+    data = load_data(task.data, device)
+    batches = data.batcher(None if task.budget.batch_size == "full" else task.budget.batch_size, generator, device)
+    model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
+    opt = make_optimizer("delta_gclip", model.parameters(), **config.hparams)
+    diag, kind = StepDiagnostics(device, None), KINDS[task.loss]
+
+    def step():
+        x, y = data.batch(batches.next(), generator)
+        loss = kind.loss(model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        diag.update(loss, opt.diagnostics(full=False))
+
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert diag.step.device.type == "cuda"

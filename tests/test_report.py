@@ -65,3 +65,32 @@ def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
     markdown = (folder / "report.md").read_text()
     assert all(f"({name}.png)" in markdown for name in meta["figures"])
     assert all((folder / f"{name}.png").stat().st_size > 5000 for name in meta["figures"])
+
+
+def test_a_report_shows_clipped_and_floor_steps_and_the_sharpness_against_its_limits(tmp_path):
+    from regclip_bench.report.report import build_report
+    lsq = [dict(optimizer="delta_gclip", lr=1.0, gamma=0.3, delta=0.1, seed=s, steps=200, log_every=20, eval_every=100)
+           for s in (0, 1)] + [dict(optimizer="sgd", lr=0.1, seed=s, steps=200, log_every=20, eval_every=100) for s in (0, 1)]
+    make_sweep(tmp_path / "sweeps" / "lsq_student_t", "lsq-1", lsq, task="lsq_student_t")
+    eos = [dict(optimizer=o, lr=lr, seed=0, steps=100, log_every=10, eval_every=100, **extra)
+           for o, extra in (("sgd", {}), ("delta_gclip", dict(gamma=0.03, delta=0.01))) for lr in (0.1, 0.3, 1.0)]
+    make_sweep(tmp_path / "sweeps" / "teacher_mlp_eos", "eos-1", eos, task="teacher_mlp_eos")
+    for name in ("lsq_student_t", "teacher_mlp_eos"):
+        aggregate(str(tmp_path / "sweeps" / name), str(tmp_path / "store"))
+    build_report(str(tmp_path / "store"), tmp_path / "out")
+
+    markdown = (tmp_path / "out" / "lsq_student_t" / "report.md").read_text()
+    trials = load(str(tmp_path / "store"), "trials", {"task": "lsq_student_t", "optimizer": "delta_gclip"})
+    clipped, floor = trials.frac_clipped.mean(), trials.frac_floor.mean()
+    assert clipped > 0.1 and floor > 0.01                          # heavy tails: both regimes engage
+    assert f"| {clipped:.1%} / {floor:.1%} |" in markdown and "| — |" in markdown   # SGD has none
+    meta = json.loads((tmp_path / "out" / "teacher_mlp_eos" / "report.json").read_text())
+    assert "sharpness-w0" in meta["figures"] and "regimes-w0" in meta["figures"]
+    steps = load(str(tmp_path / "store"), "steps", {"task": "teacher_mlp_eos"})
+    measured = steps.dropna(subset=["sharpness"])
+    finished = load(str(tmp_path / "store"), "trials", {"task": "teacher_mlp_eos"}).query("status != 'diverged'")
+    assert set(measured.step) == {1, 100} and (measured.step == 1).sum() == 6       # every 10th logged row
+    assert set(measured[measured.step == 100].trial_id) == set(finished.trial_id)
+    assert (measured.sharpness_limit * measured.lr).round(12).eq(2).all()
+    delta = load(str(tmp_path / "store"), "trials", {"task": "teacher_mlp_eos", "optimizer": "delta_gclip"})
+    assert measured.sharpness_floor_limit.notna().equals(measured.trial_id.isin(delta.trial_id))   # 2/(ηδ)

@@ -25,14 +25,14 @@ from regclip_bench.trial_io import trial_table
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_sweep(folder: Path, sweep_id: str, runs) -> dict:
+def make_sweep(folder: Path, sweep_id: str, runs, task: str = "teacher_mlp") -> dict:
     """A sweep folder as the sweep command leaves it: sweep.json and trials/<key>.parquet."""
     (folder / "trials").mkdir(parents=True)
     (folder / "sweep.json").write_text(json.dumps({"schema": 1, "name": folder.name, "sweep_id": sweep_id,
                                                    "runs": [{"run": "r1", "mode": "grid", "started": "now"}]}))
     results = {}
     for overrides in runs:
-        config = resolve_trial(load_task("teacher_mlp"), overrides)
+        config = resolve_trial(load_task(task), overrides)
         result = run_trial(config)
         key = trial_key(config)
         result.update(key=key, sweep=folder.name, hostname="h", node_id="n", git_commit="abc")
@@ -133,7 +133,7 @@ def test_concurrent_aggregations_lose_nothing(sweep, tmp_path):
     store = tmp_path / "store"
     jobs = [(str(c), str(store)) for c in copies] * 2          # each sweep twice, all at once
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        pool.map(_aggregate_in_process, jobs)
+        pool.map_async(_aggregate_in_process, jobs).get(timeout=600)   # a worker that dies fails, not hangs
     trials = load(str(store), "trials")
     assert len(trials) == 9 and trials.groupby("sweep_id").size().tolist() == [3, 3, 3]
     assert not [p for p in store.rglob(".*") if p.is_file()]   # no temporary left behind

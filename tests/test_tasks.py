@@ -12,7 +12,8 @@ from regclip_bench.errors import ConfigError
 from regclip_bench.spec import TASKS_DIR, load_task, task_names
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ["cifar10_resnet18", "cifar10_vit", "digits_mlp", "fashion_mnist_vae", "teacher_mlp"]
+SHIPPED = ["char_transformer", "cifar10_resnet18", "cifar10_vit", "digits_mlp", "fashion_mnist_vae", "lsq_gaussian",
+           "lsq_student_t", "teacher_mlp", "teacher_mlp_eos"]
 
 
 def test_every_shipped_task_validates():
@@ -123,7 +124,7 @@ def test_not_yaml_and_not_a_mapping(tmp_path):
 
 
 def test_unknown_task_name_lists_shipped_ones():
-    with pytest.raises(ConfigError, match="unknown task 'mnist'; shipped tasks: cifar10_resnet18"):
+    with pytest.raises(ConfigError, match="unknown task 'mnist'; shipped tasks: char_transformer, cifar10_resnet18"):
         load_task("mnist")
 
 

@@ -1,14 +1,17 @@
-"""Data sources, each loaded into a `TensorData` on the trial's device."""
+"""Data sources, each loaded onto the trial's device: `TensorData` (in memory) or a stream."""
 
 from __future__ import annotations
 
 import torch
 
 from .base import Batches, TensorData
+from .stream import stream_lsq
 from .synthetic import digits, teacher
+from .text import text
 from .vision import cifar10, fashion_mnist
 
-LOADERS = {"teacher": teacher, "digits": digits, "cifar10": cifar10, "fashion_mnist": fashion_mnist}
+LOADERS = {"teacher": teacher, "digits": digits, "cifar10": cifar10, "fashion_mnist": fashion_mnist,
+           "stream_lsq": stream_lsq, "text": text}
 
 
 def load_data(spec, device: torch.device) -> TensorData:

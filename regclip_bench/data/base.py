@@ -12,6 +12,12 @@ from torch import Tensor
 Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
 
 
+def upload(tensor: Tensor, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+    """A host tensor made per step onto the device without a host–device sync (an H2D copy from
+    pageable memory returns once the source is staged, so the host tensor may be freed)."""
+    return tensor.to(device, dtype, non_blocking=True)
+
+
 @dataclass
 class TensorData:
     """Train and test splits as tensors on one device.
@@ -36,6 +42,14 @@ class TensorData:
 
     def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return x if self.transform is None else self.transform(x, generator)
+
+    def probe(self) -> tuple[Tensor, Tensor]:
+        """A fixed training sample (the first 1,024 examples, not augmented): the whole training set
+        of a full-batch task."""
+        return self.inputs(self.train_x[:1024]), self.train_y[:1024]
+
+    def batcher(self, batch_size: int | None, generator: torch.Generator, device: torch.device) -> Batches:
+        return Batches(self.n_train, batch_size, generator, device)
 
     def batch(self, index: Tensor | None, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """The training batch at `index` (None: all of it), model-ready, and its targets."""
@@ -69,7 +83,7 @@ class Batches:
         if self.batch_size == self.n:
             return None
         if self._order is None or self._position >= self.n:
-            self._order = torch.randperm(self.n, generator=self.generator).to(self.device)
+            self._order = upload(torch.randperm(self.n, generator=self.generator), self.device)
             self._position = 0
         batch = self._order[self._position:self._position + self.batch_size]
         self._position += self.batch_size

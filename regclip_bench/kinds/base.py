@@ -14,6 +14,7 @@ class Kind:
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]            # what `evaluate` reports, e.g. ("test_loss",)
     families: ClassVar[tuple[str, ...]] = ()     # model families only this kind trains
+    sources: ClassVar[tuple[str, ...]] = ()      # the data sources it needs (none: any in memory)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """The training loss of a batch (what `backward()` is called on)."""
@@ -22,6 +23,15 @@ class Kind:
     def batch_metrics(self, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
         """Each metric of `metrics`, summed over the batch (0-d device tensors)."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def probe(self, model: nn.Module, sample: tuple[Tensor, Tensor]) -> float:
+        """The training loss on a fixed training sample (`data.probe()`), in evaluation mode, the RNG
+        untouched: what tells progress from none."""
+        model.eval()
+        device = sample[0].device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            return self.loss(model, *sample).item()
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data, chunk: int = 1024) -> dict[str, float]:

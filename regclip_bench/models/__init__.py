@@ -6,6 +6,7 @@ import math
 
 from torch import nn
 
+from .gpt import CharGPT
 from .mlp import MLP
 from .resnet import CifarResNet
 from .vae import MLPVAE
@@ -23,7 +24,13 @@ def build_model(spec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Modu
     if spec.family == "vit":
         return ViT(input_shape[-1], num_outputs, spec.width, spec.depth, spec.heads, spec.patch,
                    spec.mlp_ratio, in_channels=input_shape[0], pos_embed_size=spec.pos_embed_size)
+    if spec.family == "gpt":
+        return CharGPT(num_outputs, input_shape[0], spec.width, spec.depth, spec.heads)
+    if spec.family == "linear":
+        model = nn.Linear(math.prod(input_shape), num_outputs, bias=False)
+        nn.init.zeros_(model.weight)   # w₀ = 0, as in the streaming least-squares literature
+        return model
     raise ValueError(f"unknown model family {spec.family!r}")
 
 
-__all__ = ["MLP", "MLPVAE", "CifarResNet", "ViT", "build_model"]
+__all__ = ["MLP", "MLPVAE", "CharGPT", "CifarResNet", "ViT", "build_model"]

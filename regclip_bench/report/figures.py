@@ -77,6 +77,35 @@ def regimes(steps: pd.DataFrame, title: str) -> plt.Figure | None:
     return fig
 
 
+def sharpness(steps: pd.DataFrame, title: str) -> plt.Figure | None:
+    """The Hessian's top eigenvalue over training, one panel per optimizer, one line per learning
+    rate (mean over seeds), each with its stability limit 2/η dashed and, for δ-GClip, 2/(ηδ) dotted
+    (Cohen et al. 2021: gradient descent's sharpness rises to 2/η and hovers there)."""
+    data = steps.assign(sharpness=_finite(steps["sharpness"])).dropna(subset=["sharpness"])
+    data = data[data["sharpness"] > 0]
+    names = colors.order(data["optimizer"].unique())
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False, sharey=True)
+    lrs = sorted(data["lr_config"].unique())
+    shade = dict(zip(lrs, sns.color_palette("viridis", len(lrs))))
+    for ax, name in zip(axes[0], names):
+        mine = data[data["optimizer"] == name]
+        for lr, run in mine.groupby("lr_config", sort=True):
+            mean = run.groupby("step")[["sharpness", "sharpness_limit", "sharpness_floor_limit"]].mean()
+            ax.plot(mean.index, mean["sharpness"], color=shade[lr], label=f"η = {lr:g}")
+            ax.axhline(2 / lr, color=shade[lr], linestyle="--", linewidth=0.8)
+            if mean["sharpness_floor_limit"].notna().any():
+                ax.axhline(mean["sharpness_floor_limit"].dropna().iloc[-1], color=shade[lr], linestyle=":",
+                           linewidth=0.8)
+        ax.set(yscale="log", xlabel="training step", title=name)
+        ax.legend(fontsize="x-small")
+    axes[0, 0].set(ylabel="sharpness (top Hessian eigenvalue)")
+    fig.suptitle("\n".join(textwrap.wrap(f"{title} — dashed 2/η, dotted 2/(ηδ)", 90)), fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
 def tunability(curves_by_optimizer: dict[str, pd.DataFrame], metric_label: str, time_based: bool,
                title: str) -> plt.Figure:
     """Expected best of k configurations drawn from those tried, k = 1 … n, per optimizer; for a

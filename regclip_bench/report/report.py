@@ -75,6 +75,11 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
                      "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")
             save(figures.curves(mine, "pl_ratio", "‖∇L‖² / L", f"{section}: PL ratio"), section, f"pl_ratio-{tag}",
                  "The PL ratio ‖∇L‖²/L: bounded away from zero in the theorem's regime.")
+            if mine["sharpness"].notna().any():
+                save(figures.sharpness(_lr_scan_steps(store, task, study), section), section, f"sharpness-{tag}",
+                     "Top Hessian eigenvalue (power iteration on the batch) of each optimizer's learning-rate "
+                     "scan, the other hyperparameters at its best; dashed 2/η, dotted 2/(ηδ), the limits above "
+                     "which a quadratic with that curvature diverges under steps η and ηδ.")
         time_based = study.scoring.by == "time_to_target"
         save(figures.tunability({e.optimizer: protocol.expected_curve(e.configs) for e in study.entries},
                                 metric_label, time_based, f"{section}: tunability"),
@@ -136,6 +141,14 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
     return page
 
 
+def _lr_scan_steps(store: str, task: str, study) -> pd.DataFrame:
+    """The logged steps of every trial in each optimizer's learning-rate scan, with its η."""
+    scanned = study.trials[study.trials["config_key"].isin(
+        [k for e in study.entries for k in e.scan["config_key"]])][["trial_id", "optimizer", "lr"]]
+    steps = load(store, "steps", {"task": task, "trial_id": list(scanned["trial_id"])})
+    return steps.merge(scanned.rename(columns={"lr": "lr_config"}).astype({"lr_config": float}), on="trial_id")
+
+
 def summary_table(found: list[Study]) -> pd.DataFrame:
     rows = []
     for study in found:
@@ -150,8 +163,17 @@ def summary_table(found: list[Study]) -> pd.DataFrame:
                 "budget (configs / trials)": f"{entry.budget['configurations']} / {entry.budget['trials']}",
                 f"E[best] at k": f"{fmt(entry.expected['metric'])} (k={entry.expected['k']})",
                 "LR sensitivity": fmt(entry.lr_sensitivity, 3),
-                "stable lr decades": fmt(entry.stable_lr_decades, 2)})
+                "stable lr decades": fmt(entry.stable_lr_decades, 2),
+                "steps clipped / at δ floor": _regime_shares(entry.trials)})
     return pd.DataFrame(rows)
+
+
+def _regime_shares(trials: pd.DataFrame) -> str:
+    """The mean share of the chosen configuration's steps that were clipped and at the floor."""
+    if "frac_clipped" not in trials or trials["frac_clipped"].isna().all():
+        return "—"
+    clipped, floor = trials["frac_clipped"].astype(float).mean(), trials["frac_floor"].astype(float).mean()
+    return f"{clipped:.1%} / {floor:.1%}"
 
 
 def rates_table(found: list[Study]) -> pd.DataFrame:

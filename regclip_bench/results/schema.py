@@ -21,6 +21,7 @@ STEPS = pa.schema(_KEYS + [
     ("step_size", _F), ("clip_factor", _F), ("regime", _S), ("frac_unclipped", _F),
     ("frac_clipped", _F), ("frac_floor", _F), ("pl_ratio", _F), ("dist_from_init", _F), ("lr", _F),
     ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I), ("rel_dist_from_init", _F),
+    ("sharpness", _F), ("sharpness_limit", _F), ("sharpness_floor_limit", _F),
 ])
 
 EVALS = pa.schema(_KEYS + [("step", _I), ("epoch", _F)] + [(m, _F) for m in METRICS])
@@ -39,11 +40,13 @@ SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", 
 SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}
 
 # What version 2 added; a version-1 file has every other column.
-ADDED_IN_2 = {"steps": {"rel_dist_from_init"}, "evals": set(), "sweeps": set(),
+ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "sharpness_floor_limit"},
+              "evals": set(), "sweeps": set(),
               "trials": {name for name, _ in IDENTITY_COLUMNS} | {
                   "initial_loss", "loss_rate_r2", "loss_rate_second_half", "loss_rate_second_half_r2",
                   "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
-                  "initial_test_loss", "initial_test_accuracy", "initial_test_elbo"}}
+                  "initial_test_loss", "initial_test_accuracy", "initial_test_elbo", "final_train_loss",
+                  "initial_excess_risk", "final_excess_risk"}}
 
 
 def schema_of(table: str, version: int) -> pa.Schema:

@@ -201,10 +201,12 @@ def describe_grid(trials: list[PlannedTrial]) -> list[str]:
 
 
 def plan_quick(task: TaskSpec, fixed: dict[str, Any] | None = None) -> list[PlannedTrial]:
-    """The task's quick grid: widths × depths × seeds, each optimizer at its default hyperparameters."""
+    """The task's quick grid: widths × depths × seeds, each optimizer at its default hyperparameters,
+    over the quick grid's `steps` where it gives them (`fixed`, the --set values, win)."""
     quick = task.quick_grid
     if quick is None:
         raise ConfigError(f"task {task.name} has no quick_grid; give the grid with sweep --grid")
+    fixed = {**({"steps": quick.steps} if quick.steps else {}), **(fixed or {})}
     trials: list[PlannedTrial] = []
     for name in quick.optimizers:
         defaults = {k: [v] for k, v in task.defaults.hparams[name].items()}

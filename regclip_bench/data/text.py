@@ -1,0 +1,84 @@
+"""A character-level corpus from a file a system package installs: the text's characters as integer
+ids, split into a training and a validation part by position (nanoGPT's shakespeare_char recipe).
+
+The default is the Jargon File 4.4.7 (public domain, 1.38 M characters), as Debian's `dict-jargon`
+installs it (/usr/share/dictd/jargon.dict.dz, dictzip: gzip-compatible); its SHA-256, of the text, is
+checked and is part of the workload, so it is in every result's provenance.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from .base import upload
+
+
+class WindowBatches:
+    """Random windows of the training text, their starts drawn from the trial's generator (whose
+    state every checkpoint holds); no epochs."""
+    steps_per_epoch = 1
+
+    def __init__(self, n: int, context: int, batch_size: int, generator: torch.Generator) -> None:
+        self.high, self.batch_size, self.generator = n - context - 1, batch_size, generator
+
+    def next(self) -> Tensor:
+        return torch.randint(0, self.high, (self.batch_size,), generator=self.generator)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class TextData:
+    num_classes = None
+
+    def __init__(self, spec, device: torch.device) -> None:
+        path = Path(spec.path)
+        if not path.is_file():
+            raise ConfigError(f"text: {path} not found: install it with `apt-get install {spec.package}` "
+                              "(or set data.path to another text file and data.sha256 to its checksum)")
+        raw = gzip.open(path).read() if path.suffix in (".gz", ".dz") else path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if spec.sha256 and digest != spec.sha256:
+            raise ConfigError(f"text: {path}: SHA-256 {digest}, not data.sha256 {spec.sha256} (another version "
+                              "of the package?); set data.sha256 to use it anyway")
+        text = raw.decode("utf-8")
+        self.vocabulary = sorted(set(text))
+        lookup = {c: i for i, c in enumerate(self.vocabulary)}
+        tokens = torch.tensor([lookup[c] for c in text], dtype=torch.int64)
+        split = int(len(tokens) * (1 - spec.val_fraction))
+        self.device, self.context = device, spec.context
+        self.train = tokens[:split].to(device)
+        val = tokens[split:]
+        windows = min(spec.eval_windows, (len(val) - 1) // spec.context)   # fixed, non-overlapping
+        starts = torch.arange(windows) * spec.context
+        self.test_x = torch.stack([val[s:s + spec.context] for s in starts]).to(device)
+        self.test_y = torch.stack([val[s + 1:s + spec.context + 1] for s in starts]).to(device)
+        self.input_shape, self.num_outputs, self.n_train = (spec.context,), len(self.vocabulary), split
+
+    def batcher(self, batch_size: int | None, generator: torch.Generator, device: torch.device) -> WindowBatches:
+        return WindowBatches(self.n_train, self.context, batch_size, generator)
+
+    def batch(self, starts: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        index = upload(starts, self.device)[:, None] + torch.arange(self.context + 1, device=self.device)
+        window = self.train[index]
+        return window[:, :-1], window[:, 1:]
+
+    def probe(self) -> tuple[Tensor, Tensor]:
+        """The first 64 training windows."""
+        return self.batch(torch.arange(64) * self.context, torch.Generator())
+
+    def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return x
+
+
+def text(spec, device: torch.device) -> TextData:
+    return TextData(spec, device)

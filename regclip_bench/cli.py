@@ -55,6 +55,9 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
     parser.add_argument("--max-concurrent", type=_positive_int)
+    parser.add_argument("--pack", type=_number(int, 1, inclusive=True), metavar="K",
+                        help="train up to K configurations of one workload and optimizer together in one "
+                             "process (docs/packed-trials.md; default: the task's `pack`, else 1)")
     parser.add_argument("--max-failures", type=_number(int, 0, inclusive=True), default=3,
                         help="retries of a crashed trial (default 3)")
     parser.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
@@ -231,6 +234,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     name = args.name or task.name
     _local_token(args)
     if args.mode == "search":
+        if args.pack not in (None, 1):
+            raise ConfigError("--pack: search mode samples one trial at a time; leave out --pack")
         if args.budget is not None:
             raise ConfigError("--budget: budgeted tuning is its own mode; leave out --mode search")
         return _search(args, task, name, grid, fixed, optimizers or list(task.search_space.optimizers))
@@ -249,7 +254,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     from .sweep.runner import run_sweep
-    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"), plan=plan)
+    outcome = run_sweep(trials, _sweep_options(args, name, task), task.model_dump(mode="json"), plan=plan)
     return _report(outcome, args, name)
 
 
@@ -260,12 +265,13 @@ def _local_token(args: argparse.Namespace) -> None:
         use_token()
 
 
-def _sweep_options(args: argparse.Namespace, name: str):
+def _sweep_options(args: argparse.Namespace, name: str, task):
     from .sweep.runner import SweepOptions
     return SweepOptions(name=name, storage=args.storage, address=args.address,
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         max_concurrent=args.max_concurrent, resume=args.resume,
-                        max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every)
+                        max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every,
+                        pack=args.pack or task.pack)
 
 
 def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]], fixed: dict[str, Any],
@@ -281,7 +287,7 @@ def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]
     if args.dry_run:
         return 0
     from .sweep.runner import run_search
-    outcome = run_search(task, optimizers, args.samples, grid, fixed, _sweep_options(args, name))
+    outcome = run_search(task, optimizers, args.samples, grid, fixed, _sweep_options(args, name, task))
     return _report(outcome, args, name)
 
 
@@ -321,7 +327,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n".join(describe_grid(trials)))
     if args.dry_run:
         return 0
-    outcome = run_sweep(trials, _sweep_options(args, name), task.model_dump(mode="json"))
+    outcome = run_sweep(trials, _sweep_options(args, name, task), task.model_dump(mode="json"))
     args.no_aggregate = False
     code = _report(outcome, args, name)
     if code:

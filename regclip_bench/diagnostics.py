@@ -15,15 +15,17 @@ class StepDiagnostics:
     `read()` brings everything back in one transfer and starts a new interval.
     """
 
-    def __init__(self, device: torch.device, loss_target: float | None) -> None:
+    def __init__(self, device: torch.device, loss_target: float | None, shape: tuple[int, ...] = ()) -> None:
+        """`shape`: () for one trial, (K,) for the K members of a pack (each statistic per member)."""
         self.loss_target = loss_target            # train-loss target (direction min), or None
+        self.shape = shape
         self.step = torch.zeros((), dtype=torch.int64, device=device)
-        self.interval_loss = torch.zeros((), dtype=torch.float64, device=device)
-        self.best_loss = torch.full((), float("inf"), device=device)
-        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-        self.first_hit = torch.full((), -1, dtype=torch.int64, device=device)
-        self.regimes = torch.zeros(3, dtype=torch.int64, device=device)
-        self._one = torch.ones(1, dtype=torch.int64, device=device)
+        self.interval_loss = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.best_loss = torch.full(shape, float("inf"), device=device)
+        self.nonfinite = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.first_hit = torch.full(shape, -1, dtype=torch.int64, device=device)
+        self.regimes = torch.zeros(*shape, 3, dtype=torch.int64, device=device)
+        self._one = torch.ones(*shape, 1, dtype=torch.int64, device=device)
         self.loss: Tensor | None = None
         self.regime: Tensor | None = None         # the last step's, when the optimizer clips
 
@@ -45,25 +47,34 @@ class StepDiagnostics:
         self.nonfinite |= ~torch.isfinite(loss)
         if optimizer.clip_factor is not None:
             # Classified on the device: δ as a float32 is not the Python float δ.
-            self.regime = classify_regime(optimizer.clip_factor, optimizer.floor or 0.0).long().view(1)
-            self.regimes.index_add_(0, self.regime, self._one)
+            floor = 0.0 if optimizer.floor is None else optimizer.floor
+            self.regime = classify_regime(optimizer.clip_factor, floor).long().view(*self.shape, 1)
+            self.regimes.scatter_add_(-1, self.regime, self._one)
         if self.loss_target is not None:
             hit = (loss <= self.loss_target) & (self.first_hit < 0)
             torch.where(hit, self.step, self.first_hit, out=self.first_hit)
 
     def read(self, steps_in_interval: int, extra: dict[str, Tensor]) -> dict[str, float]:
         """Everything as Python numbers (one host sync); resets the interval sums."""
-        regime = [self.regime.view(())] if self.regime is not None else []
+        return self.read_members(steps_in_interval, extra)[0]
+
+    def read_members(self, steps_in_interval: int, extra: dict[str, Tensor]) -> list[dict[str, float]]:
+        """`read`, one dict per member (one for a single trial)."""
+        regime = [self.regime.view(self.shape)] if self.regime is not None else []
         names = ["loss", "interval_loss", "best_loss", "nonfinite", "first_hit",
                  *(f"n_{r}" for r in REGIME_NAMES), *extra, *(["regime"] if regime else [])]
         values = [self.loss, self.interval_loss, self.best_loss, self.nonfinite, self.first_hit,
-                  *self.regimes, *extra.values(), *regime]
-        numbers = torch.stack([v.to(self.best_loss.device, torch.float64) for v in values]).tolist()
-        out = dict(zip(names, numbers))
-        out["loss_avg"] = out.pop("interval_loss") / steps_in_interval
-        out["nonfinite"] = bool(out["nonfinite"])
-        out["first_hit"] = int(out["first_hit"])
-        out["regime"] = REGIME_NAMES[int(out["regime"])] if regime else None
+                  *self.regimes.unbind(-1), *extra.values(), *regime]
+        device = self.best_loss.device
+        columns = torch.stack([v.to(device, torch.float64).expand(self.shape).reshape(-1) for v in values]).tolist()
+        members = []
+        for numbers in zip(*columns):
+            out = dict(zip(names, numbers))
+            out["loss_avg"] = out.pop("interval_loss") / steps_in_interval
+            out["nonfinite"] = bool(out["nonfinite"])
+            out["first_hit"] = int(out["first_hit"])
+            out["regime"] = REGIME_NAMES[int(out["regime"])] if regime else None
+            members.append(out)
         self.interval_loss.zero_()
         self.regimes.zero_()
-        return out
+        return members

@@ -329,6 +329,9 @@ class TaskSpec(_Strict):
     search_space: SearchSpace
     quick_grid: QuickGrid | None = None
     tuning: TuningSpec | None = None
+    # Sweeps train up to this many configurations of one workload and optimizer together (sweep --pack);
+    # how trials run, not what they compute: not part of the workload.
+    pack: Annotated[int, Field(ge=1, le=4096)] = 1
     # The workloads the leaderboard shows first: overrides of this file (width, depth,
     # budget keys, dotted fields); the default is the file's own workload.
     headline: Annotated[list[dict[str, Annotated[int | float | str | bool, Field(union_mode="left_to_right")]]],

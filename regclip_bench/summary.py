@@ -71,7 +71,8 @@ class TrialSummary:
 
 
 PROVENANCE = ("hostname", "node_id", "cpu_model", "gpu_model", "regclip_bench_version", "git_commit",
-              "torch_version", "ray_version", "python_version")   # added where the trial ran
+              "torch_version", "ray_version", "python_version",
+              "pack")   # added where the trial ran; pack: the packed Tune trial it ran in, if any
 
 
 def columns() -> list[tuple[str, type]]:

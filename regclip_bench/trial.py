@@ -94,7 +94,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     total_steps = budget.steps or budget.epochs * batches.steps_per_epoch
     shortfall = memory_shortfall(task, data, config.optimizer, device)
     if shortfall is not None:  # out of memory is a result: say so before allocating it
-        return _record(config, summarise([], [], [0, 0, 0], Status.FAILED, shortfall, math.nan,
+        return trial_record(config, summarise([], [], [0, 0, 0], Status.FAILED, shortfall, math.nan,
                                          total_steps=total_steps, param_count=parameter_count(task, data),
                                          device=str(device)), [], [])
     model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
@@ -153,9 +153,9 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         if not is_out_of_memory(exc):
             raise
         status, error, s.step = Status.FAILED, f"out of memory: {str(exc).splitlines()[0]}", s.step - 1
-    hit = _train_hit(s, target) if target.metric == "train_loss" else s.eval_hit
+    hit = train_hit(s.steps, s.step_times, target) if target.metric == "train_loss" else s.eval_hit
     probe = (s.evals[0]["train_loss"], kind.probe(model, sample) if status != Status.FAILED else math.nan)
-    return _record(config, summarise(
+    return trial_record(config, summarise(
         s.steps, s.evals, s.regime_totals, status, error, w0_norm, probe, steps_done=s.step, resumed_from_step=first - 1,
         total_steps=total_steps, steps_to_target=hit[0] if hit else math.inf,
         seconds_to_target=hit[1] if hit else math.inf, param_count=sum(p.numel() for p in params),
@@ -166,22 +166,22 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
 
 def stopped_record(config: TrialConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The record of a trial stopped at `state` (a checkpoint's): a search's scheduler stopped it."""
-    return _record(config, summarise(state["steps"], state["evals"], state["regime_totals"], Status.STOPPED, None,
+    return trial_record(config, summarise(state["steps"], state["evals"], state["regime_totals"], Status.STOPPED, None,
                                      _norm(state["w0"]).item(), steps_done=state["step"]),
                    state["steps"], state["evals"])
 
 
-def _record(config: TrialConfig, summary, steps: list[dict], evals: list[dict]) -> dict[str, Any]:
+def trial_record(config: TrialConfig, summary, steps: list[dict], evals: list[dict]) -> dict[str, Any]:
     return {**summary.record(), "config": config.flat(), **trial_identity(config), "steps": steps, "evals": evals}
 
 
-def _train_hit(s: TrialState, target) -> tuple[int, float] | None:
-    """The first step that met a training-loss target (tracked per step on the device when
-    minimising; judged on the logged rows when maximising)."""
-    hit_step = s.steps[-1]["first_hit"] if s.steps else -1
+def train_hit(rows: list[dict], step_times: list[float], target) -> tuple[int, float] | None:
+    """(step, seconds) of the first step that met a training-loss target (tracked per step on the
+    device when minimising; judged on the logged `rows` when maximising), or None."""
+    hit_step = rows[-1]["first_hit"] if rows else -1
     if target.direction == "max":
-        hit_step = next((r["step"] for r in s.steps if r["loss"] >= target.value), -1)
-    return (hit_step, s.step_times[hit_step - 1]) if hit_step > 0 else None
+        hit_step = next((r["step"] for r in rows if r["loss"] >= target.value), -1)
+    return (hit_step, step_times[hit_step - 1]) if hit_step > 0 else None
 
 
 def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[str, float]:

@@ -66,11 +66,20 @@ def global_grad_norm(grads: list[Tensor], norms: list[Tensor] | None = None) -> 
     return torch.linalg.vector_norm(torch.stack([n.to(device, dtype) for n in partials]))
 
 
+def clip_factor(grad_norm: Tensor, gamma: float | Tensor, delta: float | Tensor) -> Tensor:
+    """δ-GClip's rule, h/η = min(1, max(δ, γ/‖g‖)) (GClip: δ = 0); γ and δ numbers, or tensors that
+    broadcast against ‖g‖ (a pack's members).  A non-finite ‖g‖ gives a non-finite factor."""
+    factor = gamma / grad_norm
+    if isinstance(delta, Tensor):
+        return factor.clamp_(min=delta).clamp_(max=1.0)
+    return factor.clamp_(delta, 1.0)
+
+
 def delta_gclip_(params: list[Tensor], grads: list[Tensor], *, grad_norm: Tensor, lr: float, gamma: float,
                  delta: float, weight_decay: float = 0.0) -> Tensor:
     """params ← params·(1 − lr·λ) − lr·f·grads with f = clamp(γ/‖g‖, δ, 1); returns f (0-d, on
     ‖g‖'s device).  No host sync."""
-    factor = (gamma / grad_norm).clamp_(delta, 1.0)
+    factor = clip_factor(grad_norm, gamma, delta)
     for (device, dtype), (ps, gs) in _by_device_and_dtype(params, grads):
         if weight_decay != 0:
             torch._foreach_mul_(ps, 1.0 - lr * weight_decay)
@@ -82,8 +91,8 @@ def delta_gclip_per_tensor_(params: list[Tensor], grads: list[Tensor], *, grad_n
                             gamma: float, delta: float, weight_decay: float = 0.0) -> Tensor:
     """The per-tensor variant: each tensor clipped by its own norm (`grad_norms`, one per
     gradient); returns the smallest factor (on the first norm's device).  No host sync."""
-    factors = (gamma / torch.stack([n.to(grad_norms[0].device, grad_norms[0].dtype) for n in grad_norms])
-               ).clamp_(delta, 1.0)
+    factors = clip_factor(torch.stack([n.to(grad_norms[0].device, grad_norms[0].dtype) for n in grad_norms]),
+                          gamma, delta)
     scales = list((factors * -lr).unbind())
     for (device, dtype), (ps, gs, ss) in _by_device_and_dtype(params, grads, scales):
         if weight_decay != 0:
@@ -217,7 +226,7 @@ class DeltaGClip(Optimizer):
             hparams = {k: group[k] for k in ("lr", "gamma", "delta", "weight_decay")}
             mine, start = norms[start:start + len(gs)], start + len(gs)
             if not params:
-                factor = (group["gamma"] / grad_norm).clamp_(group["delta"], 1.0)
+                factor = clip_factor(grad_norm, group["gamma"], group["delta"])
             elif group["per_tensor"]:
                 factor = delta_gclip_per_tensor_(params, gs, grad_norms=mine, **hparams)
             else:

@@ -46,7 +46,7 @@ ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "s
                   "initial_loss", "loss_rate_r2", "loss_rate_second_half", "loss_rate_second_half_r2",
                   "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
                   "initial_test_loss", "initial_test_accuracy", "initial_test_elbo", "final_train_loss",
-                  "initial_excess_risk", "final_excess_risk"}}
+                  "initial_excess_risk", "final_excess_risk", "pack"}}
 
 
 def schema_of(table: str, version: int) -> pa.Schema:

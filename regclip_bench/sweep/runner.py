@@ -44,6 +44,7 @@ class SweepOptions:
     resume: bool = False
     max_failures: int = 3
     checkpoint_every_s: float = 10.0  # at the first evaluation after this many seconds
+    pack: int = 1                     # up to this many trials of one workload and optimizer per Tune trial
 
 
 @dataclass
@@ -84,10 +85,10 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
                                                          outcome.errored):
                 record_finished(sweep_dir, previous.rstrip("/").rsplit("/", 1)[-1])
         if todo and not outcome.interrupted:
-            progress = Progress(len(todo), stream)
-            params = [{"key": t.key, "overrides": t.overrides, "task": task_dump,
-                       "sweep": options.name, "sweep_dir": sweep_dir,
-                       "checkpoint_every_s": options.checkpoint_every_s} for t in todo]
+            common = {"task": task_dump, "sweep": options.name, "sweep_dir": sweep_dir,
+                      "checkpoint_every_s": options.checkpoint_every_s}
+            params = [{**_tune_trial(group), **common} for group in packs(todo, options.pack)]
+            progress = Progress(len(params), stream)
             run = time.strftime("run-%Y%m%d-%H%M%S")
             record_run(sweep_dir, {"run": run, "mode": "grid", **(plan or {}), "task": task_dump["name"],
                                    "trials": len(trials), "to_run": len(todo),
@@ -107,6 +108,37 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             if not outcome.interrupted:
                 record_finished(sweep_dir, run)
     return outcome
+
+
+def packs(trials: list[PlannedTrial], k: int) -> list[list[PlannedTrial]]:
+    """The trials grouped into packs of up to `k` that share a workload, an optimizer, its schedule
+    and a device, in planned order; a trial that cannot be packed (packed.check_pack) runs alone."""
+    from ..identity import workload_key
+    from ..packed import PackError, check_pack
+    if k <= 1:
+        return [[t] for t in trials]
+    groups: dict[tuple, list[PlannedTrial]] = {}
+    for t in trials:
+        c = t.config
+        groups.setdefault((workload_key(c.task), c.optimizer, repr(c.milestones), c.device), []).append(t)
+    out = []
+    for group in groups.values():
+        try:
+            check_pack([group[0].config])
+        except (PackError, ValueError):
+            out += [[t] for t in group]
+            continue
+        out += [group[i:i + k] for i in range(0, len(group), k)]
+    return out
+
+
+def _tune_trial(group: list[PlannedTrial]) -> dict[str, Any]:
+    """A Tune trial's parameters: one trial, or a pack of them (named for its members' keys)."""
+    if len(group) == 1:
+        return {"key": group[0].key, "overrides": group[0].overrides}
+    from ..identity import digest
+    return {"key": f"pack-{digest([t.key for t in group])}",
+            "members": [{"key": t.key, "overrides": t.overrides} for t in group]}
 
 
 def _run_config(run: str, experiments: str, options: SweepOptions, progress):
@@ -215,9 +247,10 @@ def _fit(tuner, progress, outcome: SweepOutcome,
     for result in results:
         metrics = result.metrics or {}
         if result.error is None and metrics.get("finished"):
-            outcome.ran += 1
-            status = metrics.get("status", "unknown")
-            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+            members = metrics.get("member_statuses") or {metrics.get("status", "unknown"): 1}
+            for status, n in members.items():   # a pack counts as the trials it ran
+                outcome.ran += n
+                outcome.statuses[status] = outcome.statuses.get(status, 0) + n
         elif result.error is None and early_stopping:  # ASHA stopped it: a result, saved as "stopped"
             outcome.ran += 1
             outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import socket
+from collections import Counter
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from ray import tune
 from ..config import resolve_trial
 from ..spec import TaskSpec
 from ..summary import columns as summary_columns
+from ..packed import run_pack
 from ..trial import Reporter, run_trial, stopped_record
 from ..trial_io import write_trial
 from ..provenance import provenance
@@ -66,27 +68,36 @@ class TuneReporter(Reporter):
 
 
 def sweep_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable.  `config["trial"]` holds the task, the trial's overrides and where
-    to write; in search mode, its "sampled" holds the values Tune drew for this trial."""
+    """Tune function trainable.  `config["trial"]` holds the task, the trial's overrides (or a pack's
+    members') and where to write; in search mode, its "sampled" holds the values Tune drew."""
     params = config["trial"]
-    trial = resolve_trial(TaskSpec.model_validate(params["task"]),  # device "auto": the GPU when Tune gave one
-                          {**params["overrides"], **params.get("sampled", {})})
-    key = trial_key(trial)
+    task = TaskSpec.model_validate(params["task"])
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
 
-    def save(result: dict[str, Any]) -> None:
+    def save(trial, result: dict[str, Any], **extra: Any) -> None:
+        key = trial_key(trial)
         result.update(key=key, sweep=params["sweep"], node_id=ray.get_runtime_context().get_node_id(),
-                      hostname=socket.gethostname(), **provenance())
+                      hostname=socket.gethostname(), **provenance(), **extra)
         write_trial(join(params["sweep_dir"], "trials", f"{key}.parquet"), result)
 
-    reporter = TuneReporter(params["checkpoint_every_s"],
-                            (lambda state: save(stopped_record(trial, state()))) if params.get("sampled") else None)
+    reporter = TuneReporter(params["checkpoint_every_s"])
+    if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
+        trials = [resolve_trial(task, m["overrides"]) for m in params["members"]]
+        results = run_pack(trials, reporter, resume=resume)
+        for trial, result in zip(trials, results):
+            save(trial, result, pack=params["key"])
+        statuses = Counter(r["status"] for r in results)
+        tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses)})
+        return
+    trial = resolve_trial(task, {**params["overrides"], **params.get("sampled", {})})  # device "auto": Tune's GPU
+    if params.get("sampled"):
+        reporter.partial = lambda state: save(trial, stopped_record(trial, state()))
     result = run_trial(trial, reporter, resume=resume)
-    save(result)
+    save(trial, result)
     final = {name: result[name] for name, _ in summary_columns() if isinstance(result.get(name), (int, float, str))
              and not (isinstance(result[name], float) and not math.isfinite(result[name]))}
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})

@@ -1,0 +1,109 @@
+"""Trials per second, packed against unpacked, on the same grid, measured in one run.
+
+The grid: 64 configurations of teacher_mlp at width 64, depth 2 (δ-GClip: 4 η × 4 γ × 4 seeds).
+Unpacked: `run_trial` on each configuration in turn; packed: `run_pack` on packs of K = 16 and of
+K = 64.  All in this process, one thread each (torch.set_num_threads(1)), so what is compared is
+the per-trial work, not Ray's scheduling; rounds alternate the three so that machine noise hits
+them alike.  `--task fashion_mnist_vae` runs the VAE grid instead (8 configurations, 1 epoch).
+
+    python benchmarks/packed_trials.py [--rounds 3] [--threads 1] [--device cpu]
+    python benchmarks/packed_trials.py --sweep [--rounds 1]
+
+`--sweep` times whole sweeps instead, as a user runs them: `regclip-bench sweep teacher_mlp` over the
+same 64 configurations on an embedded local Ray (its start included), without and with `--pack 16`
+and `--pack 64`, each into a fresh folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+from regclip_bench.config import resolve_trial
+from regclip_bench.packed import run_pack
+from regclip_bench.spec import load_task
+from regclip_bench.trial import run_trial
+
+GRIDS = {
+    "teacher_mlp": (dict(width=64, depth=2, optimizer="delta_gclip", delta=0.1),
+                    [dict(lr=lr, gamma=g, seed=s) for lr in (0.1, 0.3, 1.0, 3.0) for g in (0.01, 0.1, 1.0, 10.0)
+                     for s in range(4)], (16, 64)),
+    "fashion_mnist_vae": (dict(optimizer="delta_gclip", epochs=1, eval_every=600),
+                          [dict(lr=lr, seed=s) for lr in (1e-4, 3e-4, 1e-3, 3e-3) for s in range(2)], (8,)),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="teacher_mlp", choices=sorted(GRIDS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sweep", action="store_true", help="time whole sweeps on local Ray")
+    args = parser.parse_args()
+    if args.sweep:
+        return sweeps(args.rounds)
+    torch.set_num_threads(args.threads)
+    common, grid, packs = GRIDS[args.task]
+    task = load_task(args.task)
+    configs = [resolve_trial(task, {**common, **point, "device": args.device}) for point in grid]
+    n = len(configs)
+
+    def unpacked() -> None:
+        for c in configs:
+            run_trial(c)
+
+    def packed(k: int):
+        return lambda: [run_pack(configs[i:i + k]) for i in range(0, n, k)]
+
+    variants = {"unpacked": unpacked, **{f"packed K={k}": packed(k) for k in packs}}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    print(f"{args.task}: {n} configurations, device {args.device}, {args.threads} thread(s), "
+          f"{args.rounds} rounds, interleaved")
+    base = statistics.median(times["unpacked"])
+    for name, t in times.items():
+        median = statistics.median(t)
+        ratios = [u / p for u, p in zip(times["unpacked"], t)]
+        print(f"  {name:14s} median {median:8.2f} s   {n / median:8.2f} trials/s   "
+              f"{base / median:5.2f}x unpacked (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+SWEEP_GRID = ["--grid", "width=64", "--grid", "depth=2", "--optimizers", "delta_gclip", "--grid", "delta=0.1",
+              "--grid", "lr=0.1,0.3,1.0,3.0", "--grid", "gamma=0.01,0.1,1.0,10.0", "--seeds", "4"]
+
+
+def sweeps(rounds: int) -> None:
+    variants = {"unpacked sweep": [], "--pack 16": ["--pack", "16"], "--pack 64": ["--pack", "64"]}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(rounds):
+        for name, extra in variants.items():
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.perf_counter()
+                done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp", *SWEEP_GRID,
+                                       *extra, "--name", "bench", "--storage", folder, "--no-aggregate"],
+                                      capture_output=True, text=True)
+                times[name].append(time.perf_counter() - start)
+                if done.returncode != 0 or "ran 64 trials" not in done.stdout:
+                    sys.exit(f"{name}: the sweep failed:\n{done.stdout}{done.stderr}")
+    print(f"teacher_mlp sweeps of 64 configurations on local Ray (start included), {rounds} round(s), interleaved")
+    base = statistics.median(times["unpacked sweep"])
+    for name, t in times.items():
+        median = statistics.median(t)
+        print(f"  {name:15s} median {median:8.2f} s   {64 / median:6.2f} trials/s   {base / median:5.2f}x unpacked")
+
+
+if __name__ == "__main__":
+    main()

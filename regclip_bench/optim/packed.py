@@ -1,0 +1,156 @@
+"""Optimizers for packed trials: K members' parameters stacked along a leading dimension, each
+member with its own hyperparameters ([K] tensors) and its own state.
+
+The update rules are the unpacked optimizers' — δ-GClip's clip factor is the same function
+(`clip_factor`), SGD's and Adam's follow torch.optim's single-tensor code — applied per member;
+a member's global gradient norm is over its own slice of every tensor.  No host sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import OptimizerDiagnostics
+from .delta_gclip import clip_factor
+from .registry import optimizer_entry
+
+PACKABLE = ("delta_gclip", "gclip", "sgd", "sgd_momentum", "adam", "adamw")
+_SHARED = ("nesterov",)   # must be equal across a pack's members
+
+
+def member_norms(tensors: list[Tensor]) -> Tensor:
+    """‖t‖ per member over all `tensors` ([K, …] each): a [K] tensor."""
+    k = tensors[0].shape[0]
+    per_tensor = torch.stack([torch.linalg.vector_norm(t.reshape(k, -1), dim=1) for t in tensors])
+    return torch.linalg.vector_norm(per_tensor, dim=0)
+
+
+def _per_member(values: Tensor, like: Tensor) -> Tensor:
+    """[K] → [K, 1, …, 1], to broadcast against a stacked tensor `like`."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+class PackedOptimizer:
+    """One optimizer for K members: `step(params, grads)` updates the stacked `params` in place."""
+
+    def __init__(self, name: str, params: list[Tensor], hparams: list[Mapping[str, Any]]) -> None:
+        if name not in PACKABLE:
+            raise ValueError(f"optimizer {name!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
+        entry = optimizer_entry(name)
+        members = [{**entry.defaults, **h} for h in hparams]
+        for key in _SHARED:
+            if len({m.get(key) for m in members}) > 1:
+                raise ValueError(f"a pack's members must share {key}; got {sorted({m.get(key) for m in members})}")
+        device, self.dtype = params[0].device, params[0].dtype
+        self.name, self.params, self.k = name, params, len(members)
+        self.nesterov = bool(members[0].get("nesterov", False))
+        values: dict[str, list[float]] = {}
+        for m in members:
+            for key, value in m.items():
+                if key == "betas":
+                    values.setdefault("beta1", []).append(value[0])
+                    values.setdefault("beta2", []).append(value[1])
+                elif key not in _SHARED:
+                    values.setdefault(key, []).append(value)
+        if name == "gclip":
+            values["delta"] = [0.0] * self.k
+        self.base_lr, self.values = values.pop("lr"), values
+        # float64, as torch.optim computes these in Python floats; δ-GClip's γ and δ in the weights' dtype,
+        # as the unpacked kernel's clamp sees them
+        self.h = {key: torch.tensor(v, dtype=self.dtype if key in ("gamma", "delta") else torch.float64,
+                                    device=device) for key, v in values.items()}
+        self.set_lr_scale(1.0)
+        self.state: dict[str, Any] = {"step": 0, "nonfinite_steps": torch.zeros(self.k, dtype=torch.int64, device=device)}
+        self.clips = name in ("delta_gclip", "gclip")
+        self.last_grad_norm: Tensor | None = None
+        self.last_clip_factor: Tensor | None = None
+
+    def set_lr_scale(self, scale: float) -> None:
+        """η of every member times `scale` (a step schedule's factor)."""
+        self.lr_values = [lr * scale for lr in self.base_lr]
+        self.lr = torch.tensor(self.lr_values, dtype=torch.float64, device=self.params[0].device)
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor], measure: bool = True) -> None:
+        """One step of every member; `measure`: compute ‖g‖ per member for the diagnostics even
+        where the rule does not need it."""
+        self.state["step"] += 1
+        norm = member_norms(grads) if (self.clips or measure) else None
+        if norm is not None:
+            self.last_grad_norm = norm
+        if self.clips:   # as unpacked: only δ-GClip and GClip count non-finite steps
+            self.state["nonfinite_steps"].add_(torch.isfinite(norm).logical_not_())
+        getattr(self, f"_{self.name.replace('gclip', 'clip').replace('delta_', '')}")(grads, norm)
+
+    def _clip(self, grads: list[Tensor], norm: Tensor) -> None:
+        factor = clip_factor(norm, self.h["gamma"], self.h["delta"])
+        self.last_clip_factor = factor
+        scale = factor * -self.lr.to(self.dtype)
+        decay = (1.0 - self.lr * self.h["weight_decay"]).to(self.dtype)
+        for p, g in zip(self.params, grads):
+            if any(self.values["weight_decay"]):
+                p.mul_(_per_member(decay, p))
+            p.add_(g * _per_member(scale, p))
+
+    def _sgd(self, grads: list[Tensor], norm: Tensor | None) -> None:
+        self._sgd_momentum(grads, norm, momentum=False)
+
+    def _sgd_momentum(self, grads: list[Tensor], norm: Tensor | None, momentum: bool = True) -> None:
+        buffers = self.state.setdefault("momentum_buffer", [None] * len(self.params))
+        lr = self._cast(-self.lr)
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if any(self.values["weight_decay"]):
+                g = g + _per_member(self._cast(self.h["weight_decay"]), p) * p
+            if momentum:
+                mu = _per_member(self._cast(self.h["momentum"]), p)
+                if buffers[i] is None:
+                    buffers[i] = g.clone()
+                else:
+                    buffers[i].mul_(mu).add_(g)
+                g = g + mu * buffers[i] if self.nesterov else buffers[i]
+            p.add_(g * _per_member(lr, p))
+
+    def _adam(self, grads: list[Tensor], norm: Tensor | None, decoupled: bool = False) -> None:
+        t = self.state["step"]
+        m_all = self.state.setdefault("exp_avg", [torch.zeros_like(p) for p in self.params])
+        v_all = self.state.setdefault("exp_avg_sq", [torch.zeros_like(p) for p in self.params])
+        b1, b2, eps, wd = self.h["beta1"], self.h["beta2"], self.h["eps"], self.h["weight_decay"]
+        c = self._cast
+        step_size, bias2_sqrt = c(self.lr / (1 - b1 ** t)), c((1 - b2 ** t).sqrt())
+        for p, g, m, v in zip(self.params, grads, m_all, v_all):
+            if any(self.values["weight_decay"]):
+                if decoupled:
+                    p.mul_(_per_member(c(1 - self.lr * wd), p))
+                else:
+                    g = g + _per_member(c(wd), p) * p
+            m.lerp_(g, _per_member(c(1 - b1), p))
+            v.mul_(_per_member(c(b2), p)).addcmul_(g, g * _per_member(c(1 - b2), p))
+            denom = (v.sqrt() / _per_member(bias2_sqrt, p)).add_(_per_member(c(eps), p))
+            p.add_((m / denom) * _per_member(-step_size, p))
+
+    def _cast(self, values: Tensor) -> Tensor:
+        return values.to(self.dtype)
+
+    def _adamw(self, grads: list[Tensor], norm: Tensor | None) -> None:
+        self._adam(grads, norm, decoupled=True)
+
+    def diagnostics(self) -> OptimizerDiagnostics:
+        """[K] tensors: the members' last ‖g‖, clip factor and step size, and non-finite counts."""
+        if not self.clips:
+            return OptimizerDiagnostics(self.last_grad_norm, nonfinite_steps=self.state["nonfinite_steps"])
+        return OptimizerDiagnostics(self.last_grad_norm, self.last_clip_factor,
+                                    self.last_clip_factor * self._cast(self.lr),
+                                    self.state["nonfinite_steps"], floor=self.h["delta"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "base_lr": self.base_lr, "lr_values": self.lr_values}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = state["state"]
+        self.base_lr = state["base_lr"]
+        self.set_lr_scale(state["lr_values"][0] / state["base_lr"][0] if state["base_lr"][0] else 1.0)
+

@@ -1,0 +1,266 @@
+"""Packed trials: K configurations of one workload and one optimizer trained together in one
+process (horizontally fused training; Wang et al., MLSys 2021), with torch.func.
+
+Every member keeps what is its own in `run_trial`: initialisation from its seed, batch order from
+its own generator, its hyperparameters ([K] tensors), δ-GClip's global norm over its own gradients,
+its diagnostics.  Its record has the schema and keys of an unpacked trial's, and its numbers equal
+them up to float rounding (`tests/test_packed.py`).  A member that diverges is recorded as diverged
+at the logged step that saw it, as an unpacked trial is, and the others go on: members share no
+arithmetic.  Memory: K copies of the model, its gradients and the optimizer state, and K batches.
+
+Not packed (refused with a reason): models with batch-norm statistics (vmap cannot update them
+per member), per-tensor δ-GClip, clip-norm SGD.  Models that draw noise in their forward pass
+(the VAE) get each member's noise from a batched draw, so their members equal unpacked trials in
+distribution, not number for number.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+from .config import TrialConfig, pick_device
+from .data import load_data
+from .diagnostics import StepDiagnostics
+from .identity import workload_key
+from .kinds import KINDS
+from .models import build_model
+from .optim.packed import PACKABLE, PackedOptimizer, member_norms
+from .summary import Status, summarise
+from .trial import Reporter, train_hit, trial_record
+
+
+class PackError(ValueError):
+    """These configurations cannot be packed together (the message says why)."""
+
+
+def check_pack(configs: list[TrialConfig]) -> None:
+    """PackError unless `configs` share a workload, an optimizer and its schedule, and can be vmapped."""
+    if not configs:
+        raise PackError("a pack needs at least one configuration")
+    first = configs[0]
+    keys = {workload_key(c.task) for c in configs}
+    if len(keys) > 1:
+        raise PackError(f"a pack's members must share one workload; got {len(keys)}")
+    optimizers = {c.optimizer for c in configs}
+    if len(optimizers) > 1:
+        raise PackError(f"a pack's members must share one optimizer; got {', '.join(sorted(optimizers))}")
+    if len({repr(c.milestones) for c in configs}) > 1:
+        raise PackError("a pack's members must share one learning-rate schedule")
+    if first.optimizer not in PACKABLE:
+        raise PackError(f"optimizer {first.optimizer!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
+    if len({c.device for c in configs}) > 1:
+        raise PackError("a pack's members must share one device")
+    if first.task.budget.sharpness_every:
+        raise PackError(f"task {first.task.name!r}: the sharpness diagnostic (budget.sharpness_every) is "
+                        "measured per trial; run it unpacked")
+    if first.task.model.family in BATCH_NORM_FAMILIES:
+        raise PackError(f"task {first.task.name!r}: its model ({first.task.model.family}) has batch-norm "
+                        "statistics, which vmap cannot update per member; run it unpacked")
+
+
+BATCH_NORM_FAMILIES = ("resnet",)   # models whose training mode updates buffers
+
+
+@dataclass
+class PackState:
+    """Everything a pack needs to go on exactly where it stopped: what its checkpoint holds."""
+    weights: list[torch.Tensor]       # stacked: [K, …] each
+    optimizer: PackedOptimizer
+    batchers: list[Any]
+    generators: list[torch.Generator]
+    diag: StepDiagnostics
+    w0: list[torch.Tensor]
+    k: int
+    step: int = 0
+    alive: list[int] = field(default_factory=list)
+    status: list[Status] = field(default_factory=list)
+    done_at: list[int] = field(default_factory=list)
+    steps: list[list[dict]] = field(default_factory=list)
+    evals: list[list[dict]] = field(default_factory=list)
+    regime_totals: list[list[int]] = field(default_factory=list)
+    step_times: list[float] = field(default_factory=list)
+    eval_hit: list[tuple[int, float] | None] = field(default_factory=list)
+    probes: list[list[float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        k = self.k
+        self.alive = self.alive or list(range(k))
+        self.status, self.done_at = self.status or [Status.COMPLETED] * k, self.done_at or [0] * k
+        self.steps, self.evals = self.steps or [[] for _ in range(k)], self.evals or [[] for _ in range(k)]
+        self.regime_totals = self.regime_totals or [[0, 0, 0] for _ in range(k)]
+        self.eval_hit = self.eval_hit or [None] * k
+        self.probes = self.probes or [[math.nan, math.nan] for _ in range(k)]
+
+    VALUES = ("step", "alive", "status", "done_at", "steps", "evals", "regime_totals", "step_times", "eval_hit",
+              "probes")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": [w.clone() for w in self.weights], "w0": self.w0,
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()), "diag": self.diag.state_dict(),
+                "batchers": [b.state_dict() for b in self.batchers],
+                "generators": [g.get_state() for g in self.generators], "torch_rng": torch.get_rng_state(),
+                **{n: copy.deepcopy(getattr(self, n)) for n in self.VALUES}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for w, saved in zip(self.weights, state["weights"]):
+                w.copy_(saved)
+        self.w0 = [w.to(self.weights[0].device) for w in state["w0"]]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.diag.load_state_dict(state["diag"])
+        for b, saved in zip(self.batchers, state["batchers"]):
+            b.load_state_dict(saved)
+        for g, saved in zip(self.generators, state["generators"]):
+            g.set_state(saved)
+        torch.set_rng_state(state["torch_rng"])
+        for n in self.VALUES:
+            setattr(self, n, state[n])
+
+
+def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
+             resume: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Train the configurations of one workload together; return one `run_trial`-shaped record
+    each.  `reporter` gets `start` and, after each evaluation, `checkpoint` (whose state
+    `resume` takes: training goes on after its step exactly as it would have)."""
+    check_pack(configs)
+    reporter = reporter or Reporter()
+    first, k = configs[0], len(configs)
+    task, budget, kind, target = first.task, first.task.budget, KINDS[first.task.loss], first.task.target
+    device = pick_device(first.device)
+    data = load_data(task.data, device)
+    batch_size = None if budget.batch_size == "full" else budget.batch_size
+    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
+    batchers = [data.batcher(batch_size, g, device) for g in generators]
+    per_epoch = batchers[0].steps_per_epoch
+    total_steps = budget.steps or budget.epochs * per_epoch
+    models = []
+    for c in configs:   # as run_trial builds it: the global RNG seeded with the member's seed
+        torch.manual_seed(c.seed)
+        models.append(build_model(task.model, data.input_shape, data.num_outputs).to(device))
+    params, buffers = stack_module_state(models)
+    names = list(params)
+    weights = [params[n].requires_grad_(False) for n in names]
+    evaluator = copy.deepcopy(models[0])    # a real module, loaded with one member's weights to evaluate it
+    base = copy.deepcopy(models[0]).to("meta")
+    milestones, decay = first.milestones
+    milestones = [m * per_epoch if budget.epochs else m for m in milestones]
+    s = PackState(weights, PackedOptimizer(first.optimizer, weights, [c.hparams for c in configs]), batchers,
+                  generators, StepDiagnostics(device, target.value if target.metric == "train_loss"
+                                              and target.direction == "min" else None, shape=(k,)),
+                  [w.clone() for w in weights], k)
+
+    def member_loss(p, b, x, y):
+        return kind.loss(lambda inputs: functional_call(base, (p, b), (inputs,)), x, y)
+
+    shared_batch = batch_size is None and getattr(data, "transform", None) is None   # one batch for all
+    step_fn = vmap(grad_and_value(member_loss), in_dims=(0, 0, None, None) if shared_batch else 0,
+                   randomness="different")
+
+    def member(i: int) -> torch.nn.Module:
+        with torch.no_grad():
+            for n, w in zip(names, weights):
+                evaluator.get_parameter(n).copy_(w[i])
+        return evaluator
+
+    reporter.start(total_steps)
+    start = time.perf_counter()
+    sample = data.probe()
+    if resume is None:
+        for i in range(k):
+            model = member(i)
+            s.probes[i][0] = kind.probe(model, sample)
+            s.evals[i].append({"step": 0, "epoch": 0.0, "train_loss": s.probes[i][0], **kind.evaluate(model, data)})
+        eval_seconds = time.perf_counter() - start
+    else:
+        s.load_state_dict(resume)
+        start -= s.step_times[-1] if s.step_times else 0.0
+        eval_seconds = 0.0
+    first_step = s.step + 1
+    w0_norms = member_norms(s.w0).tolist()
+    interval_start, interval_first = time.perf_counter(), first_step
+    with torch.no_grad():
+        for s.step in range(first_step, total_steps + 1):
+            batches = [data.batch(b.next(), g) for b, g in zip(batchers, generators)]
+            x, y = batches[0] if shared_batch else (torch.stack([b[0] for b in batches]),
+                                                    torch.stack([b[1] for b in batches]))
+            with torch.enable_grad():
+                grads, loss = step_fn(params, buffers, x, y)
+            logging = s.step % budget.log_every == 0 or s.step in (1, total_steps)
+            s.optimizer.set_lr_scale(decay ** bisect.bisect_right(milestones, s.step - 1))
+            s.optimizer.step([grads[n] for n in names], measure=logging)
+            s.diag.update(loss, s.optimizer.diagnostics())
+            s.step_times.append(time.perf_counter() - start - eval_seconds)
+            if logging:
+                rows = _log_rows(s, w0_norms, s.step - interval_first + 1, len(batches[0][0]),
+                                 time.perf_counter() - interval_start)
+                interval_start, interval_first = time.perf_counter(), s.step + 1
+                for i in list(s.alive):
+                    for r, name in enumerate(("unclipped", "clipped", "floor")):
+                        s.regime_totals[i][r] += rows[i][f"n_{name}"]
+                    s.steps[i].append(rows[i])
+                    if rows[i]["nonfinite"] or rows[i]["nonfinite_steps"] > 0:   # diverged: frozen from here on
+                        s.status[i], s.done_at[i] = Status.DIVERGED, s.step
+                        s.probes[i][1] = kind.probe(member(i), sample)
+                        s.alive.remove(i)
+            if s.step % budget.eval_every == 0 or s.step == total_steps:
+                eval_start = time.perf_counter()
+                for i in s.alive:
+                    row = {"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(member(i), data)}
+                    s.evals[i].append(row)
+                    if s.eval_hit[i] is None and target.metric in row and target.reached(row[target.metric]):
+                        s.eval_hit[i] = (s.step, s.step_times[-1])
+                eval_seconds += time.perf_counter() - eval_start
+                if s.step < total_steps and s.alive:
+                    reporter.checkpoint(s.step, s.state_dict)
+            if not s.alive:
+                break
+    for i in s.alive:
+        s.done_at[i] = s.step
+        s.probes[i][1] = kind.probe(member(i), sample)
+    wall = time.perf_counter() - start
+    records = []
+    for i, c in enumerate(configs):
+        hit = train_hit(s.steps[i], s.step_times, target) if target.metric == "train_loss" else s.eval_hit[i]
+        summary = summarise(
+            s.steps[i], s.evals[i], s.regime_totals[i], s.status[i], None, w0_norms[i], tuple(s.probes[i]),
+            steps_done=s.done_at[i], resumed_from_step=first_step - 1, total_steps=total_steps,
+            steps_to_target=hit[0] if hit else math.inf, seconds_to_target=hit[1] if hit else math.inf,
+            param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
+            train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, device=str(device),
+            device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+        records.append(trial_record(c, summary, s.steps[i], s.evals[i]))
+    return records
+
+
+def _log_rows(s: PackState, w0_norms: list[float], interval_steps: int, batch: int,
+              seconds: float) -> list[dict[str, Any]]:
+    """Every member's logged row (the keys of `run_trial`'s), in one transfer from the device."""
+    opt = s.optimizer
+    d = opt.diagnostics()
+    extra = {"grad_norm": d.grad_norm, "dist_from_init": member_norms(torch._foreach_sub(s.weights, s.w0)),
+             "nonfinite_steps": d.nonfinite_steps}
+    if d.clip_factor is not None:
+        extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
+    rows = []
+    for i, row in enumerate(s.diag.read_members(interval_steps, extra)):
+        row = {"step": s.step, **row}
+        if d.floor is not None and opt.values["delta"][i]:
+            row["floor"] = opt.values["delta"][i]
+        if d.clip_factor is not None:
+            for name in ("unclipped", "clipped", "floor"):
+                row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
+        row["lr"] = opt.lr_values[i]
+        row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
+        row["rel_dist_from_init"] = row["dist_from_init"] / w0_norms[i] if w0_norms[i] > 0 else math.nan
+        row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
+        row["nonfinite_steps"] = int(row["nonfinite_steps"])
+        rows.append(row)
+    return rows

@@ -1,0 +1,150 @@
+"""Packed trials (issue 14): K configurations of one workload trained together with torch.func,
+each member's record equal to the unpacked trial's."""
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from regclip_bench.config import resolve_trial
+from regclip_bench.packed import PackError, run_pack
+from regclip_bench.spec import load_task
+from regclip_bench.results import load
+from regclip_bench.trial import Reporter, run_trial
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMALL_TEACHER = dict(width=32, depth=2, steps=60, log_every=10, eval_every=30)
+SMALL_DIGITS = dict(width=32, depth=1, epochs=2, log_every=10, eval_every=28)
+
+
+def configs(task, grid, **common):
+    return [resolve_trial(load_task(task), {**common, **point}) for point in grid]
+
+
+def assert_same_record(packed, unpacked, rel=1e-4):
+    assert packed["status"] == unpacked["status"]
+    assert packed["steps_done"] == unpacked["steps_done"]
+    assert [r["step"] for r in packed["steps"]] == [r["step"] for r in unpacked["steps"]]
+    for mine, theirs in zip(packed["steps"], unpacked["steps"]):
+        for key in ("loss", "loss_avg", "best_loss", "grad_norm", "dist_from_init", "clip_factor", "lr"):
+            if key in theirs and math.isfinite(theirs[key]):
+                assert mine[key] == pytest.approx(theirs[key], rel=rel, abs=1e-7), (key, mine["step"])
+        for key in ("n_unclipped", "n_clipped", "n_floor", "nonfinite", "nonfinite_steps", "floor"):
+            assert mine.get(key) == theirs.get(key), (key, mine["step"])
+    assert [e["step"] for e in packed["evals"]] == [e["step"] for e in unpacked["evals"]]
+    for mine, theirs in zip(packed["evals"], unpacked["evals"]):
+        for key, value in theirs.items():
+            if isinstance(value, float) and math.isfinite(value):
+                assert mine[key] == pytest.approx(value, rel=rel, abs=1e-7), key
+    for key in ("trial_key", "config_key", "workload_key", "frac_clipped", "frac_floor", "steps_to_target"):
+        assert packed[key] == unpacked[key] or (packed[key] != packed[key] and unpacked[key] != unpacked[key]), key
+
+
+def test_eight_packed_delta_gclip_members_equal_their_unpacked_trials():
+    grid = [dict(lr=lr, gamma=gamma, seed=seed) for lr in (0.3, 3.0) for gamma in (0.01, 1.0) for seed in (0, 1)]
+    members = configs("teacher_mlp", grid, optimizer="delta_gclip", delta=0.1, **SMALL_TEACHER)
+    packed = run_pack(members)
+    assert len(packed) == 8
+    for config, record in zip(members, packed):
+        assert_same_record(record, run_trial(config))
+    assert any(r["frac_floor"] > 0 for r in packed) and any(r["frac_clipped"] > 0 for r in packed)
+
+
+@pytest.mark.parametrize("optimizer,grid", [
+    ("sgd_momentum", [dict(lr=0.03, seed=0), dict(lr=0.1, seed=1)]),
+    ("adam", [dict(lr=1e-3, seed=0), dict(lr=3e-3, seed=1, weight_decay=0.01)]),
+    ("adamw", [dict(lr=1e-3, seed=2)]),
+    ("gclip", [dict(lr=1.0, gamma=0.5, seed=0), dict(lr=3.0, gamma=5.0, seed=3)]),
+])
+def test_minibatch_members_draw_their_own_batches_and_equal_their_unpacked_trials(optimizer, grid):
+    members = configs("digits_mlp", grid, optimizer=optimizer, **SMALL_DIGITS)
+    for config, record in zip(members, run_pack(members)):
+        assert_same_record(record, run_trial(config))
+
+
+def test_streamed_members_draw_their_own_stream():
+    members = configs("lsq_student_t", [dict(seed=0), dict(seed=1)], optimizer="delta_gclip",
+                      steps=200, log_every=50, eval_every=100)
+    for config, record in zip(members, run_pack(members)):
+        assert_same_record(record, run_trial(config))
+
+
+def test_a_diverging_member_is_recorded_at_its_step_and_leaves_the_others_unchanged():
+    grid = [dict(lr=0.1, seed=0), dict(lr=1e4, seed=0), dict(lr=0.3, seed=1)]
+    members = configs("teacher_mlp", grid, optimizer="sgd", **SMALL_TEACHER)
+    records = run_pack(members)
+    assert [r["status"] for r in records] == ["completed", "diverged", "completed"]
+    for config, record in zip(members, records):
+        assert_same_record(record, run_trial(config))
+
+
+def test_what_cannot_be_packed_is_refused_with_the_reason():
+    teacher = load_task("teacher_mlp")
+    with pytest.raises(PackError, match="one workload"):
+        run_pack([resolve_trial(teacher, {"optimizer": "sgd", "width": 32}),
+                  resolve_trial(teacher, {"optimizer": "sgd", "width": 64})])
+    with pytest.raises(PackError, match="one optimizer"):
+        run_pack([resolve_trial(teacher, {"optimizer": "sgd"}), resolve_trial(teacher, {"optimizer": "adam"})])
+    with pytest.raises(PackError, match="cannot be packed yet"):
+        run_pack([resolve_trial(teacher, {"optimizer": "clip_sgd", "gamma": 1.0, "lr": 0.1})])
+    with pytest.raises(PackError, match="sharpness"):
+        run_pack([resolve_trial(load_task("teacher_mlp_eos"), {"optimizer": "sgd"})])
+    with pytest.raises(PackError, match="batch-norm"):
+        run_pack([resolve_trial(load_task("cifar10_resnet18"), {"optimizer": "sgd"})])
+
+
+class StopAtCheckpoint(Reporter):
+    """Takes the pack's state at its first checkpoint, then stops the run as a kill would."""
+
+    def checkpoint(self, step, state):
+        self.state = state()
+        raise KeyboardInterrupt
+
+
+def test_a_pack_resumed_from_its_checkpoint_ends_exactly_as_if_never_stopped():
+    grid = [dict(lr=lr, seed=seed) for lr in (0.03, 0.1) for seed in (0, 1)]
+    members = configs("digits_mlp", grid, optimizer="adam", **{**SMALL_DIGITS, "eval_every": 20})
+    whole = run_pack(members)
+    stopper = StopAtCheckpoint()
+    with pytest.raises(KeyboardInterrupt):
+        run_pack(members, stopper)
+    assert stopper.state["step"] == 20
+    resumed = run_pack(members, resume=torch.load(_saved(stopper.state), weights_only=False))
+    for a, b in zip(whole, resumed):
+        assert [r["loss"] for r in a["steps"]] == [r["loss"] for r in b["steps"]]          # bit for bit
+        assert [e["test_accuracy"] for e in a["evals"]] == [e["test_accuracy"] for e in b["evals"]]
+        assert b["resumed_from_step"] == 20 and a["final_loss"] == b["final_loss"]
+
+
+def _saved(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)   # as a Tune checkpoint holds it
+    buffer.seek(0)
+    return buffer
+
+
+def test_a_packed_sweep_writes_each_member_as_the_trial_an_unpacked_sweep_writes(tmp_path):
+    small = ["--grid", "width=16", "--grid", "depth=1", "--grid", "lr=0.1,0.3,1.0", "--optimizers", "sgd,adam",
+             "--seeds", "2", "--set", "steps=20"]
+    runs = {}
+    for name, extra in (("unpacked", []), ("packed", ["--pack", "4"])):
+        done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp", *small, *extra,
+                               "--name", name, "--storage", str(tmp_path / "sweeps"), "--store", str(tmp_path / name)],
+                              capture_output=True, text=True, timeout=600, cwd=ROOT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[name] = (done.stdout, load(str(tmp_path / name), "trials"))
+    out, packed = runs["packed"]
+    assert "ran 12 trials: " in out and "0 errored" in out
+    unpacked = runs["unpacked"][1]
+    assert sorted(packed.trial_id) == sorted(unpacked.trial_id) and len(packed) == 12
+    assert packed.pack.notna().all() and packed.pack.nunique() == 4 and unpacked.pack.isna().all()
+    merged = packed.merge(unpacked, on="trial_id", suffixes=("_p", "_u"))
+    for column in ("final_loss", "best_loss", "max_dist_from_init", "final_test_loss"):
+        assert np.allclose(merged[f"{column}_p"], merged[f"{column}_u"], rtol=1e-4), column
+    assert (merged.status_p == merged.status_u).all()

@@ -34,7 +34,7 @@ from .kinds import KINDS
 from .models import build_model
 from .optim.packed import PACKABLE, PackedOptimizer, member_norms
 from .summary import Status, summarise
-from .trial import Reporter, train_hit, trial_record
+from .trial import Reporter, log_row, train_hit, trial_record
 
 
 class PackError(ValueError):
@@ -249,18 +249,6 @@ def _log_rows(s: PackState, w0_norms: list[float], interval_steps: int, batch: i
              "nonfinite_steps": d.nonfinite_steps}
     if d.clip_factor is not None:
         extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
-    rows = []
-    for i, row in enumerate(s.diag.read_members(interval_steps, extra)):
-        row = {"step": s.step, **row}
-        if d.floor is not None and opt.values["delta"][i]:
-            row["floor"] = opt.values["delta"][i]
-        if d.clip_factor is not None:
-            for name in ("unclipped", "clipped", "floor"):
-                row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
-        row["lr"] = opt.lr_values[i]
-        row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
-        row["rel_dist_from_init"] = row["dist_from_init"] / w0_norms[i] if w0_norms[i] > 0 else math.nan
-        row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
-        row["nonfinite_steps"] = int(row["nonfinite_steps"])
-        rows.append(row)
-    return rows
+    return [log_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,
+                    opt.lr_values[i], w0_norms[i], interval_steps, batch, seconds)
+            for i, read in enumerate(s.diag.read_members(interval_steps, extra))]

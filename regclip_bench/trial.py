@@ -205,15 +205,25 @@ def _log_row(s: TrialState, w0_norm: float, batch: int, interval_steps: int, sec
              "nonfinite_steps": torch.zeros(()) if d.nonfinite_steps is None else d.nonfinite_steps}
     if d.clip_factor is not None:
         extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
-    row = {"step": s.step, **s.diag.read(interval_steps, extra), **({"floor": d.floor} if d.floor else {})}
+    row = log_row(s.step, s.diag.read(interval_steps, extra), d.floor, d.clip_factor is not None,
+                  s.optimizer.param_groups[0]["lr"], w0_norm, interval_steps, batch, seconds)
     for i, name in enumerate(("unclipped", "clipped", "floor")):
         s.regime_totals[i] += row[f"n_{name}"]
-        if d.clip_factor is not None:
+    s.steps.append(row)
+    return row
+
+
+def log_row(step: int, read: dict[str, Any], floor: float | None, clips: bool, lr: float, w0_norm: float,
+            interval_steps: int, batch: int, seconds: float) -> dict[str, Any]:
+    """A logged row from the diagnostics' numbers (`StepDiagnostics.read`): the regime shares, η and
+    what derives from them (also each member's row of a pack)."""
+    row = {"step": step, **read, **({"floor": floor} if floor else {})}
+    if clips:
+        for name in ("unclipped", "clipped", "floor"):
             row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
-    row["lr"] = s.optimizer.param_groups[0]["lr"]
+    row["lr"] = lr
     row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
     row["rel_dist_from_init"] = row["dist_from_init"] / w0_norm if w0_norm > 0 else math.nan
     row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
     row["nonfinite_steps"] = int(row["nonfinite_steps"])
-    s.steps.append(row)
     return row

@@ -18,7 +18,9 @@ from .base import OptimizerDiagnostics
 from .delta_gclip import clip_factor
 from .registry import optimizer_entry
 
-PACKABLE = ("delta_gclip", "gclip", "sgd", "sgd_momentum", "adam", "adamw")
+_RULES = {"delta_gclip": "_clip", "gclip": "_clip", "sgd": "_sgd", "sgd_momentum": "_sgd_momentum",
+          "adam": "_adam", "adamw": "_adamw"}   # each packable optimizer's update method
+PACKABLE = tuple(_RULES)
 _SHARED = ("nesterov",)   # must be equal across a pack's members
 
 
@@ -84,7 +86,7 @@ class PackedOptimizer:
             self.last_grad_norm = norm
         if self.clips:   # as unpacked: only δ-GClip and GClip count non-finite steps
             self.state["nonfinite_steps"].add_(torch.isfinite(norm).logical_not_())
-        getattr(self, f"_{self.name.replace('gclip', 'clip').replace('delta_', '')}")(grads, norm)
+        getattr(self, _RULES[self.name])(grads, norm)
 
     def _clip(self, grads: list[Tensor], norm: Tensor) -> None:
         factor = clip_factor(norm, self.h["gamma"], self.h["delta"])

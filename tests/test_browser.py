@@ -1,8 +1,12 @@
 """The leaderboard page in a real browser: headless Chromium renders the table and sorts it."""
 
+import html
+import json
 import re
 import shutil
+import struct
 import subprocess
+from urllib.parse import quote
 
 import pytest
 
@@ -25,8 +29,9 @@ def chromium(profile, *args):
 def rows(dom, table="board"):
     body = dom.split(f"<table id=\"{table}\"", 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     return [
-        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
-        for row in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+        for row in re.findall(r"<tr([^>]*)>(.*?)</tr>", body, flags=re.S) if "hidden" not in row[0]
+        for row in [row[1]]]
 
 
 def test_page_renders_sorts_and_screenshots(store, tmp_path):  # noqa: F811
@@ -37,7 +42,7 @@ def test_page_renders_sorts_and_screenshots(store, tmp_path):  # noqa: F811
     shown, others = rows(dom), rows(dom, "others")
     headline = [e for e in board["entries"] if e["headline"]]
     assert len(shown) == len(headline) and len(others) == len(board["entries"]) - len(headline) == 3
-    assert all(len(r) == 13 for r in shown + others)
+    assert all(len(r) == 15 for r in shown + others)   # the Markdown's 14 columns and figures
     assert {r[3] for r in others} == {"delta_gclip", "sgd"}         # optimizer names beside their colour swatch
     assert [r[0] for r in shown] == sorted(r[0] for r in shown)             # as written: by task
     descending = rows(chromium(tmp_path / "p2", "--dump-dom", page + "#sort=0-desc"))
@@ -46,4 +51,50 @@ def test_page_renders_sorts_and_screenshots(store, tmp_path):  # noqa: F811
     assert [r[4] for r in by_metric] == sorted(r[4] for r in shown)
     shot = tmp_path / "leaderboard.png"
     chromium(tmp_path / "p4", f"--screenshot={shot}", "--window-size=1400,900", page)
+    assert shot.stat().st_size > 10_000
+
+
+def test_filters_show_only_the_chosen_task_and_workload(store, tmp_path):  # noqa: F811
+    board = leaderboard.compute(str(store))
+    leaderboard.write(board, tmp_path / "site")
+    page = (tmp_path / "site" / "index.html").as_uri()
+    ran = [e for e in board["entries"] if e["status"] == "ran"]
+    workload = ran[0]["workload"]
+    dom = chromium(tmp_path / "p1", "--dump-dom", page + "#workload=" + quote(workload))
+    shown = rows(dom) + rows(dom, "others")
+    assert shown and {r[1] for r in shown} == {workload}
+    assert len(shown) == sum(e.get("workload") == workload for e in board["entries"])
+    dom = chromium(tmp_path / "p2", "--dump-dom", page + "#task=digits_mlp")
+    assert [r[0] for r in rows(dom) + rows(dom, "others")] == ["digits_mlp"]      # "not yet run" in this store
+
+
+MEASURE = """<script>
+const table = document.getElementById('board');
+parent.postMessage(JSON.stringify({inner: window.innerWidth, scroll: document.documentElement.scrollWidth,
+  table: Math.ceil(table.getBoundingClientRect().right)}), '*');
+</script></body>"""
+PHONE = """<!doctype html><html><body style='margin:0'>
+<iframe src='measured.html' width='390' height='844' style='border:0'></iframe>
+<script>addEventListener('message', e => document.body.dataset.measured = e.data);</script></body></html>"""
+
+
+def test_at_phone_width_the_headline_table_fits_the_screen(store, tmp_path):  # noqa: F811
+    """A phone's 390 CSS pixels (an iframe that wide: headless Chromium's windows are at least 500):
+    each entry becomes a card; nothing is wider than the screen."""
+    board = leaderboard.compute(str(store))
+    leaderboard.write(board, tmp_path / "site")
+    page = tmp_path / "site" / "index.html"
+    page.with_name("measured.html").write_text(page.read_text().replace("</body>", MEASURE))
+    phone = page.with_name("phone.html")
+    phone.write_text(PHONE)
+    dom = chromium(tmp_path / "p1", "--dump-dom", "--virtual-time-budget=5000", "--allow-file-access-from-files",
+                   phone.as_uri())
+    sizes = json.loads(html.unescape(re.search(r'data-measured="([^"]+)"', dom).group(1)))
+    assert sizes["inner"] == 390
+    assert sizes["table"] <= sizes["inner"] and sizes["scroll"] <= sizes["inner"], sizes
+    shot = tmp_path / "phone.png"
+    chromium(tmp_path / "p2", f"--screenshot={shot}", "--window-size=500,844", "--virtual-time-budget=5000",
+             phone.as_uri())
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (500, 844)
     assert shot.stat().st_size > 10_000

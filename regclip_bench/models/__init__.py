@@ -8,7 +8,6 @@ from torch import nn
 
 from .gpt import CharGPT
 from .mlp import MLP
-from .resnet import CifarResNet
 from .vae import MLPVAE
 from .vit import ViT
 
@@ -18,6 +17,7 @@ def build_model(spec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Modu
     if spec.family == "mlp":
         return MLP(math.prod(input_shape), num_outputs, spec.width, spec.depth, spec.activation, spec.parameterization)
     if spec.family == "resnet":
+        from .resnet import CifarResNet   # imports torchvision (≈ 2 s): only when a ResNet is built
         return CifarResNet(spec.width, spec.depth, num_outputs, in_channels=input_shape[0])
     if spec.family == "vae":
         return MLPVAE(math.prod(input_shape), spec.width, spec.depth, spec.latent)
@@ -31,6 +31,13 @@ def build_model(spec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Modu
         nn.init.zeros_(model.weight)   # w₀ = 0, as in the streaming least-squares literature
         return model
     raise ValueError(f"unknown model family {spec.family!r}")
+
+
+def __getattr__(name: str):
+    if name == "CifarResNet":
+        from .resnet import CifarResNet
+        return CifarResNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["MLP", "MLPVAE", "CharGPT", "CifarResNet", "ViT", "build_model"]

@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from scipy import stats
 from ..results import load
 from ..spec import task_names
 from . import colors, protocol
+from .findings import findings, markdown_lines
 from .protocol import Entry, Study
 from ..summary import fmt
 from .report import escape_markdown, markdown_table
@@ -43,6 +45,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 def compute(store: str) -> dict[str, Any]:
     trials = load(store, "trials")
+    ran = _when_ran(load(store, "sweeps"))
     entries: list[dict[str, Any]] = []
     found: list[tuple[str, Study]] = []
     for task in sorted(set(task_names()) | set(trials["task"].unique())):
@@ -52,10 +55,10 @@ def compute(store: str) -> dict[str, Any]:
             continue
         for study in protocol.ordered(protocol.studies(protocol.distinct_trials(group)), task):
             found.append((task, study))
-            entries += [_entry(task, study, e) for e in study.entries]
+            entries += [_entry(task, study, e, ran) for e in study.entries]
     order = {id(e): i for i, e in enumerate(entries)}
     entries.sort(key=lambda e: (not e["headline"], order[id(e)]))
-    return {"schema": LEADERBOARD_SCHEMA, "entries": entries,
+    return {"schema": LEADERBOARD_SCHEMA, "findings": findings(found), "entries": entries,
             "workloads": [_workload(task, s) for task, s in found],
             "profile": performance_profile([s for _, s in found if s.headline]),
             "rules": RULES}
@@ -89,7 +92,15 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _entry(task: str, study: Study, entry: Entry) -> dict[str, Any]:
+def _when_ran(sweeps: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """sweep id → (first trial started, last trial finished), as the sweeps table records them."""
+    if sweeps.empty:
+        return {}
+    return {str(r.sweep_id): (str(r.first_started or ""), str(r.last_finished or ""))
+            for r in sweeps.itertuples(index=False)}
+
+
+def _entry(task: str, study: Study, entry: Entry, ran: dict[str, tuple[str, str]]) -> dict[str, Any]:
     best, runs = entry.best, entry.trials
     capped = protocol.capped_metric(runs, study.scoring)
     mean, half = mean_ci(capped.tolist())
@@ -117,6 +128,8 @@ def _entry(task: str, study: Study, entry: Entry) -> dict[str, Any]:
         "hardware": study.hardware,
         "provenance": {
             "sweep_ids": sorted(runs["sweep_id"].unique().tolist()),
+            "seeds": sorted(int(x) for x in runs["seed"].dropna()),
+            "ran": _span([ran[s] for s in runs["sweep_id"].unique() if s in ran]),
             "git_commits": sorted(runs["git_commit"].dropna().unique().tolist()),
             "torch": sorted(runs["torch_version"].dropna().unique().tolist()),
             "ray": sorted(runs["ray_version"].dropna().unique().tolist()),
@@ -124,6 +137,12 @@ def _entry(task: str, study: Study, entry: Entry) -> dict[str, Any]:
             "hardware": sorted({str(g) if pd.notna(g) else str(c)
                                 for g, c in zip(runs["gpu_model"], runs["cpu_model"])})},
     }
+
+
+def _span(spans: list[tuple[str, str]]) -> list[str] | None:
+    """[earliest start, latest finish] of the sweeps an entry's trials came from (ISO times sort)."""
+    starts, ends = [a for a, _ in spans if a], [b for _, b in spans if b]
+    return [min(starts), max(ends)] if starts and ends else None
 
 
 def _workload(task: str, study: Study) -> dict[str, Any]:
@@ -181,7 +200,8 @@ def performance_profile(headline: list[Study], seed: int = 0) -> dict[str, Any]:
 
 COLUMNS = ["task", "workload", "rank", "optimizer", "metric", "mean ± 95% CI", "seeds", "time to target",
            "E[best] at equal budget", "budget (configs / trials)", "LR sensitivity", "stable lr decades",
-           "configuration"]
+           "configuration", "provenance"]
+FIGURES = (("tunability", "tunability"), ("lr", "LR sensitivity"), ("loss", "loss curves"))
 
 
 def _row(entry: dict[str, Any]) -> dict[str, str]:
@@ -199,20 +219,39 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
             "budget (configs / trials)": f"{entry['budget']['configurations']} / {entry['budget']['trials']}",
             "LR sensitivity": fmt(entry["lr_sensitivity"], 3),
             "stable lr decades": fmt(entry["stable_lr_decades"], 2),
-            "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items())}
+            "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items()),
+            "provenance": provenance_line(entry)}
+
+
+def provenance_line(entry: dict[str, Any]) -> str:
+    """Commit, versions, hardware, seeds and when it ran, in one line."""
+    p = entry.get("provenance") or {}
+    ran = p.get("ran")
+    parts = [f"commit {', '.join(c[:7] for c in p.get('git_commits', [])) or 'unknown'}",
+             f"torch {', '.join(p.get('torch', [])) or '?'}", f"Ray {', '.join(p.get('ray', [])) or '?'}",
+             f"regclip-bench {', '.join(p.get('regclip_bench', [])) or '?'}",
+             "; ".join(p.get("hardware", [])) or "hardware unknown",
+             f"seeds {', '.join(map(str, p.get('seeds', [])))}",
+             f"ran {ran[0][:16].replace('T', ' ')} to {ran[1][:16].replace('T', ' ')}" if ran else "run time unknown"]
+    return "; ".join(parts)
 
 
 def write(board: dict[str, Any], out: str | Path, reports: str | None = None) -> list[Path]:
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     (out / "leaderboard.json").write_text(json.dumps(board, indent=1, default=_plain))
-    headline = pd.DataFrame([_row(e) for e in board["entries"] if e["headline"]], columns=COLUMNS)
-    others = pd.DataFrame([_row(e) for e in board["entries"] if not e["headline"]], columns=COLUMNS)
+    headline_entries = [e for e in board["entries"] if e["headline"]]
+    other_entries = [e for e in board["entries"] if not e["headline"]]
+    headline = pd.DataFrame([_row(e) for e in headline_entries], columns=COLUMNS)
+    others = pd.DataFrame([_row(e) for e in other_entries], columns=COLUMNS)
     profile = board["profile"]
     profile_table = pd.DataFrame([{"optimizer": o, "score": f"{s:.3f}", "rank": profile["rank"][o],
                                    "rank 95% CI": "–".join(map(str, profile["rank_ci95"][o]))}
                                   for o, s in sorted(profile["scores"].items(), key=lambda x: -x[1])])
-    lines = ["# regclip-bench leaderboard", "", "## Headline workloads", "", markdown_table(headline), ""]
+    found = board.get("findings", [])
+    lines = ["# regclip-bench leaderboard", "", "## Findings", "",
+             *([escape_markdown(line) for line in markdown_lines(found)] or ["No claim is supported yet."]), "",
+             "## Headline workloads", "", markdown_table(headline), ""]
     if len(others):
         lines += ["## Other workloads", "", markdown_table(others), ""]
     if profile.get("scores"):
@@ -221,12 +260,20 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
     lines += ["## Rules", ""] + [f"- **{k}**: {escape_markdown(v)}" for k, v in board["rules"].items()]
     (out / "leaderboard.md").write_text("\n".join(lines) + "\n")
 
-    links = {e["task"]: f"reports/{e['task']}/report.html" for e in board["entries"]
-             if reports and (out / "reports" / e["task"] / "report.html").exists()}
-    sections = [f"<h2>Headline workloads</h2>{_html_table('board', headline, links)}"]
+    pages = _report_pages(out, board["entries"]) if reports else {}
+    tasks = list(dict.fromkeys(e["task"] for e in board["entries"]))
+    workloads = list(dict.fromkeys(e["workload"] for e in board["entries"] if e["status"] == "ran"))
+    filters = ("<p class='filters'>" + _select("task", "Task", tasks) + _select("workload", "Workload", workloads)
+               + "</p>")
+    findings_html = ("<ul class='findings'>" + "".join(
+        f"<li><b>{html.escape(f['workload'] or f['task'])}</b>: {html.escape(f['claim'])}</li>" for f in found)
+        + "</ul>") if found else "<p>No claim is supported yet.</p>"
+    sections = [f"<h2>Findings</h2><p class='note'>Generated from the store: a claim appears only where its "
+                f"evidence holds.</p>{findings_html}",
+                f"<h2>Headline workloads</h2>{filters}{_html_table('board', headline_entries, pages)}"]
     if len(others):
         sections.append(f"<details><summary>{len(others)} entries on other workloads</summary>"
-                        f"{_html_table('others', others, links)}</details>")
+                        f"{_html_table('others', other_entries, pages)}</details>")
     if profile.get("scores"):
         sections.append(f"<h2>Performance profile</h2><p>{html.escape(', '.join(profile['workloads']))}</p>"
                         + profile_table.to_html(index=False, border=0))
@@ -234,37 +281,112 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
                                                    for k, v in board["rules"].items()) + "</ul>")
     (out / "index.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>regclip-bench leaderboard</title>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-        "th{cursor:pointer;background:#eee}td,th{padding:.3em .7em;border-bottom:1px solid #ddd}"
-        ".sw{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}</style>"
-        "</head><body><h1>regclip-bench leaderboard</h1><p>Click a column to sort.</p>"
-        + "".join(sections) +
-        "<script>document.querySelectorAll('table.sortable').forEach(table=>table.querySelectorAll('th')"
-        ".forEach(th=>th.onclick=()=>{"
-        "const i=+th.dataset.col,tb=table.tBodies[0],rows=[...tb.rows];"
-        "const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
-        "const key=r=>{const t=r.cells[i].innerText,n=parseFloat(t);return isNaN(n)?t:n};"
-        "rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});"
-        "rows.forEach(r=>tb.appendChild(r))}));"
-        # index.html#sort=N (or #sort=N-desc) opens the headline table sorted: a link can carry a view.
-        "const m=location.hash.match(/sort=(\\d+)(-desc)?/);"
-        "if(m){const th=document.querySelector(`#board th[data-col='${m[1]}']`);"
-        "if(th){th.click();if(m[2])th.click();}}</script></body></html>")
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><style>" + STYLE + "</style>"
+        "</head><body><h1>regclip-bench leaderboard</h1><p>Click a column to sort; choose a task or a workload to "
+        "filter. Each workload links to its report section, each entry to its figures.</p>"
+        + "".join(sections) + "<script>" + SCRIPT + "</script></body></html>")
     return [out / "leaderboard.json", out / "leaderboard.md", out / "index.html"]
 
 
-def _html_table(name: str, table: pd.DataFrame, links: dict[str, str]) -> str:
-    head = "".join(f"<th data-col='{i}'>{html.escape(c)}</th>" for i, c in enumerate(table.columns))
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c, v, links)}</td>" for c, v in zip(table.columns, r)) + "</tr>"
-                   for r in table.itertuples(index=False))
-    return f"<table id='{name}' class='sortable'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+STYLE = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+         "th{cursor:pointer;background:#eee}td,th{padding:.3em .7em;border-bottom:1px solid #ddd;vertical-align:top}"
+         ".sw{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}"
+         ".filters label{margin-right:1em}.findings li{margin:.3em 0}.note{color:#555}"
+         "details.prov summary{cursor:pointer}"
+         # A phone: each entry a card of label / value lines, nothing wider than the screen.
+         "@media (max-width:760px){body{margin:.6em;overflow-wrap:anywhere}table{display:block;overflow-x:auto}"
+         "table.sortable,table.sortable tbody,table.sortable tr,"
+         "table.sortable td{display:block;width:auto}table.sortable thead{display:none}"
+         "table.sortable tr{border:1px solid #ccc;border-radius:4px;margin:.6em 0;padding:.3em}"
+         "table.sortable td{border:none;padding:.15em .3em;overflow-wrap:anywhere}"
+         "table.sortable td::before{content:attr(data-label) ': ';font-weight:600;color:#444}"
+         "select{max-width:100%}}")
+
+SCRIPT = (
+    "document.querySelectorAll('table.sortable').forEach(table=>table.querySelectorAll('th')"
+    ".forEach(th=>th.onclick=()=>{"
+    "const i=+th.dataset.col,tb=table.tBodies[0],rows=[...tb.rows];"
+    "const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
+    "const key=r=>{const t=r.cells[i].innerText,n=parseFloat(t);return isNaN(n)?t:n};"
+    "rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});"
+    "rows.forEach(r=>tb.appendChild(r))}));"
+    # Filters: a row shows when it matches every chosen value (a hash #task=…&workload=… chooses them too).
+    "const picks={task:document.getElementById('f-task'),workload:document.getElementById('f-workload')};"
+    "const apply=()=>document.querySelectorAll('table.sortable tbody tr').forEach(r=>{"
+    "r.hidden=Object.entries(picks).some(([k,s])=>s&&s.value&&r.dataset[k]!==s.value)});"
+    "Object.values(picks).forEach(s=>s&&(s.onchange=apply));"
+    "const hash=new URLSearchParams(location.hash.slice(1));"
+    "Object.entries(picks).forEach(([k,s])=>{if(s&&hash.get(k)!==null)s.value=hash.get(k)});apply();"
+    # index.html#sort=N (or #sort=N-desc) opens the headline table sorted: a link can carry a view.
+    "const m=location.hash.match(/sort=(\\d+)(-desc)?/);"
+    "if(m){const th=document.querySelector(`#board th[data-col='${m[1]}']`);"
+    "if(th){th.click();if(m[2])th.click();}}")
 
 
-def _cell(column: str, value: str, links: dict[str, str]) -> str:
-    if column == "task" and value in links:
-        return f"<a href='{html.escape(links[value], quote=True)}'>{html.escape(value)}</a>"
+def _select(name: str, label: str, values: list[str]) -> str:
+    options = "".join(f"<option value='{html.escape(v, quote=True)}'>{html.escape(v)}</option>" for v in values)
+    return f"<label>{label} <select id='f-{name}'><option value=''>all</option>{options}</select></label>"
+
+
+def _report_pages(out: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """task → its report page and, per workload, the figures of its section (from report.json)."""
+    pages = {}
+    for task in dict.fromkeys(e["task"] for e in entries):
+        folder = out / "reports" / task
+        if not (folder / "report.html").exists():
+            continue
+        try:
+            sections = json.loads((folder / "report.json").read_text()).get("sections", {})
+        except (OSError, ValueError):
+            sections = {}
+        figures: dict[str, list[str]] = {}
+        for name, section in sections.items() if isinstance(sections, dict) else ():
+            figures.setdefault(str(section), []).append(str(name))
+        pages[task] = {"page": f"reports/{task}/report.html", "figures": figures}
+    return pages
+
+
+def _html_table(name: str, entries: list[dict[str, Any]], pages: dict[str, dict[str, Any]]) -> str:
+    columns = COLUMNS[:-1] + ["figures", "provenance"]
+    head = "".join(f"<th data-col='{i}'>{html.escape(c)}</th>" for i, c in enumerate(columns))
+    body = []
+    for entry in entries:
+        row = _row(entry) | {"figures": _figure_links(entry, pages.get(entry["task"]))}
+        cells = "".join(f"<td data-label='{html.escape(c, quote=True)}'>{_cell(c, row[c], entry, pages)}</td>"
+                        for c in columns)
+        body.append(f"<tr data-task='{html.escape(entry['task'], quote=True)}' "
+                    f"data-workload='{html.escape(entry.get('workload', ''), quote=True)}'>{cells}</tr>")
+    return (f"<table id='{name}' class='sortable'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _figure_links(entry: dict[str, Any], page: dict[str, Any] | None) -> str:
+    """HTML links to the entry's workload figures in its report (tunability, LR sensitivity, loss)."""
+    if not page or entry["status"] != "ran":
+        return "—"
+    names = page["figures"].get(entry["workload"], [])
+    folder = page["page"].rsplit("/", 1)[0]
+    links = [f"<a href='{html.escape(quote(f'{folder}/{n}.png'), quote=True)}'>{label}</a>"
+             for prefix, label in FIGURES for n in names if n.startswith(prefix + "-")]
+    return " · ".join(links) or "—"
+
+
+def _cell(column: str, value: str, entry: dict[str, Any], pages: dict[str, dict[str, Any]]) -> str:
+    page = pages.get(entry["task"])
+    if column == "task" and page:
+        return f"<a href='{html.escape(quote(page['page']), quote=True)}'>{html.escape(value)}</a>"
+    if column == "workload" and page and entry["status"] == "ran":
+        target = quote(page["page"]) + "#" + quote(entry["workload"], safe="")
+        return f"<a href='{html.escape(target, quote=True)}'>{html.escape(value)}</a>"
     if column == "optimizer" and value != "—":
         colour = colors.OPTIMIZER_COLORS.get(value, colors.OTHER)
         return f"<span class='sw' style='background:{colour}'></span>{html.escape(value)}"
+    if column == "figures":
+        return value
+    if column == "provenance" and entry["status"] == "ran":
+        p = entry["provenance"]
+        commit = ", ".join(c[:7] for c in p.get("git_commits", [])) or "commit unknown"
+        when = (p.get("ran") or [""])[0][:10] or "date unknown"
+        return f"<details class='prov'><summary>{html.escape(commit)} · {html.escape(when)}</summary>" \
+               f"{html.escape(value)}; sweeps {html.escape(', '.join(p.get('sweep_ids', [])))}</details>"
     return html.escape(str(value))

@@ -1,0 +1,136 @@
+"""The generated findings: on hand-made stores, each claim appears exactly when its evidence holds,
+with the numbers it rests on."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from regclip_bench import identity as keys
+from regclip_bench.report import leaderboard, protocol
+from regclip_bench.report.findings import welch
+from test_protocol import TASK, trial_row, write_store
+
+
+def row(optimizer, lr, seed, *, steps=50.0, final=0.1, workload="w1", width=1024, depth=2, gamma=None, delta=None,
+        **columns):
+    label = f"teacher_mlp[{workload}]"
+    r = trial_row(optimizer, lr, seed, final, steps=steps, gamma=gamma, workload=workload, label=label)
+    config = json.loads(r["config_json"]) | {"width": width, "depth": depth} | ({"delta": delta} if delta else {})
+    key = f"{workload}-{optimizer}-{lr}-{gamma}-{delta}"
+    r.update(config_json=json.dumps(config, sort_keys=True), width=width, depth=depth, delta=delta, config_key=key,
+             trial_id=f"{key}-{seed}", config_hash=f"{key}-{seed}",
+             workload_json=json.dumps(keys.workload(TASK) | {"model.width": width, "model.depth": depth}))
+    return r | columns
+
+
+def found(tmp_path, rows, kind=None):
+    board = leaderboard.compute(write_store(tmp_path, rows))
+    return [f for f in board["findings"] if kind is None or f["kind"] == kind]
+
+
+def hand_welch(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    diff = a.mean() - b.mean()
+    return diff, diff - half, diff + half
+
+
+def test_welch_interval_is_the_textbook_one():
+    a, b = [50, 52, 51, 55], [30, 31, 32]
+    assert welch(a, b) == pytest.approx(hand_welch(a, b), rel=1e-12)
+    assert math.isnan(welch([1.0], [2.0, 3.0])[1])                       # one seed: no interval
+
+
+def test_a_leader_is_claimed_best_only_when_its_lead_exceeds_the_interval(tmp_path):
+    slow, fast = (50.0, 52.0, 51.0), (30.0, 31.0, 32.0)
+    rows = [row("sgd", 0.1, s, steps=t) for s, t in enumerate(slow)]
+    rows += [row("adam", 1e-3, s, steps=t) for s, t in enumerate(fast)]
+    (claim,) = found(tmp_path / "a", rows, "leader")
+    diff, low, high = hand_welch(slow, fast)
+    assert claim["claim"].startswith("adam is best at equal budget (k = 1), ahead of sgd beyond the 95% interval")
+    assert claim["evidence"]["advantage"] == pytest.approx(diff) == pytest.approx(20.0)
+    assert claim["evidence"]["ci95"] == pytest.approx([low, high]) and low > 0
+    assert claim["evidence"]["verdict"] == "better" and claim["workload"] == "teacher_mlp[w1]"
+
+    spread = [row("sgd", 0.1, s, steps=t) for s, t in enumerate((30.0, 60.0, 45.0))]
+    spread += [row("adam", 1e-3, s, steps=t) for s, t in enumerate((31.0, 40.0, 50.0))]
+    (claim,) = found(tmp_path / "b", spread, "leader")
+    assert claim["evidence"]["verdict"] == "not separated" and claim["evidence"]["ci95"][0] < 0
+    assert "is best" not in claim["claim"] and "not separated from sgd" in claim["claim"]
+
+    tie = [row(o, lr, s, steps=40.0) for o, lr in (("sgd", 0.1), ("adam", 1e-3)) for s in range(3)]
+    (claim,) = found(tmp_path / "c", tie, "leader")
+    assert claim["claim"] == "adam and sgd tie for first at equal budget (k = 1)."
+
+    alone = [row("sgd", 0.1, s, steps=40.0) for s in range(3)]
+    assert found(tmp_path / "d", alone, "leader") == []                   # nothing to compare
+
+
+def test_stable_learning_rates_are_listed_only_for_a_scan_that_spans_a_decade(tmp_path):
+    rows = [row("sgd", lr, s, steps=steps) for lr, steps in ((0.01, math.inf), (0.1, 40.0), (1.0, 30.0))
+            for s in range(2)]
+    rows += [row("adam", lr, s, steps=30.0) for lr in (1e-3, 3e-3) for s in range(2)]   # two rates: no scan
+    (claim,) = found(tmp_path, rows, "lr_range")
+    assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.1–1 (1.0 decades)."
+    assert claim["evidence"] == {"sgd": {"tried": [0.01, 0.1, 1.0], "stable": [0.1, 1.0], "decades": 1.0}}
+
+
+def test_the_floor_is_reported_where_it_engaged_with_its_effect_against_gclip(tmp_path):
+    rows = [row("delta_gclip", 1.0, s, gamma=0.1, delta=0.1, steps=t, frac_floor=0.2)
+            for s, t in enumerate((30.0, 31.0, 32.0))]
+    rows += [row("gclip", 1.0, s, gamma=0.1, steps=t) for s, t in enumerate((50.0, 52.0, 51.0))]
+    rows += [row("delta_gclip", 1.0, s, gamma=0.1, delta=0.1, steps=40.0, frac_floor=0.001, workload="w2")
+             for s in range(3)]
+    engaged, quiet = found(tmp_path, rows, "floor")
+    assert engaged["workload"] == "teacher_mlp[w1]" and engaged["evidence"]["frac_floor"] == pytest.approx(0.2)
+    assert engaged["claim"].startswith("the δ floor engaged on 20.0% of delta_gclip's steps (chosen configuration, "
+                                       "δ = 0.1); delta_gclip is better than GClip's tuned best beyond the 95%")
+    assert engaged["evidence"]["advantage"] == pytest.approx(20.0)
+    assert quiet["workload"] == "" and quiet["evidence"]["workloads"] == [
+        {"workload": "teacher_mlp[w2]", "optimizer": "delta_gclip", "frac_floor": pytest.approx(0.001)}]
+    assert "on 1 workload:" in quiet["claim"]
+
+
+def test_the_geometric_rate_is_claimed_only_when_every_seed_fits(tmp_path):
+    headline = protocol.headline_keys("teacher_mlp")[0]
+    good = [row("delta_gclip", 1.0, s, gamma=0.1, delta=0.1, workload=headline, loss_rate_second_half=0.99,
+                loss_rate_second_half_r2=r2) for s, r2 in enumerate((0.95, 0.97, 0.99))]
+    (claim,) = found(tmp_path / "a", good, "theory")
+    assert claim["claim"] == ("δ-GClip's training loss fell geometrically over the second half of the run: "
+                              "×0.9900 per step (R² ≥ 0.95 on each of 3 seeds), as the theorem predicts.")
+    bad = [r | {"loss_rate_second_half_r2": 0.5} if r["seed"] == 1 else r for r in good]
+    (claim,) = found(tmp_path / "b", bad, "theory")
+    assert claim["claim"].startswith("δ-GClip's training loss did not fall geometrically")
+    not_headline = [r | {"workload_key": "w9"} for r in good]
+    assert found(tmp_path / "c", not_headline, "theory") == []
+
+
+@pytest.mark.parametrize("distances,shrinks", [((0.3, 0.1, 0.05), True), ((0.1, 0.2, 0.05), False)])
+def test_relative_distance_against_width_states_what_was_measured(tmp_path, distances, shrinks):
+    rows = [row("delta_gclip", 1.0, s, gamma=0.1, delta=0.1, workload=f"width{w}", width=w,
+                max_rel_dist_from_init=d * (1 + 0.01 * s))
+            for w, d in zip((64, 256, 1024), distances) for s in range(3)]
+    (claim,) = found(tmp_path, rows, "theory")
+    assert claim["evidence"]["widths"] == [64, 256, 1024] and claim["evidence"]["shrinks"] is shrinks
+    assert claim["evidence"]["max_rel_dist_from_init"] == pytest.approx([d * 1.01 for d in distances])
+    assert ("shrank with width, as the theorem predicts" in claim["claim"]) is shrinks
+    assert claim["claim"].startswith("at depth 2, δ-GClip's largest relative distance from w₀ "
+                                     "(delta=0.1, gamma=0.1, lr=1)")
+
+
+def test_findings_lead_the_markdown_and_the_page(tmp_path):
+    rows = [row("sgd", 0.1, s, steps=t) for s, t in enumerate((50.0, 52.0, 51.0))]
+    rows += [row("adam", 1e-3, s, steps=t) for s, t in enumerate((30.0, 31.0, 32.0))]
+    board = leaderboard.compute(write_store(tmp_path, rows))
+    leaderboard.write(board, tmp_path / "site")
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert markdown.index("## Findings") < markdown.index("adam is best at equal budget") < markdown.index(
+        "## Headline workloads")
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.index("<h2>Findings</h2>") < page.index("adam is best at equal budget") < page.index(
+        "<h2>Headline workloads</h2>")

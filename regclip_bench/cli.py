@@ -337,9 +337,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for page in build_report(args.store, out / "reports", task.name):
         print(f"      wrote {page}")
     print("[4/4] leaderboard")
-    for path in leaderboard.write(leaderboard.compute(args.store), out, reports="reports"):
-        print(f"      wrote {path}")
+    _wrote(leaderboard.write(leaderboard.compute(args.store), out, reports="reports"), "      ")
     return 0
+
+
+def _wrote(paths, indent: str = "") -> None:
+    """The files written, then the leaderboard page as a link to open."""
+    for path in paths:
+        print(f"{indent}wrote {path}")
+    page = next((p for p in paths if p.name == "index.html"), None)
+    if page is not None:
+        print(f"{indent}open {page.resolve().as_uri()}")
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -415,9 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.reports:
                 from .report import build_report
                 build_report(args.store, f"{args.out}/reports")
-            for path in leaderboard.write(leaderboard.compute(args.store), args.out,
-                                          reports="reports" if args.reports else None):
-                print(f"wrote {path}")
+            _wrote(leaderboard.write(leaderboard.compute(args.store), args.out,
+                                     reports="reports" if args.reports else None))
             return 0
         if args.command == "report":
             from .report import build_report

@@ -53,19 +53,42 @@ def test_a_leader_is_claimed_best_only_when_its_lead_exceeds_the_interval(tmp_pa
     (claim,) = found(tmp_path / "a", rows, "leader")
     diff, low, high = hand_welch(slow, fast)
     assert claim["claim"].startswith("adam is best at equal budget (k = 1), ahead of sgd beyond the 95% interval")
-    assert claim["evidence"]["advantage"] == pytest.approx(diff) == pytest.approx(20.0)
-    assert claim["evidence"]["ci95"] == pytest.approx([low, high]) and low > 0
-    assert claim["evidence"]["verdict"] == "better" and claim["workload"] == "teacher_mlp[w1]"
+    versus = claim["evidence"]["against"]["sgd"]
+    assert versus["advantage"] == pytest.approx(diff) == pytest.approx(20.0)
+    assert versus["ci95"] == pytest.approx([low, high]) and low > 0
+    assert versus["verdict"] == "better" and claim["workload"] == "teacher_mlp[w1]"
 
     spread = [row("sgd", 0.1, s, steps=t) for s, t in enumerate((30.0, 60.0, 45.0))]
     spread += [row("adam", 1e-3, s, steps=t) for s, t in enumerate((31.0, 40.0, 50.0))]
     (claim,) = found(tmp_path / "b", spread, "leader")
-    assert claim["evidence"]["verdict"] == "not separated" and claim["evidence"]["ci95"][0] < 0
-    assert "is best" not in claim["claim"] and "not separated from sgd" in claim["claim"]
+    assert claim["evidence"]["against"]["sgd"]["verdict"] == "not separated"
+    assert claim["evidence"]["against"]["sgd"]["ci95"][0] < 0
+    assert "is best" not in claim["claim"] and "not separated from sgd (sgd: advantage" in claim["claim"]
+
+    # a third, slower optimizer: not separated from sgd, ahead of the third
+    three = spread + [row("gclip", 1.0, s, gamma=0.1, steps=t) for s, t in enumerate((90.0, 91.0, 92.0))]
+    (claim,) = found(tmp_path / "b3", three, "leader")
+    assert claim["evidence"]["not_separated_from"] == ["sgd"]
+    assert "; it is ahead of gclip beyond the 95% interval: advantage in tuned steps to target 50" in claim["claim"]
 
     tie = [row(o, lr, s, steps=40.0) for o, lr in (("sgd", 0.1), ("adam", 1e-3)) for s in range(3)]
     (claim,) = found(tmp_path / "c", tie, "leader")
     assert claim["claim"] == "adam and sgd tie for first at equal budget (k = 1)."
+
+    missed = [row("sgd", 0.1, s, steps=math.inf) for s in range(3)]
+    missed += [row("adam", 1e-3, s, steps=t) for s, t in enumerate(fast)]
+    (claim,) = found(tmp_path / "e", missed, "leader")
+    assert claim["claim"] == ("adam is best at equal budget (k = 1), ahead of sgd: its chosen configuration reached "
+                              "the target on 3 of 3 seeds, sgd's on 0 of 3.")
+    assert claim["evidence"]["against"]["sgd"]["reached"] == [3, 0]
+    assert claim["evidence"]["against"]["sgd"]["advantage"] is None
+
+    neither = [row("sgd", 0.1, s, steps=math.inf, final=f) for s, f in enumerate((0.50, 0.52, 0.51))]
+    neither += [row("adam", 1e-3, s, steps=math.inf, final=f) for s, f in enumerate((0.30, 0.31, 0.32))]
+    (claim,) = found(tmp_path / "f", neither, "leader")     # both always miss: the metric, the rank's tie-break
+    versus = claim["evidence"]["against"]["sgd"]
+    assert versus["measure"] == "final_loss" and versus["verdict"] == "better"
+    assert versus["advantage"] == pytest.approx(0.2)
 
     alone = [row("sgd", 0.1, s, steps=40.0) for s in range(3)]
     assert found(tmp_path / "d", alone, "leader") == []                   # nothing to compare
@@ -93,7 +116,7 @@ def test_the_floor_is_reported_where_it_engaged_with_its_effect_against_gclip(tm
     assert engaged["evidence"]["advantage"] == pytest.approx(20.0)
     assert quiet["workload"] == "" and quiet["evidence"]["workloads"] == [
         {"workload": "teacher_mlp[w2]", "optimizer": "delta_gclip", "frac_floor": pytest.approx(0.001)}]
-    assert "on 1 workload:" in quiet["claim"]
+    assert "(delta_gclip on 1 workload)" in quiet["claim"]
 
 
 def test_the_geometric_rate_is_claimed_only_when_every_seed_fits(tmp_path):
@@ -102,7 +125,7 @@ def test_the_geometric_rate_is_claimed_only_when_every_seed_fits(tmp_path):
                 loss_rate_second_half_r2=r2) for s, r2 in enumerate((0.95, 0.97, 0.99))]
     (claim,) = found(tmp_path / "a", good, "theory")
     assert claim["claim"] == ("δ-GClip's training loss fell geometrically over the second half of the run: "
-                              "×0.9900 per step (R² ≥ 0.95 on each of 3 seeds), as the theorem predicts.")
+                              "×0.9900 per step (R² ≥ 0.950 on each of 3 seeds), as the theorem predicts.")
     bad = [r | {"loss_rate_second_half_r2": 0.5} if r["seed"] == 1 else r for r in good]
     (claim,) = found(tmp_path / "b", bad, "theory")
     assert claim["claim"].startswith("δ-GClip's training loss did not fall geometrically")
@@ -129,8 +152,9 @@ def test_findings_lead_the_markdown_and_the_page(tmp_path):
     board = leaderboard.compute(write_store(tmp_path, rows))
     leaderboard.write(board, tmp_path / "site")
     markdown = (tmp_path / "site" / "leaderboard.md").read_text()
-    assert markdown.index("## Findings") < markdown.index("adam is best at equal budget") < markdown.index(
-        "## Headline workloads")
+    assert markdown.index("## Findings") < markdown.index("### Findings on other workloads") < markdown.index(
+        "adam is best at equal budget") < markdown.index("## Headline workloads")   # w1 is no headline workload
+    assert not any(f["headline"] for f in board["findings"])
     page = (tmp_path / "site" / "index.html").read_text()
     assert page.index("<h2>Findings</h2>") < page.index("adam is best at equal budget") < page.index(
         "<h2>Headline workloads</h2>")

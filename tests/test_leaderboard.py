@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +199,15 @@ def test_accepted_submission_keeps_its_provenance(store, tmp_path):
     lion = next(e for e in board["entries"] if e.get("optimizer") == "lion")
     assert lion["provenance"]["sweep_ids"] == ["external-lab-1"]
     assert lion["provenance"]["git_commits"] == ["external"]
+
+
+def test_the_published_pages_are_what_the_committed_store_gives(tmp_path):
+    """Every number of results/ (leaderboard.json, .md, index.html, findings included) is recomputed from
+    results/store by this version of the code."""
+    root = Path(__file__).resolve().parent.parent / "results"
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "reports").symlink_to(root / "reports")
+    leaderboard.write(leaderboard.compute(str(root / "store")), out, reports="reports")
+    for name in ("leaderboard.json", "leaderboard.md", "index.html"):
+        assert (out / name).read_text() == (root / name).read_text(), name

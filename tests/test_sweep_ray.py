@@ -245,3 +245,4 @@ def test_run_is_sweep_aggregate_report_leaderboard(tmp_path):
     page = (tmp_path / "results" / "index.html").read_text()
     assert "reports/teacher_mlp/report.html" in page
     assert (tmp_path / "results" / "reports" / "teacher_mlp" / "report.html").exists()
+    assert out.rstrip().endswith(f"open {(tmp_path / 'results' / 'index.html').resolve().as_uri()}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Finding:
     workload: str             # "" for a line about a whole task
     claim: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    headline: bool = True     # about a headline workload, or the whole task
 
 
 def findings(found: list[tuple[str, Study]]) -> list[dict[str, Any]]:
@@ -68,57 +70,96 @@ def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         return diff, math.nan, math.nan
     if a.std() == 0 and b.std() == 0:
         return diff, diff, diff
-    low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    with warnings.catch_warnings():    # nearly equal seeds: scipy warns of precision loss, the interval stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     return diff, float(low), float(high)
 
 
-def _values(study: Study, entry: Entry) -> np.ndarray:
-    """Per seed of the entry's chosen configuration, the value its rank is decided by, oriented so
-    that lower is better: time to target for a time-to-target task, else the capped metric."""
-    if study.scoring.by == "time_to_target":
-        return entry.trials[study.measure].astype(float).to_numpy()
+def _times(study: Study, entry: Entry) -> np.ndarray:
+    return entry.trials[study.measure].astype(float).to_numpy()
+
+
+def _metric(study: Study, entry: Entry) -> np.ndarray:
+    """The capped metric per seed of the entry's chosen configuration, oriented so that lower is better."""
     sign = 1.0 if study.scoring.direction == "min" else -1.0
     return sign * capped_metric(entry.trials, study.scoring).to_numpy()
 
 
-def _what(study: Study) -> str:
-    return study.measure.replace("_", " ") if study.scoring.by == "time_to_target" else study.scoring.metric
-
-
 def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
-    """How much better `mine`'s chosen configuration did than `other`'s (positive: better; in the
-    metric's units, or in steps/seconds to target), its 95% Welch interval and the verdict."""
-    diff, low, high = welch(_values(study, other), _values(study, mine))
+    """How much better `mine`'s chosen configuration did than `other`'s — positive: better — by what
+    decides the rank: the time to target (steps or seconds) for a time-to-target task, the metric
+    where neither reached the target on any seed (the rank's tie-break) or for a final-metric task;
+    with its 95% Welch interval and the verdict.  Reaching the target on every seed where the other
+    reached it on none is a separation without an interval; a mix of reached and missed seeds is
+    not tested."""
+    seeds = [len(mine.trials), len(other.trials)]
+    what = study.scoring.metric
+    if study.scoring.by == "time_to_target":
+        a, b = _times(study, mine), _times(study, other)
+        reached = (int(np.isfinite(a).sum()), int(np.isfinite(b).sum()))
+        if reached != (0, 0):
+            what = study.measure.replace("_", " ")
+            if reached != tuple(seeds):     # some seed missed: separated only when one side always misses
+                verdict = {(seeds[0], 0): "better", (0, seeds[1]): "worse"}.get(reached, "not separated")
+                return {"advantage": None, "ci95": [None, None], "verdict": verdict, "seeds": seeds,
+                        "reached": list(reached), "measure": what,
+                        "text": f"its chosen configuration reached the target on {reached[0]} of {seeds[0]} seeds, "
+                                f"{other.optimizer}'s on {reached[1]} of {seeds[1]}"}
+            diff, low, high = welch(b, a)
+        else:
+            diff, low, high = welch(_metric(study, other), _metric(study, mine))
+    else:
+        diff, low, high = welch(_metric(study, other), _metric(study, mine))
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))
                else "better" if low > 0 else "worse" if high < 0 else "not separated")
     interval = f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval"
-    return {"advantage": diff, "ci95": [low, high], "verdict": verdict,
-            "seeds": [len(mine.trials), len(other.trials)], "measure": _what(study),
-            "text": f"advantage in tuned {_what(study)} {fmt(diff, 3)} ({interval}, {len(mine.trials)} and "
-                    f"{len(other.trials)} seeds)"}
+    return {"advantage": diff, "ci95": [low, high], "verdict": verdict, "seeds": seeds, "measure": what,
+            "text": f"advantage in tuned {what} {fmt(diff, 3)} ({interval}, {seeds[0]} and {seeds[1]} seeds)"}
+
+
+def _beyond(advantage: dict[str, Any]) -> str:
+    return " beyond the 95% interval" if advantage["advantage"] is not None else ""
 
 
 def leader(task: str, study: Study) -> Finding | None:
+    """The first at equal budget against each optimizer below it, in rank order: those it is not
+    separated from, then the first it leads beyond the interval (and any whose tuned best beats it)."""
     if len(study.entries) < 2:
         return None
-    first, second = study.entries[0], study.entries[1]
-    k = study.k
-    lead = _advantage(study, first, second)
-    text = lead.pop("text")
-    evidence = {"first": first.optimizer, "runner_up": second.optimizer, "k": k,
-                "expected_best": {e.optimizer: e.expected["primary"] for e in (first, second)}, **lead}
-    if first.rank == second.rank:
-        claim = f"{first.optimizer} and {second.optimizer} tie for first at equal budget (k = {k})."
-    elif lead["verdict"] == "better":
-        claim = (f"{first.optimizer} is best at equal budget (k = {k}), ahead of {second.optimizer} beyond the "
-                 f"95% interval: {text}.")
-    elif lead["verdict"] == "worse":
-        claim = (f"{first.optimizer} ranks first at equal budget (k = {k}), but {second.optimizer}'s tuned best is "
-                 f"better beyond the 95% interval: {text}.")
+    first, k = study.entries[0], study.k
+    compared = [(e, _advantage(study, first, e)) for e in study.entries[1:]]
+    evidence = {"first": first.optimizer, "k": k, "expected_best": {e.optimizer: e.expected["primary"]
+                                                                     for e in study.entries},
+                "against": {e.optimizer: {key: v for key, v in a.items() if key != "text"} for e, a in compared}}
+    tied = [e.optimizer for e in study.entries[1:] if e.rank == first.rank]
+    if tied:
+        return Finding("leader", task, study.workload,
+                       f"{' and '.join([first.optimizer, *tied])} tie for first at equal budget (k = {k}).",
+                       evidence, study.headline)
+    close = []
+    for entry, lead in compared:
+        if lead["verdict"] != "not separated":
+            break
+        close.append(entry.optimizer)
+    ahead = next(((e, a) for e, a in compared if a["verdict"] == "better"), None)
+    behind = next(((e, a) for e, a in compared if a["verdict"] == "worse"), None)
+    if not close and ahead is not None:
+        entry, lead = ahead
+        claim = (f"{first.optimizer} is best at equal budget (k = {k}), ahead of {entry.optimizer}{_beyond(lead)}: "
+                 f"{lead['text']}")
     else:
+        runner_up = compared[0][1]
         claim = (f"{first.optimizer} ranks first at equal budget (k = {k}) but is not separated from "
-                 f"{second.optimizer}: {text}.")
-    return Finding("leader", task, study.workload, claim, evidence)
+                 f"{', '.join(close)} ({compared[0][0].optimizer}: {runner_up['text']})")
+        if ahead is not None:
+            entry, lead = ahead
+            claim += f"; it is ahead of {entry.optimizer}{_beyond(lead)}: {lead['text']}"
+    if behind is not None:
+        entry, lead = behind
+        claim += f"; but {entry.optimizer}'s tuned best is better{_beyond(lead)}: {lead['text']}"
+    return Finding("leader", task, study.workload, claim + ".", evidence | {"not_separated_from": close},
+                   study.headline)
 
 
 def lr_range(task: str, study: Study) -> Finding | None:
@@ -139,7 +180,7 @@ def lr_range(task: str, study: Study) -> Finding | None:
     if not parts:
         return None
     claim = "learning rates whose median seed reaches the target: " + "; ".join(parts) + "."
-    return Finding("lr_range", task, study.workload, claim, evidence)
+    return Finding("lr_range", task, study.workload, claim, evidence, study.headline)
 
 
 def floor(task: str, found: list[Study]) -> list[Finding]:
@@ -162,15 +203,16 @@ def floor(task: str, found: list[Study]) -> list[Finding]:
                 against = _advantage(study, entry, gclip)
                 text = against.pop("text")
                 evidence |= {"against": "gclip", **against}
-                outcome = {"better": "better than GClip's tuned best beyond the 95% interval",
-                           "worse": "worse than GClip's tuned best beyond the 95% interval",
+                outcome = {"better": f"better than GClip's tuned best{_beyond(against)}",
+                           "worse": f"worse than GClip's tuned best{_beyond(against)}",
                            "not separated": "not separated from GClip's tuned best"}[against["verdict"]]
                 claim += f"; {entry.optimizer} is {outcome} ({text})"
-            out.append(Finding("floor", task, study.workload, claim + ".", evidence))
+            out.append(Finding("floor", task, study.workload, claim + ".", evidence, study.headline))
     if quiet:
-        claim = (f"the δ floor engaged on fewer than {FLOOR_ENGAGED:.0%} of steps of the chosen δ-GClip "
-                 f"configuration on {len(quiet)} workload{'s' if len(quiet) > 1 else ''}: there δ-GClip ran as "
-                 "GClip.")
+        counts = {o: sum(q[1] == o for q in quiet) for o in dict.fromkeys(q[1] for q in quiet)}
+        which = ", ".join(f"{o} on {n} workload{'s' if n > 1 else ''}" for o, n in counts.items())
+        claim = (f"the δ floor engaged on fewer than {FLOOR_ENGAGED:.0%} of the steps of the chosen configuration "
+                 f"({which}): there δ-GClip ran as GClip.")
         out.append(Finding("floor", task, "", claim,
                            {"workloads": [{"workload": w, "optimizer": o, "frac_floor": s} for w, o, s in quiet]}))
     return out
@@ -190,10 +232,10 @@ def geometric(task: str, headline: list[Study]) -> list[Finding]:
                     "configuration": hyperparameters(entry.best["config_json"])}
         if (r2 >= GEOMETRIC_R2).all() and (rate < 1).all():
             claim = (f"δ-GClip's training loss fell geometrically over the second half of the run: ×{rate.mean():.4f} "
-                     f"per step (R² ≥ {r2.min():.2f} on each of {len(r2)} seeds), as the theorem predicts.")
+                     f"per step (R² ≥ {r2.min():.3f} on each of {len(r2)} seeds), as the theorem predicts.")
         else:
             claim = (f"δ-GClip's training loss did not fall geometrically over the second half on every seed "
-                     f"(R² {r2.min():.2f}–{r2.max():.2f}, rate ×{rate.min():.4f}–×{rate.max():.4f} per step).")
+                     f"(R² {r2.min():.3f}–{r2.max():.3f}, rate ×{rate.min():.4f}–×{rate.max():.4f} per step).")
         out.append(Finding("theory", task, study.workload, claim, evidence))
     return out
 
@@ -233,7 +275,7 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
         claim = (f"at depth {depth}, δ-GClip's largest relative distance from w₀ ({setting}) "
                  + ("shrank with width, as the theorem predicts: " if shrinks else "did not shrink with width: ")
                  + series + ".")
-        out.append(Finding("theory", task, f"depth {depth}", claim,
+        out.append(Finding("theory", task, f"{task}[depth={depth}]", claim,
                            {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
                             "shrinks": shrinks}))
     return out

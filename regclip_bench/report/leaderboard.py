@@ -249,9 +249,12 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
                                    "rank 95% CI": "–".join(map(str, profile["rank_ci95"][o]))}
                                   for o, s in sorted(profile["scores"].items(), key=lambda x: -x[1])])
     found = board.get("findings", [])
+    main, more = [f for f in found if f["headline"]], [f for f in found if not f["headline"]]
     lines = ["# regclip-bench leaderboard", "", "## Findings", "",
-             *([escape_markdown(line) for line in markdown_lines(found)] or ["No claim is supported yet."]), "",
-             "## Headline workloads", "", markdown_table(headline), ""]
+             *([escape_markdown(line) for line in markdown_lines(main)] or ["No claim is supported yet."]), ""]
+    if more:
+        lines += ["### Findings on other workloads", "", *[escape_markdown(line) for line in markdown_lines(more)], ""]
+    lines += ["## Headline workloads", "", markdown_table(headline), ""]
     if len(others):
         lines += ["## Other workloads", "", markdown_table(others), ""]
     if profile.get("scores"):
@@ -265,9 +268,10 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
     workloads = list(dict.fromkeys(e["workload"] for e in board["entries"] if e["status"] == "ran"))
     filters = ("<p class='filters'>" + _select("task", "Task", tasks) + _select("workload", "Workload", workloads)
                + "</p>")
-    findings_html = ("<ul class='findings'>" + "".join(
-        f"<li><b>{html.escape(f['workload'] or f['task'])}</b>: {html.escape(f['claim'])}</li>" for f in found)
-        + "</ul>") if found else "<p>No claim is supported yet.</p>"
+    findings_html = _findings_list(main) if main else "<p>No claim is supported yet.</p>"
+    if more:
+        findings_html += (f"<details><summary>{len(more)} findings on other workloads</summary>"
+                          f"{_findings_list(more)}</details>")
     sections = [f"<h2>Findings</h2><p class='note'>Generated from the store: a claim appears only where its "
                 f"evidence holds.</p>{findings_html}",
                 f"<h2>Headline workloads</h2>{filters}{_html_table('board', headline_entries, pages)}"]
@@ -321,6 +325,11 @@ SCRIPT = (
     "const m=location.hash.match(/sort=(\\d+)(-desc)?/);"
     "if(m){const th=document.querySelector(`#board th[data-col='${m[1]}']`);"
     "if(th){th.click();if(m[2])th.click();}}")
+
+
+def _findings_list(found: list[dict[str, Any]]) -> str:
+    return "<ul class='findings'>" + "".join(
+        f"<li><b>{html.escape(f['workload'] or f['task'])}</b>: {html.escape(f['claim'])}</li>" for f in found) + "</ul>"
 
 
 def _select(name: str, label: str, values: list[str]) -> str:

@@ -21,13 +21,17 @@ VISION = ("cifar10", "fashion_mnist")
 
 def load_data(spec, device: torch.device) -> TensorData:
     if spec.source in VISION:
-        return getattr(__getattr__("vision"), spec.source)(spec, device)
+        return getattr(_vision(), spec.source)(spec, device)
     return LOADERS[spec.source](spec, device)
+
+
+def _vision():
+    return importlib.import_module(f"{__name__}.vision")
 
 
 def __getattr__(name: str):
     if name == "vision":
-        return importlib.import_module(f"{__name__}.vision")
+        return _vision()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

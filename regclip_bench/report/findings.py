@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from ..summary import fmt
-from .protocol import Entry, Study, capped_metric, hyperparameters
+from .protocol import Entry, Study, capped_metric, describe_configuration, hyperparameters, workload_rest
 
 FLOOR_ENGAGED = 0.01      # share of steps at the δ floor from which it counts as engaged
 GEOMETRIC_R2 = 0.9        # R² of log loss against step, second half, every seed
@@ -94,23 +94,17 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     reached it on none is a separation without an interval; a mix of reached and missed seeds is
     not tested."""
     seeds = [len(mine.trials), len(other.trials)]
-    what = study.scoring.metric
-    if study.scoring.by == "time_to_target":
-        a, b = _times(study, mine), _times(study, other)
-        reached = (int(np.isfinite(a).sum()), int(np.isfinite(b).sum()))
-        if reached != (0, 0):
-            what = study.measure.replace("_", " ")
-            if reached != tuple(seeds):     # some seed missed: separated only when one side always misses
-                verdict = {(seeds[0], 0): "better", (0, seeds[1]): "worse"}.get(reached, "not separated")
-                return {"advantage": None, "ci95": [None, None], "verdict": verdict, "seeds": seeds,
-                        "reached": list(reached), "measure": what,
-                        "text": f"its chosen configuration reached the target on {reached[0]} of {seeds[0]} seeds, "
-                                f"{other.optimizer}'s on {reached[1]} of {seeds[1]}"}
-            diff, low, high = welch(b, a)
-        else:
-            diff, low, high = welch(_metric(study, other), _metric(study, mine))
-    else:
-        diff, low, high = welch(_metric(study, other), _metric(study, mine))
+    a, b = _times(study, mine), _times(study, other)
+    reached = (int(np.isfinite(a).sum()), int(np.isfinite(b).sum()))
+    by_time = study.scoring.by == "time_to_target" and reached != (0, 0)
+    what = study.measure.replace("_", " ") if by_time else study.scoring.metric
+    if by_time and reached != tuple(seeds):     # some seed missed: separated only when one side always misses
+        verdict = {(seeds[0], 0): "better", (0, seeds[1]): "worse"}.get(reached, "not separated")
+        return {"advantage": None, "ci95": [None, None], "verdict": verdict, "seeds": seeds,
+                "reached": list(reached), "measure": what,
+                "text": f"its chosen configuration reached the target on {reached[0]} of {seeds[0]} seeds, "
+                        f"{other.optimizer}'s on {reached[1]} of {seeds[1]}"}
+    diff, low, high = welch(b, a) if by_time else welch(_metric(study, other), _metric(study, mine))
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))
                else "better" if low > 0 else "worse" if high < 0 else "not separated")
     interval = f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval"
@@ -243,9 +237,7 @@ def geometric(task: str, headline: list[Study]) -> list[Finding]:
 def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
     by_rest: dict[str, list[Study]] = {}
     for study in found:
-        fields = json.loads(study.trials["workload_json"].iloc[0] or "{}")
-        rest = json.dumps({k: v for k, v in fields.items() if k != "model.width"}, sort_keys=True)
-        by_rest.setdefault(rest, []).append(study)
+        by_rest.setdefault(workload_rest(study.trials["workload_json"].iloc[0], ("model.width",)), []).append(study)
     out = []
     for rest, group in by_rest.items():
         if len({s.trials["width"].iloc[0] for s in group}) < 2:
@@ -271,7 +263,7 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
         depth = json.loads(rest).get("model.depth")
         shrinks = all(b < a for a, b in zip(distances, distances[1:]))
         series = ", ".join(f"{d:.3g} at width {w}" for w, d in zip(widths, distances))
-        setting = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(wanted.items()))
+        setting = describe_configuration(chosen.best["config_json"])
         claim = (f"at depth {depth}, δ-GClip's largest relative distance from w₀ ({setting}) "
                  + ("shrank with width, as the theorem predicts: " if shrinks else "did not shrink with width: ")
                  + series + ".")

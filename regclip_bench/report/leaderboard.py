@@ -227,13 +227,17 @@ def provenance_line(entry: dict[str, Any]) -> str:
     """Commit, versions, hardware, seeds and when it ran, in one line."""
     p = entry.get("provenance") or {}
     ran = p.get("ran")
-    parts = [f"commit {', '.join(c[:7] for c in p.get('git_commits', [])) or 'unknown'}",
+    parts = [f"commit {_commits(p) or 'unknown'}",
              f"torch {', '.join(p.get('torch', [])) or '?'}", f"Ray {', '.join(p.get('ray', [])) or '?'}",
              f"regclip-bench {', '.join(p.get('regclip_bench', [])) or '?'}",
              "; ".join(p.get("hardware", [])) or "hardware unknown",
              f"seeds {', '.join(map(str, p.get('seeds', [])))}",
              f"ran {ran[0][:16].replace('T', ' ')} to {ran[1][:16].replace('T', ' ')}" if ran else "run time unknown"]
     return "; ".join(parts)
+
+
+def _commits(provenance: dict[str, Any]) -> str:
+    return ", ".join(c[:7] for c in provenance.get("git_commits", []))
 
 
 def write(board: dict[str, Any], out: str | Path, reports: str | None = None) -> list[Path]:
@@ -394,7 +398,7 @@ def _cell(column: str, value: str, entry: dict[str, Any], pages: dict[str, dict[
         return value
     if column == "provenance" and entry["status"] == "ran":
         p = entry["provenance"]
-        commit = ", ".join(c[:7] for c in p.get("git_commits", [])) or "commit unknown"
+        commit = _commits(p) or "commit unknown"
         when = (p.get("ran") or [""])[0][:10] or "date unknown"
         return f"<details class='prov'><summary>{html.escape(commit)} · {html.escape(when)}</summary>" \
                f"{html.escape(value)}; sweeps {html.escape(', '.join(p.get('sweep_ids', [])))}</details>"

@@ -264,15 +264,15 @@ def best_trials(found: list[Study]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _rest(workload_json: str | None) -> str:
-    """The workload's fields other than width and depth."""
+def workload_rest(workload_json: str | None, drop: tuple[str, ...] = ("model.width", "model.depth")) -> str:
+    """The workload's fields other than `drop` (by default width and depth), as a comparable string."""
     try:
         fields = json.loads(workload_json) if workload_json else {}
     except (TypeError, ValueError):
         fields = {}
     if not isinstance(fields, dict):
         fields = {}
-    return json.dumps({k: v for k, v in fields.items() if k not in ("model.width", "model.depth")}, sort_keys=True)
+    return json.dumps({k: v for k, v in fields.items() if k not in drop}, sort_keys=True)
 
 
 def phase_table(found: list[Study], value: str) -> pd.DataFrame:
@@ -280,10 +280,10 @@ def phase_table(found: list[Study], value: str) -> pd.DataFrame:
     ("metric" or "time") — for the workloads that differ from the first one in width and depth only."""
     if not found:
         return pd.DataFrame(columns=["optimizer", "width", "depth", value])
-    first = _rest(found[0].trials["workload_json"].iloc[0])
+    first = workload_rest(found[0].trials["workload_json"].iloc[0])
     rows = [{"optimizer": e.optimizer, "width": e.trials["width"].iloc[0], "depth": e.trials["depth"].iloc[0],
              value: float(e.best[value])}
-            for s in found if _rest(s.trials["workload_json"].iloc[0]) == first for e in s.entries]
+            for s in found if workload_rest(s.trials["workload_json"].iloc[0]) == first for e in s.entries]
     return pd.DataFrame(rows, columns=["optimizer", "width", "depth", value]).dropna(subset=["width", "depth"])
 
 

@@ -10,14 +10,16 @@ them alike.  `--task fashion_mnist_vae` runs the VAE grid instead (8 configurati
     python benchmarks/packed_trials.py --sweep [--rounds 1]
 
 `--sweep` times whole sweeps instead, as a user runs them: `regclip-bench sweep teacher_mlp` over the
-same 64 configurations, and over 256 (16 seeds), on an embedded local Ray (its start included), without
-and with `--pack 16` and `--pack 64`, each into a fresh folder.  It prints each sweep's trials per second
-and the marginal rate between the two sizes (the fixed start cancels).
+same 64 configurations, and over 256 (16 seeds), without and with `--pack 16` and `--pack 64`, each into a
+fresh folder — as a command that starts its own local Ray, and on a local Ray already running.  It prints
+each sweep's trials per second and the marginal rate between the two sizes (the fixed start cancels).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import subprocess
 import sys
@@ -88,33 +90,52 @@ SIZES = {64: 4, 256: 16}   # configurations: seeds
 
 
 def sweeps(rounds: int) -> None:
-    """Whole sweeps of 64 configurations (the issue's grid) and of 256 (16 seeds): the first ratio is what a user
-    waits for, fixed start included; the second, (256 − 64) / (t₂₅₆ − t₆₄), is the sweep's marginal throughput —
-    trials per second once Ray, Tune and the workers are up, which is what a large sweep runs at."""
+    """Whole sweeps of 64 configurations (the issue's grid) and of 256 (16 seeds), each run two ways: as a
+    command that starts its own local Ray ("cold": what a user waits for, Ray's start and the driver's imports
+    included), and in this process on one local Ray started beforehand ("running Ray": what each sweep costs
+    on a cluster that is already up, as with --address).  (256 − 64) / (t₂₅₆ − t₆₄) is a sweep's marginal
+    throughput — trials per second once Ray, Tune and the workers are up, which is what a large sweep runs at."""
+    from regclip_bench.sweep.session import ray_session, use_token
+    use_token()   # before Ray is imported: the running Ray gets a token, as the CLI's would
+    from regclip_bench import cli
+
+    def cold(argv: list[str]) -> str:
+        done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", *argv], capture_output=True, text=True)
+        return done.stdout + done.stderr
+
+    def running(argv: list[str]) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(argv)
+        return out.getvalue()
+
     variants = {"unpacked sweep": [], "--pack 16": ["--pack", "16"], "--pack 64": ["--pack", "64"]}
-    times: dict[tuple[str, int], list[float]] = {(name, n): [] for name in variants for n in SIZES}
-    for _ in range(rounds):
-        for n, seeds in SIZES.items():
-            for name, extra in variants.items():
-                with tempfile.TemporaryDirectory() as folder:
-                    start = time.perf_counter()
-                    done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp",
-                                           *SWEEP_GRID, "--seeds", str(seeds), *extra, "--name", "bench",
-                                           "--storage", folder, "--no-aggregate"], capture_output=True, text=True)
-                    times[name, n].append(time.perf_counter() - start)
-                    if done.returncode != 0 or f"ran {n} trials" not in done.stdout:
-                        sys.exit(f"{name}: the sweep failed:\n{done.stdout}{done.stderr}")
+    times: dict[tuple[str, str, int], list[float]] = {}
+    with tempfile.TemporaryDirectory() as top, ray_session(None, top):
+        for _ in range(rounds):
+            for n, seeds in SIZES.items():
+                for name, extra in variants.items():
+                    for mode, run in (("cold", cold), ("running Ray", running)):
+                        with tempfile.TemporaryDirectory() as folder:
+                            start = time.perf_counter()
+                            said = run(["sweep", "teacher_mlp", *SWEEP_GRID, "--seeds", str(seeds), *extra,
+                                        "--name", "bench", "--storage", folder, "--no-aggregate"])
+                            times.setdefault((mode, name, n), []).append(time.perf_counter() - start)
+                        if f"ran {n} trials" not in said:
+                            sys.exit(f"{mode} {name}: the sweep failed:\n{said}")
     median = {key: statistics.median(t) for key, t in times.items()}
     small, large = SIZES
     print(f"teacher_mlp sweeps (width 64, depth 2, δ-GClip) on local Ray, {rounds} round(s), interleaved")
-    base_whole = median["unpacked sweep", small]
-    base_marginal = (large - small) / (median["unpacked sweep", large] - base_whole)
-    for name in variants:
-        whole = median[name, small]
-        marginal = (large - small) / (median[name, large] - whole)
-        print(f"  {name:15s} {small} configurations {whole:6.1f} s, {small / whole:5.2f} trials/s, "
-              f"{base_whole / whole:4.2f}x   |   {large}: {median[name, large]:6.1f} s   |   marginal "
-              f"{marginal:6.2f} trials/s, {marginal / base_marginal:4.2f}x unpacked")
+    for mode in ("cold", "running Ray"):
+        base_whole = median[mode, "unpacked sweep", small]
+        base_marginal = (large - small) / (median[mode, "unpacked sweep", large] - base_whole)
+        print(f"{mode}:")
+        for name in variants:
+            whole = median[mode, name, small]
+            marginal = (large - small) / (median[mode, name, large] - whole)
+            print(f"  {name:15s} {small} configurations {whole:6.1f} s, {small / whole:5.2f} trials/s, "
+                  f"{base_whole / whole:4.2f}x   |   {large}: {median[mode, name, large]:6.1f} s   |   marginal "
+                  f"{marginal:6.2f} trials/s, {marginal / base_marginal:4.2f}x unpacked")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,17 @@ class VAESpec(_Strict):
     latent: Width = 50
 
 
-class ViTSpec(_Strict):
+class _Attention(_Strict):
+    """A transformer's width splits evenly over its heads."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> _Attention:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        return self
+
+
+class ViTSpec(_Attention):
     family: Literal["vit"]
     width: Width = 192
     depth: Depth = 12
@@ -67,12 +77,6 @@ class ViTSpec(_Strict):
     # grid, as the paper's code (timm/DINO) does with 224; default: the input's own size.
     pos_embed_size: Annotated[int, Field(ge=1, le=4_096)] | None = None
 
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> ViTSpec:
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-        return self
-
 
 class LinearSpec(_Strict):
     """xᵀw, no bias, starting at w = 0: no hidden layer (width and depth are 0)."""
@@ -81,18 +85,12 @@ class LinearSpec(_Strict):
     depth: Literal[0] = 0
 
 
-class GPTSpec(_Strict):
+class GPTSpec(_Attention):
     """A character-level decoder-only transformer (models/gpt.py); its context is the data's."""
     family: Literal["gpt"]
     width: Width = 128
     depth: Depth = 4
     heads: Width = 4
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> GPTSpec:
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-        return self
 
 
 ModelSpec = Annotated[MLPSpec | ResNetSpec | VAESpec | ViTSpec | LinearSpec | GPTSpec, Field(discriminator="family")]

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +116,16 @@ def test_fashion_mnist_is_read_gzipped_and_checked(tmp_path):
         load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path)), CPU)
     data = load_data(FashionMNISTData(source="fashion_mnist", root=str(tmp_path), verify_checksums=False), CPU)
     assert data.train_x.shape == (10, 28, 28)
+
+
+def test_reading_fashion_mnist_files_leaves_torchvision_unimported(tmp_path):
+    write_fashion_mnist(tmp_path, gzipped=True)
+    code = (f"import sys; from regclip_bench.data import load_data; from regclip_bench.spec import FashionMNISTData\n"
+            f"import torch; data = load_data(FashionMNISTData(source='fashion_mnist', root={str(tmp_path)!r}, "
+            f"verify_checksums=False), torch.device('cpu'))\nprint(len(data.train_x), 'torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["10", "False"]
 
 
 REAL = Path(vision.DEBIAN_FASHION_MNIST)

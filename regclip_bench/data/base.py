@@ -88,3 +88,21 @@ class Batches:
         batch = self._order[self._position:self._position + self.batch_size]
         self._position += self.batch_size
         return batch
+
+
+class StreamBatches:
+    """The batches of a stream: nothing to index, nothing to shuffle, no epochs, and no state of their own
+    (what a stream draws comes from the trial's generator, whose state every checkpoint holds)."""
+    steps_per_epoch = 1
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+
+    def next(self) -> int:
+        return self.batch_size
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

@@ -13,24 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import upload
-
-
-class StreamBatches:
-    """The batches of a stream: nothing to index, nothing to shuffle; no epochs."""
-    steps_per_epoch = 1
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-
-    def next(self) -> int:
-        return self.batch_size
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
+from .base import StreamBatches, upload
 
 
 class StreamLSQ:

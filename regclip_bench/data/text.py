@@ -16,25 +16,17 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import upload
+from .base import StreamBatches, upload
 
 
-class WindowBatches:
-    """Random windows of the training text, their starts drawn from the trial's generator (whose
-    state every checkpoint holds); no epochs."""
-    steps_per_epoch = 1
+class WindowBatches(StreamBatches):
+    """Random windows of the training text, their starts drawn from the trial's generator."""
 
     def __init__(self, n: int, context: int, batch_size: int, generator: torch.Generator) -> None:
         self.high, self.batch_size, self.generator = n - context - 1, batch_size, generator
 
     def next(self) -> Tensor:
         return torch.randint(0, self.high, (self.batch_size,), generator=self.generator)
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 class TextData:

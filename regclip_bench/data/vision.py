@@ -1,7 +1,11 @@
-"""CIFAR-10 through torchvision's dataset class, Fashion-MNIST from its IDX files; held as uint8 tensors."""
+"""CIFAR-10 through torchvision's dataset class, Fashion-MNIST from its IDX files; held as uint8 tensors.
+
+torchvision is imported (≈ 2 s, torch._dynamo with it) only to read CIFAR-10 or to download Fashion-MNIST:
+a process training the VAE on files already here does not pay for it."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import pickle
@@ -12,7 +16,6 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..vision import torchvision
 from .augment import random_crop_flip, random_resized_crop_flip, resize
 from .base import TensorData
 
@@ -20,27 +23,32 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)   # the values the paper's code (kuangliu/pytorch-cifar) uses
 
 
-class _CIFAR10(torchvision.datasets.CIFAR10):
+@functools.cache
+def _cifar10_dataset() -> type:
     """torchvision's CIFAR10, with its MD5 checks optional (for re-packed or hand-made copies)."""
+    from ..vision import torchvision
 
-    def __init__(self, *args, verify_checksums: bool = True, **kwargs) -> None:
-        self._verify = verify_checksums
-        super().__init__(*args, **kwargs)
+    class CIFAR10(torchvision.datasets.CIFAR10):
+        def __init__(self, *args, verify_checksums: bool = True, **kwargs) -> None:
+            self._verify = verify_checksums
+            super().__init__(*args, **kwargs)
 
-    def _check_integrity(self) -> bool:
-        if self._verify:
-            return super()._check_integrity()
-        folder = Path(self.root) / self.base_folder
-        names = [name for name, _ in self.train_list + self.test_list] + [self.meta["filename"]]
-        return all((folder / name).is_file() for name in names)
+        def _check_integrity(self) -> bool:
+            if self._verify:
+                return super()._check_integrity()
+            folder = Path(self.root) / self.base_folder
+            names = [name for name, _ in self.train_list + self.test_list] + [self.meta["filename"]]
+            return all((folder / name).is_file() for name in names)
 
-    def _load_meta(self) -> None:
-        if self._verify:
-            return super()._load_meta()
-        path = Path(self.root) / self.base_folder / self.meta["filename"]
-        with open(path, "rb") as file:
-            self.classes = pickle.load(file, encoding="latin1")[self.meta["key"]]
-        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        def _load_meta(self) -> None:
+            if self._verify:
+                return super()._load_meta()
+            path = Path(self.root) / self.base_folder / self.meta["filename"]
+            with open(path, "rb") as file:
+                self.classes = pickle.load(file, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
+    return CIFAR10
 
 
 def _missing(name: str, root: Path, where: str, archive: str) -> ConfigError:
@@ -53,7 +61,7 @@ def _missing(name: str, root: Path, where: str, archive: str) -> ConfigError:
 def cifar10(spec, device: torch.device) -> TensorData:
     root = Path(spec.root).expanduser()
     try:
-        splits = [_CIFAR10(str(root), train=train, download=spec.download,
+        splits = [_cifar10_dataset()(str(root), train=train, download=spec.download,
                            verify_checksums=spec.verify_checksums) for train in (True, False)]
     except RuntimeError as exc:
         if "not found" not in str(exc) and "corrupted" not in str(exc):
@@ -119,6 +127,7 @@ def fashion_mnist(spec, device: torch.device) -> TensorData:
     """Fashion-MNIST as flat pixel vectors in [0, 1], the VAE's input and target."""
     folder = _fashion_folder(spec)
     if folder is None and spec.download:
+        from ..vision import torchvision
         torchvision.datasets.FashionMNIST(str(Path(spec.root).expanduser()), download=True)
         folder = _fashion_folder(spec)
     if folder is None:

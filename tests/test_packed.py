@@ -3,6 +3,7 @@ each member's record equal to the unpacked trial's."""
 
 import io
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,10 @@ def test_a_packed_sweep_writes_each_member_as_the_trial_an_unpacked_sweep_writes
                               capture_output=True, text=True, timeout=600, cwd=ROOT)
         assert done.returncode == 0, done.stdout + done.stderr
         runs[name] = (done.stdout, load(str(tmp_path / name), "trials"))
+        # the progress line counts configurations, packed or not
+        last = [line for line in done.stderr.splitlines() if re.match(r"\[ *\d+s\] done", line)][-1]
+        best = runs[name][1].final_loss.min()
+        assert re.search(rf"done 8/8 .* failed 0  diverged 0  best final loss {best:.4g}  eta 0s$", last), last
     out, packed = runs["packed"]
     assert "ran 8 trials: " in out and "0 errored" in out
     unpacked = runs["unpacked"][1]

@@ -10,14 +10,20 @@ from ray import tune
 from ..progress import StatusLine
 
 
+def _size(trial) -> int:
+    """How many configurations a Tune trial trains: a pack's members, else one."""
+    return len(trial.config.get("trial", {}).get("members", ())) or 1
+
+
 class Progress(tune.Callback):
-    """One line: trials done / running / failed / diverged, the best loss so far, an ETA."""
+    """One line: configurations done / running / failed / diverged (a pack counts each member), the best
+    final loss so far, an ETA."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total, self.line = total, StatusLine(stream)
         self.start = time.perf_counter()
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
-        self.done = self.failed = self.diverged = 0
+        self.done = self.errored = self.failed = self.diverged = 0   # failed: out of memory, a result
         self.best: float | None = None
         self._last_print = 0.0
 
@@ -29,7 +35,7 @@ class Progress(tune.Callback):
         self.__init__(state["total"])
 
     def _count(self, trials) -> None:
-        self.running = sum(t.status == "RUNNING" for t in trials)
+        self.running = sum(_size(t) for t in trials if t.status == "RUNNING")
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._count(trials)
@@ -38,37 +44,37 @@ class Progress(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._count(trials)
         if result.get("finished"):
-            if result.get("status") == "diverged":
-                self.diverged += 1
-            elif result.get("status") == "failed":
-                self.failed += 1
-            loss = result.get("final_loss")
+            statuses = result.get("member_statuses") or {result.get("status"): 1}
+            self.diverged += statuses.get("diverged", 0)
+            self.failed += statuses.get("failed", 0)
+            loss = result.get("best_final_loss", result.get("final_loss"))
             if isinstance(loss, float) and loss == loss and (self.best is None or loss < self.best):
                 self.best = loss
         self._show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._count(trials)
-        self.done += 1
+        self.done += _size(trial)
         self._show(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._count(trials)
-        self.failed += 1
+        self.errored += _size(trial)
         self._show(force=True)
 
     def _show(self, force: bool = False) -> None:
         now = time.perf_counter()
+        finished = self.done + self.errored
         if now - self._last_print < (1.0 if self.line.tty and force is False else 0.0 if self.line.tty else 5.0):
-            if not (force and self.done + self.failed == self.total):
+            if not (force and finished == self.total):
                 return
         self._last_print = now
         elapsed = now - self.start
-        finished = self.done + (self.failed if self.failed else 0)
         eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
         best = f"{self.best:.4g}" if self.best is not None else "—"
         self.line.show(f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
-                       f"failed {self.failed}  diverged {self.diverged}  best final loss {best}  eta {eta}")
+                       f"failed {self.failed + self.errored}  diverged {self.diverged}  best final loss {best}  "
+                       f"eta {eta}")
 
     def close(self) -> None:
         self.line.close()

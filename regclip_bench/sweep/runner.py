@@ -88,7 +88,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             common = {"task": task_dump, "sweep": options.name, "sweep_dir": sweep_dir,
                       "checkpoint_every_s": options.checkpoint_every_s}
             params = [{**_tune_trial(group), **common} for group in packs(todo, options.pack)]
-            progress = Progress(len(params), stream)
+            progress = Progress(len(todo), stream)   # configurations, a pack's members each
             run = time.strftime("run-%Y%m%d-%H%M%S")
             record_run(sweep_dir, {"run": run, "mode": "grid", **(plan or {}), "task": task_dump["name"],
                                    "trials": len(trials), "to_run": len(todo),

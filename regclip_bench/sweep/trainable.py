@@ -91,7 +91,9 @@ def sweep_trial(config: dict[str, Any]) -> None:
         for trial, result in zip(trials, results):
             save(trial, result, pack=params["key"])
         statuses = Counter(r["status"] for r in results)
-        tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses)})
+        losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
+        tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses),
+                     **({"best_final_loss": min(losses)} if losses else {})})
         return
     trial = resolve_trial(task, {**params["overrides"], **params.get("sampled", {})})  # device "auto": Tune's GPU
     if params.get("sampled"):

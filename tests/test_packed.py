@@ -160,7 +160,7 @@ def test_a_packed_sweep_writes_each_member_as_the_trial_an_unpacked_sweep_writes
         # the progress line counts configurations, packed or not
         last = [line for line in done.stderr.splitlines() if re.match(r"\[ *\d+s\] done", line)][-1]
         best = runs[name][1].final_loss.min()
-        assert re.search(rf"done 8/8 .* failed 0  diverged 0  best final loss {best:.4g}  eta 0s$", last), last
+        assert re.search(rf"done 8/8  running 0  failed 0  diverged 0  best final loss {best:.4g}  eta 0s$", last), last
     out, packed = runs["packed"]
     assert "ran 8 trials: " in out and "0 errored" in out
     unpacked = runs["unpacked"][1]

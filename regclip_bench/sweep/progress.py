@@ -34,8 +34,9 @@ class Progress(tune.Callback):
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["total"])
 
-    def _count(self, trials) -> None:
-        self.running = sum(_size(t) for t in trials if t.status == "RUNNING")
+    def _count(self, trials, ended=None) -> None:
+        # Tune calls on_trial_complete and on_trial_error before it changes the ended trial's status.
+        self.running = sum(_size(t) for t in trials if t.status == "RUNNING" and t is not ended)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._count(trials)
@@ -53,12 +54,12 @@ class Progress(tune.Callback):
         self._show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._count(trials)
+        self._count(trials, ended=trial)
         self.done += _size(trial)
         self._show(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._count(trials)
+        self._count(trials, ended=trial)
         self.errored += _size(trial)
         self._show(force=True)
 

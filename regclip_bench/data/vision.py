@@ -1,7 +1,7 @@
 """CIFAR-10 through torchvision's dataset class, Fashion-MNIST from its IDX files; held as uint8 tensors.
 
-torchvision is imported (≈ 2 s, torch._dynamo with it) only to read CIFAR-10 or to download Fashion-MNIST:
-a process training the VAE on files already here does not pay for it."""
+torchvision is imported only to read CIFAR-10 or to download Fashion-MNIST (0.2–0.4 s of its own beyond
+torch._dynamo, which torch imports at a trial's first optimizer step anyway: docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def cifar10(spec, device: torch.device) -> TensorData:
     root = Path(spec.root).expanduser()
     try:
         splits = [_cifar10_dataset()(str(root), train=train, download=spec.download,
-                           verify_checksums=spec.verify_checksums) for train in (True, False)]
+                                     verify_checksums=spec.verify_checksums) for train in (True, False)]
     except RuntimeError as exc:
         if "not found" not in str(exc) and "corrupted" not in str(exc):
             raise

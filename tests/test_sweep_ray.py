@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -246,3 +247,43 @@ def test_run_is_sweep_aggregate_report_leaderboard(tmp_path):
     assert "reports/teacher_mlp/report.html" in page
     assert (tmp_path / "results" / "reports" / "teacher_mlp" / "report.html").exists()
     assert out.rstrip().endswith(f"open {(tmp_path / 'results' / 'index.html').resolve().as_uri()}")
+
+
+def test_a_trial_whose_file_is_written_reports_it_and_is_not_run_again(tmp_path):
+    """The race of an interrupted driver, made certain: Tune restarts a trial (or a pack) whose
+    file was written before Tune heard it had finished.  It reports the file; the file stays."""
+    script = textwrap.dedent(f"""
+        import json
+        from pathlib import Path
+        from regclip_bench.spec import load_task
+        from regclip_bench.sweep.grid import plan_grid
+        from regclip_bench.sweep.runner import _tune_trial
+        from regclip_bench.sweep.session import ray_session
+        task = load_task("teacher_mlp")
+        plan = plan_grid(task, {{"width": [16], "depth": [1], "lr": [0.1, 0.2, 0.3]}}, {{"steps": 20}}, ["sgd"], 1)
+        common = {{"task": task.model_dump(mode="json"), "sweep": "s", "sweep_dir": {str(tmp_path / 's')!r},
+                  "checkpoint_every_s": 10.0}}
+        params = [{{**_tune_trial(group), **common}} for group in ([plan[0]], plan[1:])]
+        with ray_session(None, common["sweep_dir"]):
+            from ray import tune
+            from regclip_bench.sweep.trainable import sweep_trial
+            for run in ("first", "again"):
+                tuner = tune.Tuner(sweep_trial, param_space={{"trial": tune.grid_search(params)}},
+                                   run_config=tune.RunConfig(name=run, storage_path={str(tmp_path / 'tune')!r},
+                                                             verbose=0))
+                metrics = sorted((r.metrics for r in tuner.fit()), key=lambda m: "members" in m)
+                files = {{p.name: p.stat().st_mtime_ns for p in Path(common["sweep_dir"], "trials").iterdir()}}
+                print(json.dumps({{"metrics": metrics, "files": files}}, default=str), flush=True)
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    (first, written), (again, after) = (json.loads(line).values() for line in done.stdout.splitlines()[-2:])
+    assert len(written) == 3 and after == written                      # not one file rewritten
+    files = sorted((tmp_path / "s" / "trials").iterdir())
+    summaries = {p.stem: read_trial(p)[1] for p in files}
+    single = next(s for s in summaries.values() if "pack" not in s)
+    assert again[0]["final_loss"] == first[0]["final_loss"] == single["final_loss"]
+    assert again[0]["wall_time_s"] == single["wall_time_s"]           # the file's numbers, not a new run's
+    assert again[1]["member_statuses"] == first[1]["member_statuses"] == {"completed": 2}
+    assert again[1]["best_final_loss"] == first[1]["best_final_loss"] == min(
+        s["final_loss"] for s in summaries.values() if "pack" in s)

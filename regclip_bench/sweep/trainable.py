@@ -19,10 +19,10 @@ from ..spec import TaskSpec
 from ..summary import columns as summary_columns
 from ..packed import run_pack
 from ..trial import Reporter, run_trial, stopped_record
-from ..trial_io import write_trial
+from ..trial_io import read_trial, write_trial
 from ..provenance import provenance
 from ..identity import trial_key
-from ..storage import join
+from ..storage import finished_keys, join
 
 STATE_FILE = "trial_state.pt"
 REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
@@ -69,37 +69,54 @@ class TuneReporter(Reporter):
 
 def sweep_trial(config: dict[str, Any]) -> None:
     """Tune function trainable.  `config["trial"]` holds the task, the trial's overrides (or a pack's
-    members') and where to write; in search mode, its "sampled" holds the values Tune drew."""
+    members') and where to write; in search mode, its "sampled" holds the values Tune drew.  A grid
+    trial whose file is written already (its sweep was interrupted after the write, before Tune heard
+    of it) is not run again: its file is reported as it is, never rewritten."""
     params = config["trial"]
     task = TaskSpec.model_validate(params["task"])
+    written = set() if params.get("sampled") else finished_keys(params["sweep_dir"])
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
 
+    def path(trial) -> str:
+        return join(params["sweep_dir"], "trials", f"{trial_key(trial)}.parquet")
+
     def save(trial, result: dict[str, Any], **extra: Any) -> None:
-        key = trial_key(trial)
-        result.update(key=key, sweep=params["sweep"], node_id=ray.get_runtime_context().get_node_id(),
-                      hostname=socket.gethostname(), **provenance(), **extra)
-        write_trial(join(params["sweep_dir"], "trials", f"{key}.parquet"), result)
+        result.update(key=trial_key(trial), sweep=params["sweep"], hostname=socket.gethostname(),
+                      node_id=ray.get_runtime_context().get_node_id(), **provenance(), **extra)
+        write_trial(path(trial), result)
 
     reporter = TuneReporter(params["checkpoint_every_s"])
     if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
         trials = [resolve_trial(task, m["overrides"]) for m in params["members"]]
-        results = run_pack(trials, reporter, resume=resume)
-        for trial, result in zip(trials, results):
-            save(trial, result, pack=params["key"])
+        if all(trial_key(t) in written for t in trials):
+            results = [read_trial(path(t))[1] for t in trials]
+        else:
+            results = run_pack(trials, reporter, resume=resume)
+            for trial, result in zip(trials, results):
+                if trial_key(trial) not in written:
+                    save(trial, result, pack=params["key"])
         statuses = Counter(r["status"] for r in results)
         losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
         tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses),
                      **({"best_final_loss": min(losses)} if losses else {})})
         return
     trial = resolve_trial(task, {**params["overrides"], **params.get("sampled", {})})  # device "auto": Tune's GPU
+    if trial_key(trial) in written:
+        tune.report({**_final(read_trial(path(trial))[1]), "finished": True})
+        return
     if params.get("sampled"):
         reporter.partial = lambda state: save(trial, stopped_record(trial, state()))
     result = run_trial(trial, reporter, resume=resume)
     save(trial, result)
-    final = {name: result[name] for name, _ in summary_columns() if isinstance(result.get(name), (int, float, str))
-             and not (isinstance(result[name], float) and not math.isfinite(result[name]))}
+    final = _final(result)
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})
+
+
+def _final(result: dict[str, Any]) -> dict[str, Any]:
+    """A trial's summary columns that Tune can hold: numbers and strings, finite."""
+    return {name: result[name] for name, _ in summary_columns() if isinstance(result.get(name), (int, float, str))
+            and not (isinstance(result[name], float) and not math.isfinite(result[name]))}

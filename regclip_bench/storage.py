@@ -42,6 +42,12 @@ def filesystem(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), uri_or_path
 
 
+def exists(uri_or_path: str) -> bool:
+    """Whether a file is there (one stat, not a listing of its folder)."""
+    fs, path = filesystem(uri_or_path)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
 def finished_keys(sweep_dir: str) -> set[str]:
     fs, path = filesystem(join(sweep_dir, "trials"))
     try:

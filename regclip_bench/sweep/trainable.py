@@ -22,7 +22,7 @@ from ..trial import Reporter, run_trial, stopped_record
 from ..trial_io import read_trial, write_trial
 from ..provenance import provenance
 from ..identity import trial_key
-from ..storage import finished_keys, join
+from ..storage import exists, join
 
 STATE_FILE = "trial_state.pt"
 REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
@@ -74,7 +74,6 @@ def sweep_trial(config: dict[str, Any]) -> None:
     of it) is not run again: its file is reported as it is, never rewritten."""
     params = config["trial"]
     task = TaskSpec.model_validate(params["task"])
-    written = set() if params.get("sampled") else finished_keys(params["sweep_dir"])
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -84,6 +83,9 @@ def sweep_trial(config: dict[str, Any]) -> None:
     def path(trial) -> str:
         return join(params["sweep_dir"], "trials", f"{trial_key(trial)}.parquet")
 
+    def written(trial) -> bool:   # (search mode saves partial records on purpose: never "written")
+        return not params.get("sampled") and exists(path(trial))
+
     def save(trial, result: dict[str, Any], **extra: Any) -> None:
         result.update(key=trial_key(trial), sweep=params["sweep"], hostname=socket.gethostname(),
                       node_id=ray.get_runtime_context().get_node_id(), **provenance(), **extra)
@@ -92,12 +94,13 @@ def sweep_trial(config: dict[str, Any]) -> None:
     reporter = TuneReporter(params["checkpoint_every_s"])
     if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
         trials = [resolve_trial(task, m["overrides"]) for m in params["members"]]
-        if all(trial_key(t) in written for t in trials):
+        done = [written(t) for t in trials]
+        if all(done):
             results = [read_trial(path(t))[1] for t in trials]
         else:
             results = run_pack(trials, reporter, resume=resume)
-            for trial, result in zip(trials, results):
-                if trial_key(trial) not in written:
+            for trial, result, saved in zip(trials, results, done):
+                if not saved:
                     save(trial, result, pack=params["key"])
         statuses = Counter(r["status"] for r in results)
         losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
@@ -105,7 +108,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
                      **({"best_final_loss": min(losses)} if losses else {})})
         return
     trial = resolve_trial(task, {**params["overrides"], **params.get("sampled", {})})  # device "auto": Tune's GPU
-    if trial_key(trial) in written:
+    if written(trial):
         tune.report({**_final(read_trial(path(trial))[1]), "finished": True})
         return
     if params.get("sampled"):

@@ -4,9 +4,15 @@ The grid: 64 configurations of teacher_mlp at width 64, depth 2 (δ-GClip: 4 η 
 Unpacked: `run_trial` on each configuration in turn; packed: `run_pack` on packs of K = 16 and of
 K = 64.  All in this process, one thread each (torch.set_num_threads(1)), so what is compared is
 the per-trial work, not Ray's scheduling; rounds alternate the three so that machine noise hits
-them alike.  `--task fashion_mnist_vae` runs the VAE grid instead (8 configurations, 1 epoch).
+them alike.  `--task fashion_mnist_vae` runs the VAE grid instead (4 η × 2 seeds, 1 epoch); `--seeds S`
+widens either grid to S seeds and adds one pack of the whole grid (for a GPU, where K = 8 is too few to
+fill the device).  Each variant's final losses are compared with the unpacked trials' (the largest
+relative differences are printed: float32 packed and unpacked trials differ in arithmetic order, which runs
+that oscillate or diverge amplify; tests/test_packed.py holds packed and unpacked trials equal.  Packed VAE
+members draw their reparameterisation noise in one batched draw, so they equal unpacked ones in
+distribution only, and their final losses differ as two noisy estimates do).
 
-    python benchmarks/packed_trials.py [--rounds 3] [--threads 1] [--device cpu]
+    python benchmarks/packed_trials.py [--rounds 3] [--threads 1] [--device cpu] [--seeds S]
     python benchmarks/packed_trials.py --sweep [--rounds 1]
 
 `--sweep` times whole sweeps instead, as a user runs them: `regclip-bench sweep teacher_mlp` over the
@@ -42,38 +48,51 @@ GRIDS = {
 }
 
 
+def widened(grid: list[dict], packs: tuple[int, ...], seeds: int | None) -> tuple[list[dict], tuple[int, ...]]:
+    """The grid with seeds 0..S−1 for each of its other settings, and a pack of all of it added."""
+    if seeds is None:
+        return grid, packs
+    points = list({tuple((k, v) for k, v in p.items() if k != "seed"): None for p in grid})
+    grid = [dict(p, seed=s) for p in points for s in range(seeds)]
+    return grid, tuple(sorted({*(k for k in packs if k < len(grid)), len(grid)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="teacher_mlp", choices=sorted(GRIDS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seeds", type=int, help="S seeds per configuration, and a pack of the whole grid")
     parser.add_argument("--sweep", action="store_true", help="time whole sweeps on local Ray")
     args = parser.parse_args()
     if args.sweep:
         return sweeps(args.rounds)
     torch.set_num_threads(args.threads)
     common, grid, packs = GRIDS[args.task]
+    grid, packs = widened(grid, packs, args.seeds)
     task = load_task(args.task)
     configs = [resolve_trial(task, {**common, **point, "device": args.device}) for point in grid]
     n = len(configs)
 
-    def unpacked() -> None:
-        for c in configs:
-            run_trial(c)
+    def unpacked() -> list[dict]:
+        return [run_trial(c) for c in configs]
 
     def packed(k: int):
-        return lambda: [run_pack(configs[i:i + k]) for i in range(0, n, k)]
+        return lambda: [r for i in range(0, n, k) for r in run_pack(configs[i:i + k])]
 
     variants = {"unpacked": unpacked, **{f"packed K={k}": packed(k) for k in packs}}
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
+    finals: dict[str, list[float]] = {}
+    for r in range(args.rounds):
         for name, run in variants.items():
             start = time.perf_counter()
-            run()
+            records = run()
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
+            finals[name] = [rec["final_loss"] for rec in records]
+            print(f"  round {r + 1} {name}: {times[name][-1]:.2f} s", flush=True)
     print(f"{args.task}: {n} configurations, device {args.device}, {args.threads} thread(s), "
           f"{args.rounds} rounds, interleaved")
     base = statistics.median(times["unpacked"])
@@ -82,6 +101,10 @@ def main() -> None:
         ratios = [u / p for u, p in zip(times["unpacked"], t)]
         print(f"  {name:14s} median {median:8.2f} s   {n / median:8.2f} trials/s   "
               f"{base / median:5.2f}x unpacked (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+    for name, losses in finals.items():
+        diffs = [abs(a - b) / max(abs(b), 1e-30) for a, b in zip(losses, finals["unpacked"])]
+        print(f"  {name:14s} final losses vs unpacked, relative difference: median "
+              f"{statistics.median(diffs):.1e}, largest {max(diffs):.1e}")
 
 
 SWEEP_GRID = ["--grid", "width=64", "--grid", "depth=2", "--optimizers", "delta_gclip", "--grid", "delta=0.1",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -161,7 +160,7 @@ def summary_table(found: list[Study]) -> pd.DataFrame:
                 "seeds": int(best["seeds"]), "metric (capped mean)": fmt(float(best["metric"])),
                 "median time to target": fmt(float(best["time"])),
                 "budget (configs / trials)": f"{entry.budget['configurations']} / {entry.budget['trials']}",
-                f"E[best] at k": f"{fmt(entry.expected['metric'])} (k={entry.expected['k']})",
+                "E[best] at k": f"{fmt(entry.expected['metric'])} (k={entry.expected['k']})",
                 "LR sensitivity": fmt(entry.lr_sensitivity, 3),
                 "stable lr decades": fmt(entry.stable_lr_decades, 2),
                 "steps clipped / at δ floor": _regime_shares(entry.trials)})

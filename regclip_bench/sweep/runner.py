@@ -8,10 +8,6 @@ sweep name with a larger grid runs only the configurations not finished yet.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator

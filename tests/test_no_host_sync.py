@@ -1,5 +1,7 @@
 """step() must never wait for the device: no .item(), float(), or Python branching on tensors."""
 
+import warnings
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -122,3 +124,30 @@ def test_a_cuda_training_step_of_each_cpu_task_makes_no_sync(task_name):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert diag.step.device.type == "cuda"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("optimizer", ["delta_gclip", "sgd", "adam"])
+def test_a_cuda_pack_waits_for_the_device_only_when_it_logs_or_evaluates(optimizer):
+    """run_pack reads its logged rows and evaluations from the device; between them it queues work
+    and never waits: twice the steps with the same logs and evaluations makes no more syncs."""
+    from regclip_bench.config import resolve_trial
+    from regclip_bench.packed import run_pack
+    from regclip_bench.spec import load_task
+
+    def syncs(steps: int) -> int:
+        members = [resolve_trial(load_task("teacher_mlp"), dict(
+            optimizer=optimizer, device="cuda", width=32, depth=2, seed=seed, steps=steps, log_every=steps,
+            eval_every=steps)) for seed in range(4)]
+        run_pack(members)   # CUDA's and torch.func's first-use work
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                run_pack(members)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return sum("synchronizing" in str(w.message) for w in caught)
+
+    assert syncs(60) == syncs(30)

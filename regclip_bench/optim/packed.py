@@ -60,7 +60,7 @@ class PackedOptimizer:
                     values.setdefault(key, []).append(value)
         if name == "gclip":
             values["delta"] = [0.0] * self.k
-        self.base_lr, self.values = values.pop("lr"), values
+        self.base_lr, self.values, self.lr_scale = values.pop("lr"), values, None
         # float64, as torch.optim computes these in Python floats; δ-GClip's γ and δ in the weights' dtype,
         # as the unpacked kernel's clamp sees them
         self.h = {key: torch.tensor(v, dtype=self.dtype if key in ("gamma", "delta") else torch.float64,
@@ -72,8 +72,11 @@ class PackedOptimizer:
         self.last_clip_factor: Tensor | None = None
 
     def set_lr_scale(self, scale: float) -> None:
-        """η of every member times `scale` (a step schedule's factor)."""
-        self.lr_values = [lr * scale for lr in self.base_lr]
+        """η of every member times `scale` (a step schedule's factor).  The [K] tensor is made anew
+        only when the scale changes: making it copies from the host, which waits for a GPU."""
+        if scale == self.lr_scale:
+            return
+        self.lr_scale, self.lr_values = scale, [lr * scale for lr in self.base_lr]
         self.lr = torch.tensor(self.lr_values, dtype=torch.float64, device=self.params[0].device)
 
     @torch.no_grad()
@@ -153,6 +156,6 @@ class PackedOptimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = state["state"]
-        self.base_lr = state["base_lr"]
+        self.base_lr, self.lr_scale = state["base_lr"], None
         self.set_lr_scale(state["lr_values"][0] / state["base_lr"][0] if state["base_lr"][0] else 1.0)
 

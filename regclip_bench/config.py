@@ -50,6 +50,11 @@ class TrialConfig:
         schedule = self.schedule or self.task.budget
         return schedule.lr_milestones, schedule.lr_decay
 
+    def milestone_steps(self, steps_per_epoch: int) -> tuple[list[int], float]:
+        """`milestones` in steps (they are in epochs when the budget is)."""
+        milestones, decay = self.milestones
+        return [m * steps_per_epoch if self.task.budget.epochs else m for m in milestones], decay
+
 
 def parse_value(text: str) -> Any:
     """A --set value: int, float, true/false, or the text itself."""

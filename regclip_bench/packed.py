@@ -34,7 +34,7 @@ from .kinds import KINDS
 from .models import build_model
 from .optim.packed import PACKABLE, PackedOptimizer, member_norms
 from .summary import Status, summarise
-from .trial import Reporter, log_row, train_hit, trial_record
+from .trial import Reporter, device_fields, log_row, time_to_target, trial_record
 
 
 class PackError(ValueError):
@@ -85,9 +85,7 @@ class PackState:
     done_at: list[int] = field(default_factory=list)
     steps: list[list[dict]] = field(default_factory=list)
     evals: list[list[dict]] = field(default_factory=list)
-    regime_totals: list[list[int]] = field(default_factory=list)
     step_times: list[float] = field(default_factory=list)
-    eval_hit: list[tuple[int, float] | None] = field(default_factory=list)
     probes: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -95,12 +93,9 @@ class PackState:
         self.alive = self.alive or list(range(k))
         self.status, self.done_at = self.status or [Status.COMPLETED] * k, self.done_at or [0] * k
         self.steps, self.evals = self.steps or [[] for _ in range(k)], self.evals or [[] for _ in range(k)]
-        self.regime_totals = self.regime_totals or [[0, 0, 0] for _ in range(k)]
-        self.eval_hit = self.eval_hit or [None] * k
         self.probes = self.probes or [[math.nan, math.nan] for _ in range(k)]
 
-    VALUES = ("step", "alive", "status", "done_at", "steps", "evals", "regime_totals", "step_times", "eval_hit",
-              "probes")
+    VALUES = ("step", "alive", "status", "done_at", "steps", "evals", "step_times", "probes")
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": [w.clone() for w in self.weights], "w0": self.w0,
@@ -150,11 +145,9 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     weights = [params[n].requires_grad_(False) for n in names]
     evaluator = copy.deepcopy(models[0])    # a real module, loaded with one member's weights to evaluate it
     base = copy.deepcopy(models[0]).to("meta")
-    milestones, decay = first.milestones
-    milestones = [m * per_epoch if budget.epochs else m for m in milestones]
+    milestones, decay = first.milestone_steps(per_epoch)
     s = PackState(weights, PackedOptimizer(first.optimizer, weights, [c.hparams for c in configs]), batchers,
-                  generators, StepDiagnostics(device, target.value if target.metric == "train_loss"
-                                              and target.direction == "min" else None, shape=(k,)),
+                  generators, StepDiagnostics(device, target.tracked_loss(), shape=(k,)),
                   [w.clone() for w in weights], k)
 
     def member_loss(p, b, x, y):
@@ -203,8 +196,6 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
                                  time.perf_counter() - interval_start)
                 interval_start, interval_first = time.perf_counter(), s.step + 1
                 for i in list(s.alive):
-                    for r, name in enumerate(("unclipped", "clipped", "floor")):
-                        s.regime_totals[i][r] += rows[i][f"n_{name}"]
                     s.steps[i].append(rows[i])
                     if rows[i]["nonfinite"] or rows[i]["nonfinite_steps"] > 0:   # diverged: frozen from here on
                         s.status[i], s.done_at[i] = Status.DIVERGED, s.step
@@ -213,10 +204,7 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
             if s.step % budget.eval_every == 0 or s.step == total_steps:
                 eval_start = time.perf_counter()
                 for i in s.alive:
-                    row = {"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(member(i), data)}
-                    s.evals[i].append(row)
-                    if s.eval_hit[i] is None and target.metric in row and target.reached(row[target.metric]):
-                        s.eval_hit[i] = (s.step, s.step_times[-1])
+                    s.evals[i].append({"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(member(i), data)})
                 eval_seconds += time.perf_counter() - eval_start
                 if s.step < total_steps and s.alive:
                     reporter.checkpoint(s.step, s.state_dict)
@@ -228,14 +216,12 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     wall = time.perf_counter() - start
     records = []
     for i, c in enumerate(configs):
-        hit = train_hit(s.steps[i], s.step_times, target) if target.metric == "train_loss" else s.eval_hit[i]
         summary = summarise(
-            s.steps[i], s.evals[i], s.regime_totals[i], s.status[i], None, w0_norms[i], tuple(s.probes[i]),
-            steps_done=s.done_at[i], resumed_from_step=first_step - 1, total_steps=total_steps,
-            steps_to_target=hit[0] if hit else math.inf, seconds_to_target=hit[1] if hit else math.inf,
+            s.steps[i], s.evals[i], s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i],
+            resumed_from_step=first_step - 1, total_steps=total_steps,
+            **time_to_target(target, s.steps[i], s.evals[i], s.step_times),
             param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
-            train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, device=str(device),
-            device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+            train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device))
         records.append(trial_record(c, summary, s.steps[i], s.evals[i]))
     return records
 

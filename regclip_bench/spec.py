@@ -199,6 +199,11 @@ class TargetSpec(_Strict):
     def reached(self, value: float) -> bool:
         return value <= self.value if self.direction == "min" else value >= self.value
 
+    def tracked_loss(self) -> float | None:
+        """The training loss a trial watches for at every step, on the device (a train_loss target
+        to minimise; one to maximise is judged on the logged rows), else None."""
+        return self.value if self.metric == "train_loss" and self.direction == "min" else None
+
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:

@@ -92,9 +92,8 @@ PRINTED = ("status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss
            "frac_floor", *(f"final_{m}" for m in METRICS), "param_count", "wall_time_s", "device")
 
 
-def summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], status: Status,
-              error: str | None, w0_norm: float, probe: tuple[float, float] = (math.nan, math.nan),
-              **progress: Any) -> TrialSummary:
+def summarise(steps: list[dict], evals: list[dict], status: Status, error: str | None, w0_norm: float,
+              probe: tuple[float, float] = (math.nan, math.nan), **progress: Any) -> TrialSummary:
     """The summary of a trial from its logged rows and `probe`, the training loss on one fixed
     training sample at w₀ and at the end (`data.probe()`: the whole set for a full-batch task); a
     finished trial that did not lower it made no progress.  `progress`: the remaining fields."""
@@ -108,9 +107,9 @@ def summarise(steps: list[dict], evals: list[dict], regime_totals: list[int], st
         status = Status.NO_PROGRESS
     slope, r2 = _fit(finite)
     slope_late, r2_late = _fit([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
-    counted = sum(regime_totals)
-    shares = {f"frac_{name}": count / counted if counted else math.nan
-              for name, count in zip(REGIME_NAMES, regime_totals)}
+    totals = {name: sum(r[f"n_{name}"] for r in steps) for name in REGIME_NAMES}   # the rows tile the steps
+    counted = sum(totals.values())
+    shares = {f"frac_{name}": count / counted if counted else math.nan for name, count in totals.items()}
     at = {prefix: {k: v for k, v in (row or {}).items() if k not in ("step", "epoch")}
           for prefix, row in (("initial", evals[0] if evals and evals[0]["step"] == 0 else None),
                               ("final", evals[-1] if evals and evals[-1]["step"] > 0 else None))}

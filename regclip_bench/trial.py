@@ -56,11 +56,9 @@ class TrialState:
     steps: list[dict] = field(default_factory=list)        # the logged rows
     evals: list[dict] = field(default_factory=list)
     step_times: list[float] = field(default_factory=list)  # training seconds after each step
-    regime_totals: list[int] = field(default_factory=lambda: [0, 0, 0])
-    eval_hit: tuple[int, float] | None = None              # (step, seconds) an evaluation met the target
 
     OBJECTS = ("model", "optimizer", "scheduler", "batches", "diag")   # saved by their own state_dict
-    VALUES = ("step", "w0", "steps", "evals", "step_times", "regime_totals", "eval_hit")
+    VALUES = ("step", "w0", "steps", "evals", "step_times")
 
     def state_dict(self) -> dict[str, Any]:
         device = self.w0[0].device if self.w0 else torch.device("cpu")
@@ -94,16 +92,13 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
     total_steps = budget.steps or budget.epochs * batches.steps_per_epoch
     shortfall = memory_shortfall(task, data, config.optimizer, device)
     if shortfall is not None:  # out of memory is a result: say so before allocating it
-        return trial_record(config, summarise([], [], [0, 0, 0], Status.FAILED, shortfall, math.nan,
-                                         total_steps=total_steps, param_count=parameter_count(task, data),
-                                         device=str(device)), [], [])
+        return trial_record(config, summarise([], [], Status.FAILED, shortfall, math.nan, total_steps=total_steps,
+                                              param_count=parameter_count(task, data), **device_fields(device)), [], [])
     model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(config.optimizer, params, **config.hparams)
-    milestones, decay = config.milestones
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        opt, [m * batches.steps_per_epoch if budget.epochs else m for m in milestones], gamma=decay)
-    diag = StepDiagnostics(device, target.value if target.metric == "train_loss" and target.direction == "min" else None)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, *config.milestone_steps(batches.steps_per_epoch))
+    diag = StepDiagnostics(device, target.tracked_loss())
     s = TrialState(model, opt, scheduler, batches, diag, generator, [p.detach().clone() for p in params])
     reporter.start(total_steps)
     start = time.perf_counter()
@@ -144,8 +139,6 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
                                 **kind.evaluate(model, data)})
                 eval_seconds += time.perf_counter() - eval_start
                 reporter.eval(s.evals[-1])
-                if s.eval_hit is None and target.metric in s.evals[-1] and target.reached(s.evals[-1][target.metric]):
-                    s.eval_hit = (s.step, s.step_times[-1])
             scheduler.step()  # after logging, so that a row's lr is the η its step used
             if s.step % budget.eval_every == 0 and s.step < total_steps:
                 reporter.checkpoint(s.step, s.state_dict)
@@ -153,35 +146,42 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None,
         if not is_out_of_memory(exc):
             raise
         status, error, s.step = Status.FAILED, f"out of memory: {str(exc).splitlines()[0]}", s.step - 1
-    hit = train_hit(s.steps, s.step_times, target) if target.metric == "train_loss" else s.eval_hit
     probe = (s.evals[0]["train_loss"], kind.probe(model, sample) if status != Status.FAILED else math.nan)
     return trial_record(config, summarise(
-        s.steps, s.evals, s.regime_totals, status, error, w0_norm, probe, steps_done=s.step, resumed_from_step=first - 1,
-        total_steps=total_steps, steps_to_target=hit[0] if hit else math.inf,
-        seconds_to_target=hit[1] if hit else math.inf, param_count=sum(p.numel() for p in params),
-        wall_time_s=time.perf_counter() - start, train_time_s=s.step_times[-1] if s.step_times else 0.0,
-        device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
-        s.steps, s.evals)
+        s.steps, s.evals, status, error, w0_norm, probe, steps_done=s.step, resumed_from_step=first - 1,
+        total_steps=total_steps, **time_to_target(target, s.steps, s.evals, s.step_times),
+        param_count=sum(p.numel() for p in params), wall_time_s=time.perf_counter() - start,
+        train_time_s=s.step_times[-1] if s.step_times else 0.0, **device_fields(device)), s.steps, s.evals)
 
 
 def stopped_record(config: TrialConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The record of a trial stopped at `state` (a checkpoint's): a search's scheduler stopped it."""
-    return trial_record(config, summarise(state["steps"], state["evals"], state["regime_totals"], Status.STOPPED, None,
-                                     _norm(state["w0"]).item(), steps_done=state["step"]),
-                   state["steps"], state["evals"])
+    return trial_record(config, summarise(state["steps"], state["evals"], Status.STOPPED, None,
+                                          _norm(state["w0"]).item(), steps_done=state["step"]),
+                        state["steps"], state["evals"])
 
 
 def trial_record(config: TrialConfig, summary, steps: list[dict], evals: list[dict]) -> dict[str, Any]:
     return {**summary.record(), "config": config.flat(), **trial_identity(config), "steps": steps, "evals": evals}
 
 
-def train_hit(rows: list[dict], step_times: list[float], target) -> tuple[int, float] | None:
-    """(step, seconds) of the first step that met a training-loss target (tracked per step on the
-    device when minimising; judged on the logged `rows` when maximising), or None."""
-    hit_step = rows[-1]["first_hit"] if rows else -1
-    if target.direction == "max":
-        hit_step = next((r["step"] for r in rows if r["loss"] >= target.value), -1)
-    return (hit_step, step_times[hit_step - 1]) if hit_step > 0 else None
+def time_to_target(target, rows: list[dict], evals: list[dict], step_times: list[float]) -> dict[str, float]:
+    """Steps and training seconds to the first step that met the target: for a training-loss target
+    to minimise, tracked per step on the device (`target.tracked_loss`); to maximise, judged on the
+    logged `rows`; for any other metric, the first evaluation after w₀ that met it.  inf: missed."""
+    if target.metric == "train_loss":
+        hit = rows[-1]["first_hit"] if rows and target.direction == "min" else next(
+            (r["step"] for r in rows if r["loss"] >= target.value), -1)
+    else:
+        hit = next((r["step"] for r in evals if r["step"] > 0 and target.metric in r
+                    and target.reached(r[target.metric])), -1)
+    return {"steps_to_target": hit if hit > 0 else math.inf,
+            "seconds_to_target": step_times[hit - 1] if hit > 0 else math.inf}
+
+
+def device_fields(device: torch.device) -> dict[str, str]:
+    return {"device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
 
 def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[str, float]:
@@ -207,8 +207,6 @@ def _log_row(s: TrialState, w0_norm: float, batch: int, interval_steps: int, sec
         extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
     row = log_row(s.step, s.diag.read(interval_steps, extra), d.floor, d.clip_factor is not None,
                   s.optimizer.param_groups[0]["lr"], w0_norm, interval_steps, batch, seconds)
-    for i, name in enumerate(("unclipped", "clipped", "floor")):
-        s.regime_totals[i] += row[f"n_{name}"]
     s.steps.append(row)
     return row
 

@@ -134,8 +134,7 @@ def _entry(task: str, study: Study, entry: Entry, ran: dict[str, tuple[str, str]
             "torch": sorted(runs["torch_version"].dropna().unique().tolist()),
             "ray": sorted(runs["ray_version"].dropna().unique().tolist()),
             "regclip_bench": sorted(runs["regclip_bench_version"].dropna().unique().tolist()),
-            "hardware": sorted({str(g) if pd.notna(g) else str(c)
-                                for g, c in zip(runs["gpu_model"], runs["cpu_model"])})},
+            "hardware": protocol.hardware(runs)},
     }
 
 

@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..spec import load_task
+from ..summary import Status
 
-FAILED = ("diverged", "failed")
+FAILED = (Status.DIVERGED.value, Status.FAILED.value)
 NOT_HYPERPARAMETERS = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
 MIN_LRS, MIN_DECADES = 3, 1.0
 
@@ -81,8 +82,12 @@ def time_measure(trials: pd.DataFrame) -> tuple[str, str]:
     on_gpu = trials["device"].astype(str).str.startswith("cuda").all()
     if on_gpu and len(devices) == 1:
         return "seconds_to_target", devices.pop()
-    hardware = {str(g) if pd.notna(g) else str(c) for g, c in zip(trials["gpu_model"], trials["cpu_model"])}
-    return "steps_to_target", ", ".join(sorted(hardware))
+    return "steps_to_target", ", ".join(hardware(trials))
+
+
+def hardware(trials: pd.DataFrame) -> list[str]:
+    """The GPU, else the CPU, each trial ran on: each model once, sorted."""
+    return sorted({str(g) if pd.notna(g) else str(c) for g, c in zip(trials["gpu_model"], trials["cpu_model"])})
 
 
 def hyperparameters(config_json: str | None) -> dict[str, Any]:

@@ -23,12 +23,12 @@ from ..optim.base import RANGES, check_hyperparameters
 from ..optim.registry import check_names
 from ..spec import task_names
 from ..storage import filesystem, normalise
+from ..summary import Status
 from .schema import CONFIG_COLUMNS, SCHEMA_VERSION, TABLES, TRIALS, VERSION_KEY
 from .store import ResultsError, _ensure_store, _write_partition, parse_version
 
 REQUIRED = ("sweep_id", "trial_id", "task", "optimizer", "seed", "status", "final_loss",
             "steps_to_target", "seconds_to_target", "train_time_s", "git_commit", "torch_version")
-STATUSES = {"completed", "no_progress", "diverged", "failed", "stopped"}
 MAX_ROWS = 100_000
 HYPERPARAMETERS = tuple(name for name, _ in CONFIG_COLUMNS if name in RANGES)
 
@@ -118,8 +118,8 @@ def _check_row(row: dict, where: str) -> None:
         raise ResultsError(f"{where}: {exc}") from None
     if row["task"] not in set(task_names()):
         raise ResultsError(f"{where}: unknown task {row['task']!r}")
-    if row["status"] not in STATUSES:
-        raise bad("status", f"is not one of {', '.join(sorted(STATUSES))}")
+    if row["status"] not in {s.value for s in Status}:
+        raise bad("status", f"is not one of {', '.join(sorted(s.value for s in Status))}")
     for column in ("seed", "resumed_from_step", "steps_done", "param_count"):
         if row[column] is not None and row[column] < 0:
             raise bad(column, "must be >= 0")

@@ -41,23 +41,25 @@ class PackError(ValueError):
     """These configurations cannot be packed together (the message says why)."""
 
 
+SHARED = (("workload", lambda c: workload_key(c.task)), ("optimizer", lambda c: c.optimizer),
+          ("learning-rate schedule", lambda c: repr(c.milestones)), ("device", lambda c: c.device))
+
+
+def pack_key(config: TrialConfig) -> tuple:
+    """What the members of a pack share: a workload, an optimizer, its schedule and a device."""
+    return tuple(part(config) for _, part in SHARED)
+
+
 def check_pack(configs: list[TrialConfig]) -> None:
-    """PackError unless `configs` share a workload, an optimizer and its schedule, and can be vmapped."""
+    """PackError unless `configs` share a `pack_key` and can be vmapped."""
     if not configs:
         raise PackError("a pack needs at least one configuration")
     first = configs[0]
-    keys = {workload_key(c.task) for c in configs}
-    if len(keys) > 1:
-        raise PackError(f"a pack's members must share one workload; got {len(keys)}")
-    optimizers = {c.optimizer for c in configs}
-    if len(optimizers) > 1:
-        raise PackError(f"a pack's members must share one optimizer; got {', '.join(sorted(optimizers))}")
-    if len({repr(c.milestones) for c in configs}) > 1:
-        raise PackError("a pack's members must share one learning-rate schedule")
+    for what, part in SHARED:
+        if len(values := {part(c) for c in configs}) > 1:
+            raise PackError(f"a pack's members must share one {what}; got {len(values)}")
     if first.optimizer not in PACKABLE:
         raise PackError(f"optimizer {first.optimizer!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
-    if len({c.device for c in configs}) > 1:
-        raise PackError("a pack's members must share one device")
     if first.task.budget.sharpness_every:
         raise PackError(f"task {first.task.name!r}: the sharpness diagnostic (budget.sharpness_every) is "
                         "measured per trial; run it unpacked")

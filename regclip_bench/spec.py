@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
@@ -31,6 +31,7 @@ Width = Annotated[int, Field(ge=1, le=65_536)]
 Depth = Annotated[int, Field(ge=1, le=1_024)]
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
 Steps = Annotated[int, Field(ge=1, le=1_000_000_000)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 # --- models -------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ class TargetSpec(_Strict):
         return value
 
 
-HParamValues = list[Annotated[float, Field(allow_inf_nan=False)]]
+HParamValues = list[Finite]
 
 
 _Size = Annotated[int, Field(ge=0, le=65_536)]   # 0: a model without hidden layers (linear)
@@ -254,7 +255,6 @@ def _low_below_high(pair: tuple[float, float]) -> tuple[float, float]:
     return pair
 
 
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -264,15 +264,15 @@ class LogRange(_Strict):
 
 
 class UniformRange(_Strict):
-    uniform: Annotated[tuple[_Finite, _Finite], AfterValidator(_low_below_high)]
+    uniform: Annotated[tuple[Finite, Finite], AfterValidator(_low_below_high)]
 
 
 class Choice(_Strict):
-    values: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1)]
+    values: Annotated[list[Finite], Field(min_length=1)]
 
 
-TuningRange = LogRange | UniformRange | Choice | Annotated[float, Field(allow_inf_nan=False)]
-LOG_SCALED = ("lr", "gamma", "weight_decay")   # must be given as log ranges (or fixed)
+TuningRange = LogRange | UniformRange | Choice | Finite
+LOG_SCALED = ("lr", "gamma", "weight_decay")   # tuned on a log scale: log ranges (or fixed); search samples them so
 
 
 class TuningSpec(_Strict):
@@ -300,7 +300,7 @@ class Schedule(_Strict):
 class DefaultsSpec(_Strict):
     optimizer: str
     seed: int = 0
-    hparams: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]]
+    hparams: dict[str, dict[str, Finite]]
     # An optimizer's own schedule, in place of the budget's (the paper's VAE code decays η for
     # GClip and δ-GClip only): part of its configuration, not of the workload.
     schedules: dict[str, Schedule] = {}
@@ -433,7 +433,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{field}: {message}{value}"
 
 
-_TAGS = {"mlp", "resnet", "vae", "vit", "linear", "gpt", "teacher", "digits", "cifar10", "fashion_mnist",
-         "stream_lsq", "text"}
+_TAGS = {get_args(member.model_fields[tag].annotation)[0]   # every model family and data source
+         for union, tag in ((ModelSpec, "family"), (DataSpec, "source")) for member in get_args(get_args(union)[0])}
 _UNION_MEMBER = re.compile(r"^(constrained-\w+|literal\[.*\]|int|float|str|bool|none|"
                            r"function-\w+\[.*\]|tuple\[.*\]|list\[.*\]|dict\[.*\]|[A-Z]\w*)$")

@@ -107,16 +107,14 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
 
 
 def packs(trials: list[PlannedTrial], k: int) -> list[list[PlannedTrial]]:
-    """The trials grouped into packs of up to `k` that share a workload, an optimizer, its schedule
-    and a device, in planned order; a trial that cannot be packed (packed.check_pack) runs alone."""
-    from ..identity import workload_key
-    from ..packed import PackError, check_pack
+    """The trials grouped into packs of up to `k` that share a `packed.pack_key`, in planned order; a
+    trial that cannot be packed (packed.check_pack) runs alone."""
+    from ..packed import PackError, check_pack, pack_key
     if k <= 1:
         return [[t] for t in trials]
     groups: dict[tuple, list[PlannedTrial]] = {}
     for t in trials:
-        c = t.config
-        groups.setdefault((workload_key(c.task), c.optimizer, repr(c.milestones), c.device), []).append(t)
+        groups.setdefault(pack_key(t.config), []).append(t)
     out = []
     for group in groups.values():
         try:

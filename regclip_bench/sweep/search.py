@@ -17,11 +17,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ..config import HPARAM_KEYS as OPTIMIZERS_KEYS
 from ..optim import OPTIMIZERS
-from ..spec import TaskSpec
+from ..spec import LOG_SCALED, TaskSpec
 from .grid import fill_required, known_optimizers
-
-LOG_SCALE = ("lr", "gamma", "weight_decay")
-
 
 def target_metric(task: TaskSpec) -> tuple[str, str]:
     """(the metric Tune reports, min or max) for the task's target."""
@@ -59,7 +56,7 @@ def search_space(task: TaskSpec, optimizer: str, grid: dict[str, list[Any]],
         low, high = min(options), max(options)
         if len(options) == 1 or low == high:
             space[key] = options[0]
-        elif key in LOG_SCALE and low > 0:
+        elif key in LOG_SCALED and low > 0:
             space[key] = tune.loguniform(low, high)
         elif key == "delta":
             space[key] = tune.uniform(low, high)

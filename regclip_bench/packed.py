@@ -57,7 +57,7 @@ def check_pack(configs: list[TrialConfig]) -> None:
     first = configs[0]
     for what, part in SHARED:
         if len(values := {part(c) for c in configs}) > 1:
-            raise PackError(f"a pack's members must share one {what}; got {len(values)}")
+            raise PackError(f"a pack's members must share one {what}; got {', '.join(sorted(map(str, values)))}")
     if first.optimizer not in PACKABLE:
         raise PackError(f"optimizer {first.optimizer!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
     if first.task.budget.sharpness_every:

@@ -54,12 +54,19 @@ class StepDiagnostics:
             hit = (loss <= self.loss_target) & (self.first_hit < 0)
             torch.where(hit, self.step, self.first_hit, out=self.first_hit)
 
-    def read(self, steps_in_interval: int, extra: dict[str, Tensor]) -> dict[str, float]:
-        """Everything as Python numbers (one host sync); resets the interval sums."""
-        return self.read_members(steps_in_interval, extra)[0]
+    def read(self, steps_in_interval: int, optimizer: OptimizerDiagnostics, dist_from_init: Tensor) -> dict[str, float]:
+        """Everything, with the optimizer's last step and ‖w − w₀‖, as Python numbers (one host
+        sync); resets the interval sums."""
+        return self.read_members(steps_in_interval, optimizer, dist_from_init)[0]
 
-    def read_members(self, steps_in_interval: int, extra: dict[str, Tensor]) -> list[dict[str, float]]:
+    def read_members(self, steps_in_interval: int, optimizer: OptimizerDiagnostics,
+                     dist_from_init: Tensor) -> list[dict[str, float]]:
         """`read`, one dict per member (one for a single trial)."""
+        extra = {"grad_norm": optimizer.grad_norm, "dist_from_init": dist_from_init,
+                 "nonfinite_steps": self.step.new_zeros(()) if optimizer.nonfinite_steps is None
+                 else optimizer.nonfinite_steps}
+        if optimizer.clip_factor is not None:
+            extra.update(clip_factor=optimizer.clip_factor, step_size=optimizer.step_size)
         regime = [self.regime.view(self.shape)] if self.regime is not None else []
         names = ["loss", "interval_loss", "best_loss", "nonfinite", "first_hit",
                  *(f"n_{r}" for r in REGIME_NAMES), *extra, *(["regime"] if regime else [])]

@@ -233,10 +233,7 @@ def _log_rows(s: PackState, w0_norms: list[float], interval_steps: int, batch: i
     """Every member's logged row (the keys of `run_trial`'s), in one transfer from the device."""
     opt = s.optimizer
     d = opt.diagnostics()
-    extra = {"grad_norm": d.grad_norm, "dist_from_init": member_norms(torch._foreach_sub(s.weights, s.w0)),
-             "nonfinite_steps": d.nonfinite_steps}
-    if d.clip_factor is not None:
-        extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
+    members = s.diag.read_members(interval_steps, d, member_norms(torch._foreach_sub(s.weights, s.w0)))
     return [log_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,
                     opt.lr_values[i], w0_norms[i], interval_steps, batch, seconds)
-            for i, read in enumerate(s.diag.read_members(interval_steps, extra))]
+            for i, read in enumerate(members)]

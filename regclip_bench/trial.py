@@ -201,11 +201,8 @@ def _log_row(s: TrialState, w0_norm: float, batch: int, interval_steps: int, sec
     one transfer from the device; appended to the state's rows."""
     d = s.optimizer.diagnostics()
     params = [p.detach() for group in s.optimizer.param_groups for p in group["params"]]
-    extra = {"grad_norm": d.grad_norm, "dist_from_init": _norm(torch._foreach_sub(params, s.w0)),
-             "nonfinite_steps": torch.zeros(()) if d.nonfinite_steps is None else d.nonfinite_steps}
-    if d.clip_factor is not None:
-        extra.update(clip_factor=d.clip_factor, step_size=d.step_size)
-    row = log_row(s.step, s.diag.read(interval_steps, extra), d.floor, d.clip_factor is not None,
+    read = s.diag.read(interval_steps, d, _norm(torch._foreach_sub(params, s.w0)))
+    row = log_row(s.step, read, d.floor, d.clip_factor is not None,
                   s.optimizer.param_groups[0]["lr"], w0_norm, interval_steps, batch, seconds)
     s.steps.append(row)
     return row

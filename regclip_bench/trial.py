@@ -169,12 +169,13 @@ def time_to_target(target, rows: list[dict], evals: list[dict], step_times: list
     """Steps and training seconds to the first step that met the target: for a training-loss target
     to minimise, tracked per step on the device (`target.tracked_loss`); to maximise, judged on the
     logged `rows`; for any other metric, the first evaluation after w₀ that met it.  inf: missed."""
-    if target.metric == "train_loss":
-        hit = rows[-1]["first_hit"] if rows and target.direction == "min" else next(
-            (r["step"] for r in rows if r["loss"] >= target.value), -1)
-    else:
+    if target.metric != "train_loss":
         hit = next((r["step"] for r in evals if r["step"] > 0 and target.metric in r
                     and target.reached(r[target.metric])), -1)
+    elif target.direction == "min":
+        hit = rows[-1]["first_hit"] if rows else -1
+    else:
+        hit = next((r["step"] for r in rows if r["loss"] >= target.value), -1)
     return {"steps_to_target": hit if hit > 0 else math.inf,
             "seconds_to_target": step_times[hit - 1] if hit > 0 else math.inf}
 

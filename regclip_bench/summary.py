@@ -14,6 +14,11 @@ from .optim import REGIME_NAMES
 NOT_REACHED = math.inf
 
 
+def recorded_name(metric: str) -> str:
+    """A target metric's name in a trial's records (final_…, initial_…, Tune's reports): train_loss's is loss."""
+    return "loss" if metric == "train_loss" else metric
+
+
 class Status(str, Enum):
     COMPLETED = "completed"
     NO_PROGRESS = "no_progress"   # finished, but its training loss (a fixed sample) ended no lower than at w₀

@@ -25,7 +25,7 @@ from . import colors, protocol
 from .findings import findings, markdown_lines
 from .protocol import Entry, Study
 from ..summary import fmt
-from .report import escape_markdown, markdown_table
+from .report import escape_markdown, markdown_table, tuning_cells
 
 LEADERBOARD_SCHEMA = 2
 R_MAX = 4.0
@@ -206,7 +206,6 @@ FIGURES = (("tunability", "tunability"), ("lr", "LR sensitivity"), ("loss", "los
 def _row(entry: dict[str, Any]) -> dict[str, str]:
     if entry["status"] != "ran":
         return dict.fromkeys(COLUMNS, "—") | {"task": entry["task"], "metric": "not yet run"}
-    expected = entry["expected_best_at_equal_budget"]
     unit = "steps" if entry["selection"]["time_measure"] == "steps_to_target" else "s"
     time = fmt(entry["time_to_target_median"])
     return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank_at_equal_budget"]),
@@ -214,10 +213,8 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
             "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
             "seeds": f"{entry['seeds']} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
             "time to target": time if time in ("missed", "—") else f"{time} {unit}",
-            "E[best] at equal budget": f"{fmt(expected['metric'])} (k={expected['k']})",
-            "budget (configs / trials)": f"{entry['budget']['configurations']} / {entry['budget']['trials']}",
-            "LR sensitivity": fmt(entry["lr_sensitivity"], 3),
-            "stable lr decades": fmt(entry["stable_lr_decades"], 2),
+            **tuning_cells(entry["budget"], entry["expected_best_at_equal_budget"], entry["lr_sensitivity"],
+                           entry["stable_lr_decades"]),
             "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items()),
             "provenance": provenance_line(entry)}
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..spec import load_task
-from ..summary import Status
+from ..summary import Status, recorded_name
 
 FAILED = (Status.DIVERGED.value, Status.FAILED.value)
 NOT_HYPERPARAMETERS = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
@@ -40,7 +40,7 @@ class Scoring:
             metric, direction = fields["target.metric"], fields["target.direction"]
         except (TypeError, ValueError, KeyError):
             return Scoring("final_loss", "initial_loss", "min", "final_metric")
-        name = "loss" if metric == "train_loss" else metric
+        name = recorded_name(metric)
         return Scoring(f"final_{name}", f"initial_{name}", direction, fields.get("target.score", "final_metric"))
 
     @property

@@ -159,12 +159,16 @@ def summary_table(found: list[Study]) -> pd.DataFrame:
                 "configuration": protocol.describe_configuration(best["config_json"]),
                 "seeds": int(best["seeds"]), "metric (capped mean)": fmt(float(best["metric"])),
                 "median time to target": fmt(float(best["time"])),
-                "budget (configs / trials)": f"{entry.budget['configurations']} / {entry.budget['trials']}",
-                "E[best] at k": f"{fmt(entry.expected['metric'])} (k={entry.expected['k']})",
-                "LR sensitivity": fmt(entry.lr_sensitivity, 3),
-                "stable lr decades": fmt(entry.stable_lr_decades, 2),
+                **tuning_cells(entry.budget, entry.expected, entry.lr_sensitivity, entry.stable_lr_decades),
                 "steps clipped / at δ floor": _regime_shares(entry.trials)})
     return pd.DataFrame(rows)
+
+
+def tuning_cells(budget: dict, expected: dict, lr_sensitivity: float, stable_lr_decades: float) -> dict[str, str]:
+    """What an entry's tuning cost: the report's and the leaderboard's cells."""
+    return {"budget (configs / trials)": f"{budget['configurations']} / {budget['trials']}",
+            "E[best] at equal budget": f"{fmt(expected['metric'])} (k={expected['k']})",
+            "LR sensitivity": fmt(lr_sensitivity, 3), "stable lr decades": fmt(stable_lr_decades, 2)}
 
 
 def _regime_shares(trials: pd.DataFrame) -> str:
@@ -203,4 +207,4 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["build_report", "escape_markdown", "markdown_table"]
+__all__ = ["build_report", "escape_markdown", "markdown_table", "tuning_cells"]

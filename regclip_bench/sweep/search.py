@@ -18,12 +18,12 @@ from ray.tune.search.optuna import OptunaSearch
 from ..config import HPARAM_KEYS as OPTIMIZERS_KEYS
 from ..optim import OPTIMIZERS
 from ..spec import LOG_SCALED, TaskSpec
+from ..summary import recorded_name
 from .grid import fill_required, known_optimizers
 
 def target_metric(task: TaskSpec) -> tuple[str, str]:
     """(the metric Tune reports, min or max) for the task's target."""
-    metric = "loss" if task.target.metric == "train_loss" else task.target.metric
-    return metric, task.target.direction
+    return recorded_name(task.target.metric), task.target.direction
 
 
 def describe(space: dict[str, Any]) -> dict[str, str]:

@@ -203,7 +203,9 @@ def test_accepted_submission_keeps_its_provenance(store, tmp_path):
 
 def test_the_published_pages_are_what_the_committed_store_gives(tmp_path):
     """Every number of results/ (leaderboard.json, .md, index.html, findings included) is recomputed from
-    results/store by this version of the code."""
+    results/store by this version of the code; of the reports, one task's tables (all of them take ≈ 10
+    minutes to draw)."""
+    from regclip_bench.report import build_report
     root = Path(__file__).resolve().parent.parent / "results"
     out = tmp_path / "site"
     out.mkdir()
@@ -211,3 +213,6 @@ def test_the_published_pages_are_what_the_committed_store_gives(tmp_path):
     leaderboard.write(leaderboard.compute(str(root / "store")), out, reports="reports")
     for name in ("leaderboard.json", "leaderboard.md", "index.html"):
         assert (out / name).read_text() == (root / name).read_text(), name
+    drawn = build_report(str(root / "store"), tmp_path / "reports", "lsq_gaussian")[0].parent
+    for name in ("report.md", "report.json"):
+        assert (drawn / name).read_text() == (root / "reports" / "lsq_gaussian" / name).read_text(), name

@@ -22,7 +22,16 @@ from . import colors  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
 REGIME_COLORS = ("#E6E6E6", "#999999", "#404040")   # unclipped, clipped, δ floor: greys, no optimizer's colour
-BAND = {"errorbar": ("ci", 95), "seed": 0}   # a seeded bootstrap: the same store draws the same figure
+
+
+def _band(values: pd.Series, resamples: int = 1000, level: float = 95) -> tuple[float, float]:
+    """seaborn's errorbar=("ci", 95) with seed=0, the same numbers (a percentile bootstrap of the mean, seeded:
+    the same store draws the same figure), in one array operation: seaborn's loop over resamples took 99 %
+    of a report's time (5 minutes for the VAE's, whose curves have ≈ 13,000 points)."""
+    x = values.to_numpy(dtype=float)
+    means = np.nanmean(x[np.random.default_rng(0).integers(0, len(x), (resamples, len(x)), dtype=np.intp)], axis=1)
+    return tuple(np.nanpercentile(means, (50 - level / 2, 50 + level / 2)))
+
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -47,7 +56,7 @@ def curves(steps: pd.DataFrame, y: str, ylabel: str, title: str, log: bool = Tru
     if data.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.lineplot(data=data, x="step", y=y, **BAND, ax=ax, **_hue(data))
+    sns.lineplot(data=data, x="step", y=y, errorbar=_band, ax=ax, **_hue(data))
     if log:
         ax.set_yscale("log")
     ax.set(xlabel="training step", ylabel=ylabel)
@@ -65,7 +74,7 @@ def regimes(steps: pd.DataFrame, title: str) -> plt.Figure | None:
     fig, axes = plt.subplots(2, len(names), figsize=(4.5 * len(names), 6), squeeze=False, sharex="col")
     for col, name in enumerate(names):
         data = clipping[clipping["optimizer"] == name]
-        sns.lineplot(data=data, x="step", y="clip_factor", **BAND, ax=axes[0, col],
+        sns.lineplot(data=data, x="step", y="clip_factor", errorbar=_band, ax=axes[0, col],
                      color=colors.OPTIMIZER_COLORS.get(name, colors.OTHER), label=name)
         axes[0, col].set(yscale="log", ylabel="h / η", title=name, xlabel="")
         shares = data.groupby("step")[["frac_unclipped", "frac_clipped", "frac_floor"]].mean()
@@ -140,7 +149,7 @@ def lr_sensitivity(points: pd.DataFrame, metric_label: str, log_metric: bool, ti
     if points.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.lineplot(data=points, x="lr", y="capped", **BAND, marker="o", ax=ax, **_hue(points))
+    sns.lineplot(data=points, x="lr", y="capped", errorbar=_band, marker="o", ax=ax, **_hue(points))
     for status, marker, label in (("diverged", "x", "diverged seed"), ("no_progress", "s", "no-progress seed")):
         bad = points[points["status"] == status]
         if len(bad):
@@ -216,7 +225,7 @@ def relative_distance_vs_width(trials: pd.DataFrame) -> plt.Figure | None:
     if data.empty or data["width"].nunique() < 2:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    sns.lineplot(data=data, x="width", y="d", style="depth", marker="o", **BAND, ax=ax,
+    sns.lineplot(data=data, x="width", y="d", style="depth", marker="o", errorbar=_band, ax=ax,
                  **_hue(data))
     ax.set(xscale="log", yscale="log", xlabel="width (hidden units)", ylabel="max ‖w − w₀‖ / ‖w₀‖",
            title="Relative distance from initialisation (best configuration per workload)")

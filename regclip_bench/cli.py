@@ -363,6 +363,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from .report.protocol import Scoring
     from .results import load
     filters = {k: v for k, v in (("task", args.task), ("optimizer", args.optimizer),
                                  ("status", args.status), ("sweep_id", args.sweep)) if v}
@@ -371,16 +372,17 @@ def cmd_query(args: argparse.Namespace) -> int:
         print("no trials match")
         return 0
     for (task, optimizer), group in trials.groupby(["task", "optimizer"], sort=True):
-        counts = group["status"].value_counts()
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(group["status"].value_counts().items()))
         finite = group["final_loss"][group["final_loss"].abs() < float("inf")]
         reached = group["steps_to_target"][group["steps_to_target"] < float("inf")]
-        test = [c for c in ("final_test_accuracy",) if group[c].notna().any()]
-        best_test = f"  best {test[0][6:]} {group[test[0]].max():.4g}" if test else ""
-        print(f"{task:18s} {optimizer:22s} {len(group):4d} trials  "
-              f"{counts.get('completed', 0)} completed {counts.get('diverged', 0)} diverged "
-              f"{counts.get('failed', 0)} failed  best loss {finite.min():.4g}  median {finite.median():.4g}  "
-              f"target reached {len(reached)}/{len(group)}"
-              + (f" (median {reached.median():.0f} steps)" if len(reached) else "") + best_test)
+        scoring = Scoring.of(group["workload_json"].iloc[0])   # the task's target metric, as the protocol reads it
+        target = group[scoring.metric].astype(float) if scoring.metric in group else finite.iloc[:0]
+        target = target[target.abs() < float("inf")]
+        best = target.min() if scoring.direction == "min" else target.max()
+        print(f"{task:18s} {optimizer:22s} {len(group):4d} trials: {counts}  best loss {finite.min():.4g}  "
+              f"median {finite.median():.4g}  target reached {len(reached)}/{len(group)}"
+              + (f" (median {reached.median():.0f} steps)" if len(reached) else "")
+              + (f"  best {scoring.metric[6:]} {best:.4g}" if scoring.metric != "final_loss" and len(target) else ""))
     return 0
 
 

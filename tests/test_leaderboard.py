@@ -176,6 +176,8 @@ def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
     build_report(store, tmp_path / "site" / "reports")
     assert (tmp_path / "site" / "reports" / "teacher_mlp" / "report.html").exists()
     shutil.rmtree(tmp_path / "site")
+    from regclip_bench.cli import main
+    assert main(["query", store]) == 0                                   # and the command-line summary
 
 
 def test_cli_rejection_exits_2_and_leaves_the_leaderboard_unchanged(store, tmp_path):

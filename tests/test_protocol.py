@@ -173,6 +173,21 @@ def test_time_to_target_selection_breaks_ties_by_the_metric(tmp_path):
     assert sgd["configuration"] == {"lr": 0.2} and sgd["selection"]["time_measure"] == "steps_to_target"
 
 
+def test_where_both_can_miss_the_target_the_likelier_to_reach_it_ranks_first(tmp_path):
+    rows = [trial_row("adam", lr, s, final, steps=steps)          # one of three configurations reaches it
+            for lr, final, steps in ((1e-3, 0.3, 40.0), (1e-2, 0.5, math.inf), (1e-1, 0.6, math.inf)) for s in (0, 1)]
+    rows += [trial_row("sgd", lr, s, final) for lr, final in ((0.1, 0.1), (0.2, 0.2)) for s in (0, 1)]   # neither
+    board = leaderboard.compute(write_store(tmp_path, rows))
+    adam, sgd = (next(e for e in board["entries"] if e.get("optimizer") == o) for o in ("adam", "sgd"))
+    assert adam["expected_best_at_equal_budget"]["k"] == 2                           # the best of 2 of 3 can miss
+    assert adam["expected_best_at_equal_budget"]["time_to_target"] == math.inf == sgd["time_to_target_median"]
+    assert adam["expected_best_at_equal_budget"]["p_reach"] == pytest.approx(2 / 3)
+    assert sgd["expected_best_at_equal_budget"]["p_reach"] == 0.0
+    assert adam["expected_best_at_equal_budget"]["metric"] == pytest.approx(2 / 3 * 0.3 + 1 / 3 * 0.5)
+    assert sgd["expected_best_at_equal_budget"]["metric"] == pytest.approx(0.1)     # better, but never reaches it
+    assert (adam["rank_at_equal_budget"], sgd["rank_at_equal_budget"]) == (1, 2)
+
+
 def test_rule_texts_are_right_for_metrics_to_minimise_and_to_maximise():
     low = Scoring("final_loss", "initial_loss", "min", "final_metric").describe()
     high = Scoring("final_test_accuracy", "initial_test_accuracy", "max", "final_metric").describe()

@@ -75,7 +75,8 @@ RULES = {
     "ci": "95% Student-t interval of the capped metric over the seeds of the chosen configuration",
     "equal_budget": "k = the fewest configurations any optimizer tried on the workload; each optimizer's "
                     "expected best of k configurations drawn without replacement from those it tried, by "
-                    "exact order statistics (Dodge et al. 2019); the rank on a workload is by it",
+                    "exact order statistics (Dodge et al. 2019); the rank on a workload is by it (for a time-to-target "
+                    "task where it can miss the target, by its chance of reaching it, then by the metric)",
     "lr_sensitivity": "over the learning rates tried with the other hyperparameters at the best "
                       "configuration's (at least 3, spanning at least a decade): the mean capped metric "
                       "minus the best (Wortsman et al. 2023); empty when there are fewer",

@@ -214,8 +214,12 @@ def study(trials: pd.DataFrame, scoring: Scoring) -> Study:
             {"configurations": len(group), "trials": len(mine),
              "train_seconds": float(mine["train_time_s"].astype(float).sum())},
             expected_at(group, k), 0, scan, sensitivity, decades))
-    keys = {e.optimizer: (e.expected["primary"], e.expected["secondary"]) for e in entries}
-    for entry in entries:   # ties share a rank
+    # by the expected score at equal budget; where a time to target is infinite on both sides (the best of
+    # k can miss), the likelier to reach the target first; then the expected metric.  Ties share a rank.
+    by_time = scoring.by == "time_to_target"
+    keys = {e.optimizer: (e.expected["primary"], -e.expected["p_reach"] if by_time else 0.0, e.expected["secondary"])
+            for e in entries}
+    for entry in entries:
         entry.rank = 1 + sum(other < keys[entry.optimizer] for other in keys.values())
     entries.sort(key=lambda e: (e.rank, e.optimizer))
     first = trials.iloc[0]

@@ -165,9 +165,11 @@ def summary_table(found: list[Study]) -> pd.DataFrame:
 
 
 def tuning_cells(budget: dict, expected: dict, lr_sensitivity: float, stable_lr_decades: float) -> dict[str, str]:
-    """What an entry's tuning cost: the report's and the leaderboard's cells."""
+    """What an entry's tuning cost: the report's and the leaderboard's cells (with the chance that the
+    best of k reaches the target, where it can miss: it ranks entries whose expected times are infinite)."""
+    reach = f", P(reach) {expected['p_reach']:.2f}" if expected["p_reach"] < 1 else ""
     return {"budget (configs / trials)": f"{budget['configurations']} / {budget['trials']}",
-            "E[best] at equal budget": f"{fmt(expected['metric'])} (k={expected['k']})",
+            "E[best] at equal budget": f"{fmt(expected['metric'])} (k={expected['k']}{reach})",
             "LR sensitivity": fmt(lr_sensitivity, 3), "stable lr decades": fmt(stable_lr_decades, 2)}
 
 

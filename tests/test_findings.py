@@ -99,6 +99,18 @@ def test_a_leader_is_claimed_best_only_when_its_lead_exceeds_the_interval(tmp_pa
     assert versus["measure"] == "final_loss" and versus["verdict"] == "better"
     assert versus["advantage"] == pytest.approx(0.2)
 
+    # every seed alike on each side (times counted in evaluation intervals): only their order, a permutation test
+    alike = [row("sgd", 0.1, s, steps=90.0) for s in range(3)] + [row("adam", 1e-3, s, steps=45.0) for s in range(3)]
+    (claim,) = found(tmp_path / "g", alike, "leader")
+    assert claim["evidence"]["against"]["sgd"]["verdict"] == "not separated"
+    assert "advantage in tuned steps to target 45 (every seed alike on each side: permutation test p = 0.1, 3 and 3 " \
+           "seeds)" in claim["claim"]
+    alike5 = [row("sgd", 0.1, s, steps=90.0) for s in range(5)] + [row("adam", 1e-3, s, steps=45.0) for s in range(5)]
+    (claim,) = found(tmp_path / "g5", alike5, "leader")
+    assert claim["claim"] == ("adam is best at equal budget (k = 1), ahead of sgd: advantage in tuned steps to target "
+                              "45 (every seed alike on each side: permutation test p = 0.0079, 5 and 5 seeds).")
+    assert math.isnan(welch([90.0] * 3, [45.0] * 3)[1]) and welch([90.0] * 5, [45.0] * 5) == (45.0, 45.0, 45.0)
+
     alone = [row("sgd", 0.1, s, steps=40.0) for s in range(3)]
     assert found(tmp_path / "d", alone, "leader") == []                   # nothing to compare
 

@@ -62,19 +62,27 @@ def findings(found: list[tuple[str, Study]]) -> list[dict[str, Any]]:
 
 
 def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """mean(a) − mean(b) and its 95% Welch interval (NaN bounds with fewer than 2 values a side or
-    no spread)."""
+    """mean(a) − mean(b) and its 95% Welch interval (NaN bounds with fewer than 2 values a side).
+    Where every seed is alike on each side (times counted in evaluation intervals often are), t is
+    undefined and the order is all the evidence: the bounds are the difference itself where an exact
+    permutation test separates the sides at 5% (`no_spread_p`), else NaN."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     with np.errstate(invalid="ignore"):     # two misses (∞ − ∞): no difference to state
         diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return diff, math.nan, math.nan
     if a.std() == 0 and b.std() == 0:
-        return diff, diff, diff
+        return (diff, diff, diff) if diff == 0 or no_spread_p(len(a), len(b)) < 0.05 else (diff, math.nan, math.nan)
     with warnings.catch_warnings():    # nearly equal seeds: scipy warns of precision loss, the interval stands
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     return diff, float(low), float(high)
+
+
+def no_spread_p(n: int, m: int) -> float:
+    """Two-sided exact permutation p of two samples of n and m values, each all alike and the two
+    different: 2 of the C(n + m, n) ways to split them are as extreme (3 against 3: 0.1)."""
+    return 2 / math.comb(n + m, n)
 
 
 def _times(study: Study, entry: Entry) -> np.ndarray:
@@ -93,7 +101,7 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     where neither reached the target on any seed (the rank's tie-break) or for a final-metric task;
     with its 95% Welch interval and the verdict.  Where some seed missed the target, the seeds that
     reached it are compared instead, by Fisher's exact test at the same 5% level (3 of 3 against 0 of
-    3 is p = 0.1: not separated)."""
+    3 is p = 0.1: not separated); where every seed is alike on each side, by their order (`welch`)."""
     seeds = [len(mine.trials), len(other.trials)]
     a, b = _times(study, mine), _times(study, other)
     reached = (int(np.isfinite(a).sum()), int(np.isfinite(b).sum()))
@@ -107,16 +115,20 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
                 "reached": list(reached), "p_value": p, "measure": what,
                 "text": f"its chosen configuration reached the target on {reached[0]} of {seeds[0]} seeds, "
                         f"{other.optimizer}'s on {reached[1]} of {seeds[1]} (Fisher's exact test, p = {fmt(p, 2)})"}
-    diff, low, high = welch(b, a) if by_time else welch(_metric(study, other), _metric(study, mine))
+    x, y = (b, a) if by_time else (_metric(study, other), _metric(study, mine))
+    diff, low, high = welch(x, y)
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))
                else "better" if low > 0 else "worse" if high < 0 else "not separated")
-    interval = f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval"
+    alike = diff != 0 and math.isfinite(diff) and min(seeds) >= 2 and np.ptp(x) == 0 and np.ptp(y) == 0
+    interval = (f"every seed alike on each side: permutation test p = {fmt(no_spread_p(*seeds), 2)}" if alike
+                else f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval")
     return {"advantage": diff, "ci95": [low, high], "verdict": verdict, "seeds": seeds, "measure": what,
             "text": f"advantage in tuned {what} {fmt(diff, 3)} ({interval}, {seeds[0]} and {seeds[1]} seeds)"}
 
 
 def _beyond(advantage: dict[str, Any]) -> str:
-    return " beyond the 95% interval" if advantage["advantage"] is not None else ""
+    low, high = advantage["ci95"]
+    return " beyond the 95% interval" if advantage["advantage"] is not None and low != high else ""
 
 
 def leader(task: str, study: Study) -> Finding | None:

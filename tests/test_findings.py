@@ -154,15 +154,20 @@ def test_the_geometric_rate_is_claimed_only_when_every_seed_fits(tmp_path):
     assert found(tmp_path / "c", not_headline, "theory") == []
 
 
-@pytest.mark.parametrize("distances,shrinks", [((0.3, 0.1, 0.05), True), ((0.1, 0.2, 0.05), False)])
-def test_relative_distance_against_width_states_what_was_measured(tmp_path, distances, shrinks):
+@pytest.mark.parametrize("distances,spread,verdict", [
+    ((0.3, 0.1, 0.05), 0.01, "shrank with width, as the theorem predicts (each fall beyond its 95% Welch interval)"),
+    ((0.1, 0.2, 0.05), 0.01, "grew with width, against the theorem (beyond the 95% Welch interval)"),
+    ((0.3, 0.25, 0.2), 0.5, "is not separated across widths at the 95% level")])   # falls, within the seeds' spread
+def test_relative_distance_against_width_states_what_was_measured(tmp_path, distances, spread, verdict):
     rows = [row("delta_gclip", 1.0, s, gamma=0.1, delta=0.1, workload=f"width{w}", width=w,
-                max_rel_dist_from_init=d * (1 + 0.01 * s))
+                max_rel_dist_from_init=d * (1 + spread * s))
             for w, d in zip((64, 256, 1024), distances) for s in range(3)]
     (claim,) = found(tmp_path, rows, "theory")
-    assert claim["evidence"]["widths"] == [64, 256, 1024] and claim["evidence"]["shrinks"] is shrinks
-    assert claim["evidence"]["max_rel_dist_from_init"] == pytest.approx([d * 1.01 for d in distances])
-    assert ("shrank with width, as the theorem predicts" in claim["claim"]) is shrinks
+    assert claim["evidence"]["widths"] == [64, 256, 1024]
+    assert claim["evidence"]["max_rel_dist_from_init"] == pytest.approx([d * (1 + spread) for d in distances])
+    assert f") {verdict}: " in claim["claim"] and claim["evidence"]["shrinks"] is verdict.startswith("shrank")
+    first = welch([distances[0] * (1 + spread * s) for s in range(3)], [distances[1] * (1 + spread * s) for s in range(3)])
+    assert claim["evidence"]["falls_ci95"][0] == pytest.approx(list(first[1:]))
     assert claim["claim"].startswith("at depth 2, δ-GClip's largest relative distance from w₀ "
                                      "(delta=0.1, gamma=0.1, lr=1)")
 

@@ -14,8 +14,8 @@ shows); a statement whose evidence is not there is not made:
   per task.
 - **theory** (teacher_mlp, δ-GClip): on each headline workload whether the loss fell geometrically over
   the second half (R² of log loss against step ≥ 0.9 on every seed of the chosen configuration);
-  across widths at one depth, whether the relative distance from w₀ shrank with width (the
-  configuration chosen at the largest width, run at every width).
+  across widths at one depth, whether the relative distance from w₀ shrank with width, each fall beyond
+  its 95% Welch interval (the configuration chosen at the largest width, run at every width).
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
         if chosen is None:
             continue
         wanted = hyperparameters(chosen.best["config_json"])
-        widths, distances = [], []
+        widths, samples = [], []
         for study in group:
             runs = study.trials[(study.trials["optimizer"] == "delta_gclip")
                                 & study.trials["config_json"].map(lambda c: hyperparameters(c) == wanted)]
@@ -272,19 +272,22 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
                 widths = []
                 break
             widths.append(int(study.trials["width"].iloc[0]))
-            distances.append(float(value.mean()))
+            samples.append(value.to_numpy())
         if not widths:
             continue
         depth = json.loads(rest).get("model.depth")
-        shrinks = all(b < a for a, b in zip(distances, distances[1:]))
+        distances = [float(v.mean()) for v in samples]
+        steps = [welch(a, b) for a, b in zip(samples, samples[1:])]   # the fall from each width to the next
+        shrinks, grows = all(low > 0 for _, low, _ in steps), any(high < 0 for _, _, high in steps)
         series = ", ".join(f"{d:.3g} at width {w}" for w, d in zip(widths, distances))
         setting = describe_configuration(chosen.best["config_json"])
         claim = (f"at depth {depth}, δ-GClip's largest relative distance from w₀ ({setting}) "
-                 + ("shrank with width, as the theorem predicts: " if shrinks else "did not shrink with width: ")
-                 + series + ".")
+                 + ("shrank with width, as the theorem predicts (each fall beyond its 95% Welch interval): " if shrinks
+                    else "grew with width, against the theorem (beyond the 95% Welch interval): " if grows
+                    else "is not separated across widths at the 95% level: ") + series + ".")
         out.append(Finding("theory", task, f"{task}[depth={depth}]", claim,
                            {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
-                            "shrinks": shrinks}))
+                            "shrinks": shrinks, "grows": grows, "falls_ci95": [[low, high] for _, low, high in steps]}))
     return out
 
 

@@ -122,6 +122,9 @@ def test_stable_learning_rates_are_listed_only_for_a_scan_that_spans_a_decade(tm
     (claim,) = found(tmp_path, rows, "lr_range")
     assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.1–1 (1.0 decades)."
     assert claim["evidence"] == {"sgd": {"tried": [0.01, 0.1, 1.0], "stable": [0.1, 1.0], "decades": 1.0}}
+    gap = [row("sgd", lr, s, steps=steps) for lr, steps in ((0.01, 50.0), (0.1, math.inf), (1.0, 30.0)) for s in range(2)]
+    (claim,) = found(tmp_path / "gap", gap, "lr_range")          # a range with a hole says so
+    assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.01–1 (2.0 decades; not η = 0.1)."
 
 
 def test_the_floor_is_reported_where_it_engaged_with_its_effect_against_gclip(tmp_path):

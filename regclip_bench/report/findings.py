@@ -185,7 +185,9 @@ def lr_range(task: str, study: Study) -> Finding | None:
         elif len(stable) == 1:
             parts.append(f"{entry.optimizer} only η = {stable[0]:g}")
         else:
-            parts.append(f"{entry.optimizer} η {stable[0]:g}–{stable[-1]:g} ({entry.stable_lr_decades:.1f} decades)")
+            gaps = sorted({lr for lr in lrs.tolist() if stable[0] < lr < stable[-1] and lr not in stable})
+            but = f"; not η = {', '.join(f'{lr:g}' for lr in gaps)}" if gaps else ""
+            parts.append(f"{entry.optimizer} η {stable[0]:g}–{stable[-1]:g} ({entry.stable_lr_decades:.1f} decades{but})")
     if not parts:
         return None
     claim = "learning rates whose median seed reaches the target: " + "; ".join(parts) + "."

@@ -13,13 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..kinds import METRICS
 from ..results import load
 from . import figures, protocol
 from ..summary import fmt
 from .protocol import Study
 
-METRIC_LABELS = {"final_loss": "final training loss", "final_test_loss": "final test loss",
-                 "final_test_accuracy": "final test accuracy"}
+LABELS = {"final_loss": "final training loss", "test_loss": "test loss per example"}
+
+
+def describe_metric(metric: str) -> str:
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+def log_scale(metric: str) -> bool:
+    """Losses and risks fall over decades; an accuracy lies in [0, 1]."""
+    return not metric.endswith("accuracy")
 
 
 def build_report(store: str, out: str | Path, task: str | None = None) -> list[Path]:
@@ -41,7 +50,7 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
     scoring = found[0].scoring
     # In full: the headline workloads, or every workload when the store has none of them.
     headline = [s for s in found if s.headline] or found
-    metric_label = METRIC_LABELS.get(scoring.metric, scoring.metric)
+    metric_label = describe_metric(scoring.metric)
     made: list[tuple[str, str, str, Path]] = []   # section, name, caption, path
 
     def save(fig, section: str, name: str, caption: str) -> None:
@@ -64,11 +73,13 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
             mine, mine_evals = steps[steps["workload_key"] == study.workload_key], evals[evals["workload_key"] == study.workload_key]
             save(figures.curves(mine, "loss", "training loss", f"{section}: training loss"), section,
                  f"loss-{tag}", "Training loss of each optimizer's best configuration: mean over seeds, 95% band.")
-            metric = next((m for m in ("test_accuracy", "test_loss") if mine_evals[m].notna().any()), None)
+            # the evaluation metric the task is scored by, else the first its kind reports
+            metric = next((m for m in (scoring.metric.removeprefix("final_"), *METRICS)
+                           if m in mine_evals and mine_evals[m].notna().any()), None)
             if metric is not None and mine_evals["step"].nunique() > 1:
-                label = {"test_accuracy": "test accuracy", "test_loss": "test loss per example"}[metric]
-                save(figures.curves(mine_evals, metric, label, f"{section}: {label}", log=metric == "test_loss"),
-                     section, f"test_metric-{tag}", f"{label.capitalize()} at each evaluation (step 0: at w₀).")
+                name = describe_metric(metric)
+                save(figures.curves(mine_evals, metric, name, f"{section}: {name}", log=log_scale(metric)),
+                     section, f"test_metric-{tag}", f"{name.capitalize()} at each evaluation (step 0: at w₀).")
             if mine["clip_factor"].notna().any():
                 save(figures.regimes(mine, section), section, f"regimes-{tag}",
                      "h/η over training and the share of steps unclipped, clipped, or at the δ floor.")
@@ -85,7 +96,7 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
              section, f"tunability-{tag}",
              "Expected best of k configurations drawn without replacement from those each optimizer tried "
              f"(exact order statistics); the leaderboard ranks at k = {study.k}, the smallest budget here.")
-        save(figures.lr_sensitivity(protocol.lr_points(study), metric_label, scoring.metric != "final_test_accuracy",
+        save(figures.lr_sensitivity(protocol.lr_points(study), metric_label, log_scale(scoring.metric),
                                     f"{section}: learning-rate sensitivity"),
              section, f"lr-{tag}",
              "Capped final metric against η, the other hyperparameters at each optimizer's best: mean over "

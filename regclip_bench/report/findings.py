@@ -4,7 +4,7 @@ shows); a statement whose evidence is not there is not made:
 
 - **leader** (per workload with two or more optimizers): which optimizer ranks first at equal budget,
   and whether its chosen configuration's lead over the runner-up's exceeds the 95% interval of the
-  difference (Welch's t over the seeds; where some seed missed the target, Fisher's exact test of how
+  difference (Welch's t over the seeds; where some seed missed the target, Boschloo's exact test of how
   many reached it, at 5%); otherwise the line says the two are not separated.
 - **lr_range** (per workload): each optimizer's stable learning rates — those of its lr scan whose
   median seed reaches the target — where it has a scan (≥ 3 rates over ≥ a decade).
@@ -100,21 +100,23 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     decides the rank: the time to target (steps or seconds) for a time-to-target task, the metric
     where neither reached the target on any seed (the rank's tie-break) or for a final-metric task;
     with its 95% Welch interval and the verdict.  Where some seed missed the target, the seeds that
-    reached it are compared instead, by Fisher's exact test at the same 5% level (3 of 3 against 0 of
-    3 is p = 0.1: not separated); where every seed is alike on each side, by their order (`welch`)."""
+    reached it are compared instead, by Boschloo's exact test at the same 5% level (the seeds per side
+    are fixed, the reached counts are not: an unconditional test, uniformly more powerful than Fisher's;
+    3 of 3 against 0 of 3 is p = 1/32, against 1 of 3 p = 0.16); where every seed is alike on each
+    side, by their order (`welch`)."""
     seeds = [len(mine.trials), len(other.trials)]
     a, b = _times(study, mine), _times(study, other)
     reached = (int(np.isfinite(a).sum()), int(np.isfinite(b).sum()))
     by_time = study.scoring.by == "time_to_target" and reached != (0, 0)
     what = study.measure.replace("_", " ") if by_time else study.scoring.metric
     if by_time and reached != tuple(seeds):     # some seed missed: how often each reached the target
-        p = float(stats.fisher_exact([[reached[0], seeds[0] - reached[0]], [reached[1], seeds[1] - reached[1]]]).pvalue)
+        p = float(stats.boschloo_exact([[reached[0], seeds[0] - reached[0]], [reached[1], seeds[1] - reached[1]]]).pvalue)
         verdict = ("not separated" if p >= 0.05 else
                    "better" if reached[0] * seeds[1] > reached[1] * seeds[0] else "worse")
         return {"advantage": None, "ci95": [None, None], "verdict": verdict, "seeds": seeds,
                 "reached": list(reached), "p_value": p, "measure": what,
                 "text": f"its chosen configuration reached the target on {reached[0]} of {seeds[0]} seeds, "
-                        f"{other.optimizer}'s on {reached[1]} of {seeds[1]} (Fisher's exact test, p = {fmt(p, 2)})"}
+                        f"{other.optimizer}'s on {reached[1]} of {seeds[1]} (Boschloo's exact test, p = {fmt(p, 2)})"}
     x, y = (b, a) if by_time else (_metric(study, other), _metric(study, mine))
     diff, low, high = welch(x, y)
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))

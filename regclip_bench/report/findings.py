@@ -71,12 +71,17 @@ def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return diff, math.nan, math.nan
-    if a.std() == 0 and b.std() == 0:
+    if no_spread(a, b):
         return (diff, diff, diff) if diff == 0 or no_spread_p(len(a), len(b)) < 0.05 else (diff, math.nan, math.nan)
     with warnings.catch_warnings():    # nearly equal seeds: scipy warns of precision loss, the interval stands
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     return diff, float(low), float(high)
+
+
+def no_spread(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two or more values a side, every one alike within its side (where `welch` tests the order)."""
+    return len(a) >= 2 and len(b) >= 2 and np.ptp(a) == 0 and np.ptp(b) == 0
 
 
 def no_spread_p(n: int, m: int) -> float:
@@ -121,7 +126,7 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     diff, low, high = welch(x, y)
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))
                else "better" if low > 0 else "worse" if high < 0 else "not separated")
-    alike = diff != 0 and math.isfinite(diff) and min(seeds) >= 2 and np.ptp(x) == 0 and np.ptp(y) == 0
+    alike = diff != 0 and math.isfinite(diff) and no_spread(np.asarray(x, float), np.asarray(y, float))
     interval = (f"every seed alike on each side: permutation test p = {fmt(no_spread_p(*seeds), 2)}" if alike
                 else f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval")
     return {"advantage": diff, "ci95": [low, high], "verdict": verdict, "seeds": seeds, "measure": what,

@@ -108,6 +108,11 @@ def test_a_leader_is_claimed_best_only_when_its_lead_exceeds_the_interval(tmp_pa
     assert claim["claim"] == ("adam is best at equal budget (k = 1), ahead of sgd: advantage in tuned steps to target "
                               "45 (every seed alike on each side: permutation test p = 0.0079, 5 and 5 seeds).")
     assert math.isnan(welch([90.0] * 3, [45.0] * 3)[1]) and welch([90.0] * 5, [45.0] * 5) == (45.0, 45.0, 45.0)
+    same = [row("adam", 1e-3, s, steps=45.0, final=0.05) for s in range(3)] + [row("sgd", 0.1, s, steps=45.0)
+                                                                             for s in range(3)]
+    (claim,) = found(tmp_path / "g0", same, "leader")       # alike and equal: no interval to print, no difference
+    assert claim["claim"] == ("adam ranks first at equal budget (k = 1) but is not separated from sgd (sgd: advantage "
+                              "in tuned steps to target 0 (every seed alike on each side, 3 and 3 seeds)).")
 
     alone = [row("sgd", 0.1, s, steps=40.0) for s in range(3)]
     assert found(tmp_path / "d", alone, "leader") == []                   # nothing to compare
@@ -118,11 +123,18 @@ def test_stable_learning_rates_are_listed_only_for_a_scan_that_spans_a_decade(tm
             for s in range(2)]
     rows += [row("adam", lr, s, steps=30.0) for lr in (1e-3, 3e-3) for s in range(2)]   # two rates: no scan
     (claim,) = found(tmp_path, rows, "lr_range")
-    assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.1–1 (1.0 decades)."
-    assert claim["evidence"] == {"sgd": {"tried": [0.01, 0.1, 1.0], "stable": [0.1, 1.0], "decades": 1.0}}
+    assert claim["claim"] == ("learning rates whose median seed reaches the target: sgd η 0.1–1 (1.0 decades), "
+                              "best at the largest η tried.")       # the fastest, η = 1, ends the scan
+    assert claim["evidence"] == {"sgd": {"tried": [0.01, 0.1, 1.0], "stable": [0.1, 1.0], "decades": 1.0,
+                                         "best": 1.0, "best_at_edge": "largest"}}
     gap = [row("sgd", lr, s, steps=steps) for lr, steps in ((0.01, 50.0), (0.1, math.inf), (1.0, 30.0)) for s in range(2)]
     (claim,) = found(tmp_path / "gap", gap, "lr_range")          # a range with a hole says so
-    assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.01–1 (2.0 decades; not η = 0.1)."
+    assert claim["claim"] == ("learning rates whose median seed reaches the target: sgd η 0.01–1 (2.0 decades; "
+                              "not η = 0.1), best at the largest η tried.")
+    inside = [row("sgd", lr, s, steps=steps) for lr, steps in ((0.01, 50.0), (0.1, 20.0), (1.0, 30.0)) for s in range(2)]
+    (claim,) = found(tmp_path / "inside", inside, "lr_range")    # the best inside the scan: nothing to add
+    assert claim["claim"] == "learning rates whose median seed reaches the target: sgd η 0.01–1 (2.0 decades)."
+    assert claim["evidence"]["sgd"]["best"] == 0.1 and claim["evidence"]["sgd"]["best_at_edge"] is None
 
 
 def test_the_floor_is_reported_where_it_engaged_with_its_effect_against_gclip(tmp_path):

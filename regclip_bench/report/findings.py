@@ -7,7 +7,8 @@ shows); a statement whose evidence is not there is not made:
   difference (Welch's t over the seeds; where some seed missed the target, Boschloo's exact test of how
   many reached it, at 5%); otherwise the line says the two are not separated.
 - **lr_range** (per workload): each optimizer's stable learning rates — those of its lr scan whose
-  median seed reaches the target — where it has a scan (≥ 3 rates over ≥ a decade).
+  median seed reaches the target — where it has a scan (≥ 3 rates over ≥ a decade), and whether its
+  chosen rate is the scan's smallest or largest (then its tuned best may lie beyond the grid).
 - **floor** (per workload where δ-GClip ran): how often its chosen configuration's step was at the
   δ floor; where that was ≥ 1% of steps and GClip (δ = 0) ran too, the difference of their tuned
   results and whether it exceeds the 95% interval.  Workloads where it engaged on fewer are one line
@@ -126,9 +127,9 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     diff, low, high = welch(x, y)
     verdict = ("not separated" if not (math.isfinite(low) and math.isfinite(high))
                else "better" if low > 0 else "worse" if high < 0 else "not separated")
-    alike = diff != 0 and math.isfinite(diff) and no_spread(np.asarray(x, float), np.asarray(y, float))
-    interval = (f"every seed alike on each side: permutation test p = {fmt(no_spread_p(*seeds), 2)}" if alike
-                else f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval")
+    alike = math.isfinite(diff) and no_spread(np.asarray(x, float), np.asarray(y, float))   # no Welch interval
+    interval = ("every seed alike on each side" + (f": permutation test p = {fmt(no_spread_p(*seeds), 2)}" if diff else "")
+                if alike else f"95% Welch interval {fmt(low, 3)} to {fmt(high, 3)}" if math.isfinite(low) else "no interval")
     return {"advantage": diff, "ci95": [low, high], "verdict": verdict, "seeds": seeds, "measure": what,
             "text": f"advantage in tuned {what} {fmt(diff, 3)} ({interval}, {seeds[0]} and {seeds[1]} seeds)"}
 
@@ -183,18 +184,21 @@ def lr_range(task: str, study: Study) -> Finding | None:
     for entry in study.entries:
         if entry.lr_sensitivity is None:
             continue
-        lrs = entry.scan["lr"].astype(float)
+        lrs, best = entry.scan["lr"].astype(float), float(entry.best["lr"])
         stable = sorted(lrs[entry.scan["reached"]].tolist())
+        # a best at the end of the scan: the tuned best may lie beyond the grid
+        edge = "smallest" if best == lrs.min() else "largest" if best == lrs.max() else None
         evidence[entry.optimizer] = {"tried": sorted(lrs.tolist()), "stable": stable,
-                                     "decades": entry.stable_lr_decades}
+                                     "decades": entry.stable_lr_decades, "best": best, "best_at_edge": edge}
         if not stable:
-            parts.append(f"{entry.optimizer} none of {len(lrs)}")
+            text = f"none of {len(lrs)}"
         elif len(stable) == 1:
-            parts.append(f"{entry.optimizer} only η = {stable[0]:g}")
+            text = f"only η = {stable[0]:g}"
         else:
             gaps = sorted({lr for lr in lrs.tolist() if stable[0] < lr < stable[-1] and lr not in stable})
             but = f"; not η = {', '.join(f'{lr:g}' for lr in gaps)}" if gaps else ""
-            parts.append(f"{entry.optimizer} η {stable[0]:g}–{stable[-1]:g} ({entry.stable_lr_decades:.1f} decades{but})")
+            text = f"η {stable[0]:g}–{stable[-1]:g} ({entry.stable_lr_decades:.1f} decades{but})"
+        parts.append(f"{entry.optimizer} {text}" + (f", best at the {edge} η tried" if edge else ""))
     if not parts:
         return None
     claim = "learning rates whose median seed reaches the target: " + "; ".join(parts) + "."

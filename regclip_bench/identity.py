@@ -20,6 +20,8 @@ WORKLOAD_SECTIONS = ("model", "data", "loss", "budget", "target")
 # training time).
 NOT_WORKLOAD = frozenset({"data.root", "data.download", "data.verify_checksums",
                           "budget.sharpness_every", "budget.sharpness_iterations"})
+# The fields of a flat configuration that are not its optimizer's hyperparameters.
+NOT_HYPERPARAMETERS = frozenset({"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"})
 # Dotted fields with a flat `--set` name: the label uses the flat name.
 FLAT_NAMES = {"model.width": "width", "model.depth": "depth", "budget.steps": "steps",
               "budget.epochs": "epochs", "budget.batch_size": "batch_size",
@@ -119,8 +121,11 @@ def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
         payload = {"task": name, **known}
         workload_, workload_json = digest(payload), json.dumps(payload, sort_keys=True)
         label = f"{name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(known.items()))}]"
-    skip = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size", "schedule"}
-    hparams = {k: v for k, v in flat.items() if k not in skip and v is not None}
-    configuration = config_key(workload_, str(flat.get("optimizer")), hparams, flat.get("schedule"))
+    configuration = config_key(workload_, str(flat.get("optimizer")), optimizer_arguments(flat), flat.get("schedule"))
     return {"workload_key": workload_, "workload": label, "config_key": configuration,
             "workload_json": workload_json}
+
+
+def optimizer_arguments(flat: dict[str, Any]) -> dict[str, Any]:
+    """What a flat configuration gives its optimizer: neither workload fields, the seed nor the schedule."""
+    return {k: v for k, v in flat.items() if k not in NOT_HYPERPARAMETERS | {"schedule"} and v is not None}

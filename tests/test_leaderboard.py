@@ -128,9 +128,13 @@ def _cli(*args):
     (lambda r: r.assign(total_steps=-5), b"2", "total_steps -5 must be >= 1"),
     (lambda r: r.assign(steps_done=10**6), b"2", "is more than total_steps"),
     (lambda r: r.assign(train_time_s=float("inf")), b"2", "train_time_s inf must be finite and > 0"),
-    (lambda r: r.assign(lr=-1.0), b"2", "invalid lr=-1.0"),
-    (lambda r: r.assign(width=-3), b"2", "width -3 must be >= 1"),
-    (lambda r: r.assign(delta=7.0), b"2", "invalid delta=7.0"),
+    (lambda r: r.assign(lr=-1.0, config_json=None), b"2", "invalid lr=-1.0"),
+    (lambda r: r.assign(width=-3, config_json=None), b"2", "width -3 must be >= 0"),
+    (lambda r: r.assign(delta=7.0, config_json=None), b"2", "invalid delta=7.0"),
+    # the configuration the pages show (config_json) is the one checked
+    (lambda r: r.assign(lr=5.0), b"2", "lr 5.0 disagrees with config_json's lr 0.5"),
+    (lambda r: r.assign(config_json=r.config_json.map(lambda c: json.dumps(json.loads(c) | {"eps": -1.0}))), b"2",
+     "invalid eps=-1.0"),
     (lambda r: r.assign(final_test_accuracy=1.5), b"2", "final_test_accuracy 1.5 must be in [0, 1]"),
     (lambda r: r.assign(steps_to_target=10.0**9, seconds_to_target=1.0), b"2", "is more than total_steps"),
 ])
@@ -178,6 +182,24 @@ def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
     shutil.rmtree(tmp_path / "site")
     from regclip_bench.cli import main
     assert main(["query", store]) == 0                                   # and the command-line summary
+
+
+def test_a_linear_task_submission_without_hidden_layers_is_accepted(tmp_path):
+    """The least-squares tasks' model has width and depth 0: a submission of them is not refused for it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from regclip_bench.results.submission import add_submission
+    published = str(Path(__file__).resolve().parent.parent / "results" / "store")
+    rows = load(published, "trials", {"task": "lsq_gaussian", "optimizer": "sgd"}).head(3)
+    rows = rows.assign(sweep_id="external-lsq", optimizer="lion", git_commit="external")
+    assert (rows["width"] == 0).all() and (rows["depth"] == 0).all()
+    path = tmp_path / "lsq.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False).replace_schema_metadata(
+        {b"regclip_bench.schema_version": b"2"}), path)
+    assert add_submission(str(tmp_path / "store"), path) == 3
+    added = load(str(tmp_path / "store"), "trials")
+    assert list(added["config_key"]) != list(rows["config_key"])   # keys computed here (its optimizer is lion)
+    assert set(added["workload_key"]) == set(rows["workload_key"])
 
 
 def test_cli_rejection_exits_2_and_leaves_the_leaderboard_unchanged(store, tmp_path):

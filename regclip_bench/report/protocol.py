@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..identity import NOT_HYPERPARAMETERS
 from ..spec import load_task
 from ..summary import Status, recorded_name
 
 FAILED = (Status.DIVERGED.value, Status.FAILED.value)
-NOT_HYPERPARAMETERS = {"task", "optimizer", "seed", "width", "depth", "steps", "epochs", "batch_size"}
 MIN_LRS, MIN_DECADES = 3, 1.0
 
 

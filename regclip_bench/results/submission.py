@@ -17,9 +17,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, check_name
-from ..identity import identity_from_flat
+from ..identity import identity_from_flat, optimizer_arguments
 from ..optim import OPTIMIZERS
-from ..optim.base import RANGES, check_hyperparameters
+from ..optim.base import check_hyperparameters
 from ..optim.registry import check_names
 from ..spec import task_names
 from ..storage import filesystem, normalise
@@ -30,7 +30,6 @@ from .store import ResultsError, _ensure_store, _write_partition, parse_version
 REQUIRED = ("sweep_id", "trial_id", "task", "optimizer", "seed", "status", "final_loss",
             "steps_to_target", "seconds_to_target", "train_time_s", "git_commit", "torch_version")
 MAX_ROWS = 100_000
-HYPERPARAMETERS = tuple(name for name, _ in CONFIG_COLUMNS if name in RANGES)
 
 
 def add_submission(store: str, path: str | Path, max_rows: int = MAX_ROWS) -> int:
@@ -120,12 +119,12 @@ def _check_row(row: dict, where: str) -> None:
         raise ResultsError(f"{where}: unknown task {row['task']!r}")
     if row["status"] not in {s.value for s in Status}:
         raise bad("status", f"is not one of {', '.join(sorted(s.value for s in Status))}")
-    for column in ("seed", "resumed_from_step", "steps_done", "param_count"):
+    for column in ("seed", "resumed_from_step", "steps_done", "param_count", "width", "depth"):   # 0: linear
         if row[column] is not None and row[column] < 0:
             raise bad(column, "must be >= 0")
     if row["seed"] is None:
         raise bad("seed", "must be a whole number >= 0")
-    for column in ("width", "depth", "steps", "epochs", "total_steps"):
+    for column in ("steps", "epochs", "total_steps"):
         if row[column] is not None and row[column] < 1:
             raise bad(column, "must be >= 1")
     if None not in (row["steps_done"], row["total_steps"]) and row["steps_done"] > row["total_steps"]:
@@ -151,13 +150,26 @@ def _check_row(row: dict, where: str) -> None:
     accuracy = row["final_test_accuracy"]
     if accuracy is not None and not (0 <= accuracy <= 1):
         raise bad("final_test_accuracy", "must be in [0, 1]")
-    hparams = {k: row[k] for k in HYPERPARAMETERS if row[k] is not None}
+    # The configuration the pages show and group by (config_json, else the columns) is the one checked:
+    # each configuration column given agrees with it, and its hyperparameters are in range.
+    flat = _flat(row)
+    for column in FLAT:
+        if row[column] is not None and not _same(flat.get(column), row[column]):
+            raise bad(column, f"disagrees with config_json's {column} {flat.get(column)!r}")
+    hparams = optimizer_arguments(flat)
     try:
         if row["optimizer"] in OPTIMIZERS:   # one of ours: what it takes; another: only the ranges
             check_names(row["optimizer"], hparams, complete=False)
         check_hyperparameters(hparams)
     except ValueError as exc:
         raise ResultsError(f"{where}: {exc}") from None
+
+
+def _same(claimed: object, column: object) -> bool:
+    """A config_json value and a column's (typed by the schema: batch_size a string, numbers as numbers)."""
+    if isinstance(claimed, (int, float)) and not isinstance(claimed, bool) and isinstance(column, (int, float)):
+        return float(claimed) == float(column)
+    return str(claimed) == str(column)
 
 
 def _sweep_ids(store: str) -> set[str]:

@@ -295,9 +295,8 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
     if not args.no_aggregate and not outcome.interrupted:
         from .results import aggregate
         done = aggregate(outcome.sweep_dir, args.store)
-        print(f"[2/4] aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}"
-              if args.command == "run" else
-              f"aggregated {done.trials} trials of sweep {done.sweep_id} into {args.store}")
+        print(f"{'[2/4] ' if args.command == 'run' else ''}aggregated {done.trials} trials of sweep {done.sweep_id} "
+              f"into {args.store}")
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))

@@ -77,9 +77,9 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
             _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
-            if not outcome.interrupted and _run_complete(sweep_dir, previous.rstrip("/").rsplit("/", 1)[-1],
-                                                         outcome.errored):
-                record_finished(sweep_dir, previous.rstrip("/").rsplit("/", 1)[-1])
+            restored = previous.rstrip("/").rsplit("/", 1)[-1]
+            if not outcome.interrupted and _run_complete(sweep_dir, restored, outcome.errored):
+                record_finished(sweep_dir, restored)
         if todo and not outcome.interrupted:
             common = {"task": task_dump, "sweep": options.name, "sweep_dir": sweep_dir,
                       "checkpoint_every_s": options.checkpoint_every_s}

@@ -381,7 +381,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"{task:18s} {optimizer:22s} {len(group):4d} trials: {counts}  best loss {finite.min():.4g}  "
               f"median {finite.median():.4g}  target reached {len(reached)}/{len(group)}"
               + (f" (median {reached.median():.0f} steps)" if len(reached) else "")
-              + (f"  best {scoring.metric[6:]} {best:.4g}" if scoring.metric != "final_loss" and len(target) else ""))
+              + (f"  best {scoring.metric.removeprefix('final_')} {best:.4g}" if scoring.metric != "final_loss" and len(target) else ""))
     return 0
 
 

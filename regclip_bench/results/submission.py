@@ -45,10 +45,11 @@ def add_submission(store: str, path: str | Path, max_rows: int = MAX_ROWS) -> in
         raise ResultsError(f"{name}: unknown column(s): {', '.join(unknown)}")
     rows = _conform_types(table, name).to_pylist()
     for i, row in enumerate(rows):
-        _check_row(row, f"{name}: row {i}")
+        flat = _flat(row)   # the configuration the pages will show: checked, then keyed
+        _check_row(row, flat, f"{name}: row {i}")
         if not row["config_json"]:
-            row["config_json"] = json.dumps(_flat(row), sort_keys=True)
-        row.update(identity_from_flat(_flat(row)))
+            row["config_json"] = json.dumps(flat, sort_keys=True)
+        row.update(identity_from_flat(flat))
     keys = [(r["sweep_id"], r["trial_id"]) for r in rows]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
@@ -105,7 +106,7 @@ def _conform_types(table: pa.Table, name: str) -> pa.Table:
     return pa.table(columns)
 
 
-def _check_row(row: dict, where: str) -> None:
+def _check_row(row: dict, flat: dict, where: str) -> None:
     """Every value of one row plausible, or a ResultsError naming the row, the column and the value."""
     def bad(column: str, rule: str) -> ResultsError:
         return ResultsError(f"{where}: {column} {row[column]!r} {rule}")
@@ -152,7 +153,6 @@ def _check_row(row: dict, where: str) -> None:
         raise bad("final_test_accuracy", "must be in [0, 1]")
     # The configuration the pages show and group by (config_json, else the columns) is the one checked:
     # each configuration column given agrees with it, and its hyperparameters are in range.
-    flat = _flat(row)
     for column in FLAT:
         if row[column] is not None and not _same(flat.get(column), row[column]):
             raise bad(column, f"disagrees with config_json's {column} {flat.get(column)!r}")

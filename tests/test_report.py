@@ -67,6 +67,19 @@ def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
     assert all((folder / f"{name}.png").stat().st_size > 5000 for name in meta["figures"])
 
 
+def test_the_lr_gamma_heatmap_has_a_panel_only_where_both_were_varied():
+    """Each optimizer at one γ of its own (char_transformer's grids) is no lr × γ grid: the page drew
+    panels of one row, all labelled alike."""
+    import pandas as pd
+    from regclip_bench.report.figures import heatmaps
+    rows = [dict(workload="w", optimizer=opt, delta=delta, lr=lr, gamma=gamma, final_test_loss=2.0 + lr)
+            for opt, delta, gamma in (("gclip", None, 0.3), ("delta_gclip_per_tensor", 0.01, 0.1)) for lr in (0.3, 1.0)]
+    assert heatmaps(pd.DataFrame(rows), "final_test_loss", "final test loss") is None
+    rows += [dict(workload="w", optimizer="gclip", delta=None, lr=lr, gamma=1.0, final_test_loss=2.5) for lr in (0.3, 1.0)]
+    fig = heatmaps(pd.DataFrame(rows), "final_test_loss", "final test loss")
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["w gclip, δ = 0"]
+
+
 def test_the_band_is_seaborns_seeded_bootstrap_interval_drawn_at_once():
     import matplotlib.pyplot as plt
     import numpy as np

@@ -170,10 +170,12 @@ def lr_sensitivity(points: pd.DataFrame, metric_label: str, log_metric: bool, ti
 
 def heatmaps(trials: pd.DataFrame, value: str, label: str) -> plt.Figure | None:
     """lr × γ of the median `value` over seeds: a row per workload, a column per optimizer and δ."""
-    data = trials.dropna(subset=["gamma"])
-    if data.empty or data["lr"].nunique() < 2 or data["gamma"].nunique() < 2:
+    data = trials.dropna(subset=["gamma"]).assign(delta=lambda d: d["delta"].fillna(0.0))
+    data = data.groupby(["workload", "optimizer", "delta"]).filter(   # a panel needs 2 values each way
+        lambda cell: cell["lr"].nunique() > 1 and cell["gamma"].nunique() > 1)
+    if data.empty:
         return None
-    data = data.assign(delta=data["delta"].fillna(0.0), value=np.log10(_finite(data[value]).clip(lower=1e-12)))
+    data = data.assign(value=np.log10(_finite(data[value]).clip(lower=1e-12)))
     columns = sorted({(o, d) for o, d in zip(data["optimizer"], data["delta"])},
                      key=lambda c: (colors.order(data["optimizer"].unique()).index(c[0]), c[1]))
     workloads = sorted(data["workload"].unique())

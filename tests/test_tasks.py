@@ -81,7 +81,7 @@ BAD_FILES = [
     (_set(["model", "activation"], "swish"), "model.activation", "'swish'"),
     (_set(["model", "family"], "transformer"), "model", "transformer"),
     (_set(["data", "source"], "imagenet"), "data", "imagenet"),
-    (_set(["loss"], "hinge"), "loss", "'hinge'"),
+    (_set(["loss"], "msee"), "loss", "'msee'"),
     (_set(["budget", "batch_size"], 0), "budget.batch_size", "0"),
     (_set(["budget", "epochs"], 3), "budget", "exactly one of steps and epochs"),
     (_set(["target", "direction"], "up"), "target.direction", "'up'"),

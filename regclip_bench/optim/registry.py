@@ -11,10 +11,9 @@ import torch
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from ..errors import unknown
+from .base import OptimizerDiagnostics, check_hyperparameters
 from .clip_sgd import ClipSGD
-from .base import check_hyperparameters
 from .delta_gclip import DeltaGClip, GClip, global_grad_norm
-from .base import OptimizerDiagnostics
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def check_names(name: str, keys, complete: bool = True) -> None:
 
 
 def check_arguments(name: str, hparams: Mapping[str, Any]) -> None:
-    """`check_names`, and every value in its range (`checks.RANGES`)."""
+    """`check_names`, and every value in its range (`base.RANGES`)."""
     check_names(name, hparams)
     check_hyperparameters(hparams)
 

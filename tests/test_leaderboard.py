@@ -2,7 +2,10 @@
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +243,17 @@ def test_the_published_pages_are_what_the_committed_store_gives(tmp_path):
     drawn = build_report(str(root / "store"), tmp_path / "reports", "lsq_gaussian")[0].parent
     for name in ("report.md", "report.json"):
         assert (drawn / name).read_text() == (root / "reports" / "lsq_gaussian" / name).read_text(), name
+
+
+def test_the_published_leaderboard_does_not_depend_on_the_cpus_vector_units(tmp_path):
+    """The same store gives the same bytes with OpenBLAS's generic x86 kernel (OPENBLAS_CORETYPE) and
+    numpy's AVX-512 loops turned off, as on a CPU without them (a no-op where those do not apply)."""
+    root = Path(__file__).resolve().parent.parent / "results"
+    script = ("import sys; from pathlib import Path; from regclip_bench.report import leaderboard; "
+              "leaderboard.write(leaderboard.compute(sys.argv[1]), Path(sys.argv[2]), reports='reports')")
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Prescott",
+           "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"}
+    done = subprocess.run([sys.executable, "-c", script, str(root / "store"), str(tmp_path)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "leaderboard.json").read_text() == (root / "leaderboard.json").read_text()

@@ -83,6 +83,18 @@ def test_expected_best_is_infinite_exactly_when_the_best_of_k_can_miss():
     assert protocol.expected_best(values, 3) < math.inf
 
 
+def test_a_weighted_sum_is_correctly_rounded_whatever_the_order_of_its_terms():
+    """BLAS sums a dot product in the order its kernel for the CPU picks: published numbers differed in
+    the last digit from one CPU to another.  The protocol's sums are exact-then-rounded (math.fsum)."""
+    weights, values = [1.0, 1.0, 1.0, 0.5], [1e16, 1.0, -1e16, 0.1]
+    assert protocol.weighted_sum(weights, values) == 1.05                 # plain left-to-right: 0.05
+    for order in itertools.permutations(range(4)):
+        assert protocol.weighted_sum([weights[i] for i in order], [values[i] for i in order]) == 1.05
+    # the best of 3 of (0.1, 0.2, 0.3): 0.1·(3/3) exactly, whichever way the zero terms are added
+    assert protocol.expected_best(np.array([0.1, 0.2, 0.3]), 3) == 0.1
+    assert protocol.expected_best(np.array([0.1, 0.2, 0.7]), 2) == pytest.approx((0.1 + 0.1 + 0.2) / 3, abs=0)
+
+
 # --- hand-made stores ---------------------------------------------------------------------
 
 def trial_row(optimizer, lr, seed, final, *, initial=1.0, status="completed", steps=math.inf, gamma=None,

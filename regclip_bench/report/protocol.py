@@ -117,6 +117,14 @@ def configurations(trials: pd.DataFrame, scoring: Scoring, measure: str) -> pd.D
     return configs.sort_values(["optimizer", "primary", "secondary", "config_key"]).reset_index(drop=True)
 
 
+def weighted_sum(weights, values) -> float:
+    """Σ wᵢ·vᵢ correctly rounded (`math.fsum` of the products): the same float on every machine.
+    A BLAS dot product sums in the order its kernel for the CPU's vector units picks, so the
+    published numbers differed in the last digit from one CPU to another."""
+    return math.fsum(w * v for w, v in zip(np.asarray(weights, dtype=float).tolist(),
+                                           np.asarray(values, dtype=float).tolist()))
+
+
 def best_of_k_weights(n: int, k: int) -> np.ndarray:
     """P(the r-th best of n configurations is the best of k drawn without replacement), r = 1…n."""
     k = min(k, n)
@@ -132,7 +140,7 @@ def expected_best(values: np.ndarray, k: int) -> float:
     values = np.asarray(values, dtype=float)[used]
     if np.isinf(values).any():
         return float(values[np.isinf(values)][0])
-    return float(np.dot(weights[used], values))
+    return weighted_sum(weights[used], values)
 
 
 def expected_at(configs: pd.DataFrame, k: int) -> dict[str, float]:
@@ -144,7 +152,7 @@ def expected_at(configs: pd.DataFrame, k: int) -> dict[str, float]:
             "secondary": expected_best(configs["secondary"].to_numpy(), k),
             "metric": expected_best(configs["metric"].to_numpy(), k),
             "time_to_target": expected_best(configs["time"].to_numpy(), k),
-            "p_reach": float(np.dot(weights, configs["reached"].to_numpy(dtype=float)))}
+            "p_reach": weighted_sum(weights, configs["reached"].to_numpy(dtype=float))}
 
 
 def lr_scan(configs: pd.DataFrame, best: pd.Series) -> pd.DataFrame:
@@ -324,6 +332,6 @@ def bootstrap_expected_times(study: Study, rng: np.random.Generator, resamples: 
         weights = best_of_k_weights(len(keys), study.k)
         used = weights > 0
         values = ranked[:, used]
-        finite = np.where(np.isinf(values), 0.0, values) @ weights[used]
+        finite = np.array([weighted_sum(weights[used], row) for row in np.where(np.isinf(values), 0.0, values)])
         out[entry.optimizer] = np.where(np.isinf(values).any(axis=1), np.inf, finite)
     return out

@@ -15,6 +15,12 @@ from .errors import ConfigError, check_name
 DEFAULT_STORAGE = "~/regclip-bench/sweeps"
 DEFAULT_STORE = "~/regclip-bench/store"
 DEFAULT_RESULTS = "~/regclip-bench/results"
+# `submit`: the tasks whose headline trials take seconds on one CPU core (results/README.md's wall times),
+# the budget of configurations per workload (docs/protocol.md) and a trial's time limit (a built-in
+# headline trial takes seconds to a minute on this suite's CPUs).
+CPU_TASKS = ("teacher_mlp", "digits_mlp", "lsq_gaussian", "lsq_student_t", "teacher_mlp_eos")
+DEFAULT_BUDGET = 16
+DEFAULT_TIME_LIMIT_S = 900.0
 
 
 def _number(kind: type, minimum: float, inclusive: bool):
@@ -48,16 +54,22 @@ _positive_float = _number(float, 0, inclusive=False)
 _non_negative_float = _number(float, 0, inclusive=True)
 
 
-def _add_execution_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", type=_name("--name"), help="sweep name (default: the task's name)")
+def _add_execution_options(parser: argparse.ArgumentParser, submit: bool = False) -> None:
+    if not submit:
+        parser.add_argument("--name", type=_name("--name"), help="sweep name (default: the task's name)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
     parser.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
     parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
     parser.add_argument("--max-concurrent", type=_positive_int)
-    parser.add_argument("--pack", type=_number(int, 1, inclusive=True), metavar="K",
-                        help="train up to K configurations of one workload and optimizer together in one "
-                             "process (docs/packed-trials.md; default: the task's `pack`, else 1)")
+    if not submit:   # a plug-in optimizer has no packed kernel: a submission runs unpacked
+        parser.add_argument("--pack", type=_number(int, 1, inclusive=True), metavar="K",
+                            help="train up to K configurations of one workload and optimizer together in one "
+                                 "process (docs/packed-trials.md; default: the task's `pack`, else 1)")
+    parser.add_argument("--trial-time-limit", type=_positive_float, metavar="SECONDS",
+                        default=DEFAULT_TIME_LIMIT_S if submit else None,
+                        help="a trial still running after this many seconds ends as timed_out (default: "
+                             + (f"{DEFAULT_TIME_LIMIT_S:g}" if submit else "none") + ")")
     parser.add_argument("--max-failures", type=_number(int, 0, inclusive=True), default=3,
                         help="retries of a crashed trial (default 3)")
     parser.add_argument("--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
@@ -153,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "schema version 2) to the store, after checking it; a rejected file changes nothing")
     board.add_argument("--max-rows", type=_positive_int, default=100_000,
                        help="--add: the most rows a file may have (default %(default)s)")
+
+    submit = commands.add_parser(
+        "submit", help="run a submitted optimizer (a folder: submission.yaml + its code) under the protocol",
+        description="Tune and run the optimizer of SUBMISSION (a folder with submission.yaml; see "
+                    "examples/submissions/) as the leaderboard's built-ins are: N configurations drawn from its "
+                    "tuning ranges, every seed, on the headline workloads of each task; aggregated into the store "
+                    "as trials the suite ran. Its code runs with your privileges (docs/security.md).")
+    submit.add_argument("submission", metavar="SUBMISSION")
+    submit.add_argument("--tasks", metavar="A,B", help=f"default: {', '.join(CPU_TASKS)}")
+    submit.add_argument("--budget", type=_positive_int, default=DEFAULT_BUDGET, metavar="N",
+                        help="configurations per workload (default %(default)s, as the built-ins' protocol)")
+    submit.add_argument("--seeds", type=_number(int, 0, inclusive=False), help="seeds 0..N-1 (default: the task's)")
+    submit.add_argument("--sequence-seed", type=int, default=0, metavar="S", help="the sequence's seed (default 0)")
+    submit.add_argument("--out", metavar="DIR", help="also write the leaderboard here when done")
+    _add_execution_options(submit, submit=True)
 
     demo = commands.add_parser("demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)")
     demo.add_argument("--steps", type=_positive_int, default=300)
@@ -271,7 +298,51 @@ def _sweep_options(args: argparse.Namespace, name: str, task):
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         max_concurrent=args.max_concurrent, resume=args.resume,
                         max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every,
-                        pack=args.pack or task.pack)
+                        pack=getattr(args, "pack", None) or (task.pack if args.command != "submit" else 1),
+                        trial_time_limit_s=args.trial_time_limit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .spec import load_task, task_names
+    from .submit import load_submission, plan
+
+    submission = load_submission(args.submission)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else list(CPU_TASKS)
+    for task in tasks:
+        if task not in task_names():
+            raise ConfigError(f"--tasks: unknown task {task!r}; shipped tasks: {', '.join(task_names())}")
+    plans = {task: plan(submission, task, args.budget, args.seeds, args.sequence_seed) for task in tasks}
+    entry = submission.entry
+    print(f"submit {submission.name} ({entry.display}, {entry.origin}, SHA-256 {entry.source_sha256[:12]}…): "
+          f"{args.budget} configurations per headline workload, tuning "
+          + ", ".join(f"{k}={v}" for k, v in next(iter(plans.values()))[1]["ranges"][submission.name].items()))
+    print("  a plug-in optimizer runs unpacked (it has no packed kernel)"
+          + (f"; mode switch: train() / eval() around evaluation" if entry.mode_switch else ""))
+    for task, (trials, described) in plans.items():
+        print(f"  {task:18s} {len(trials):4d} trials ({described['headline_workloads']} headline workload(s) × "
+              f"{args.budget} × {described['seeds']} seeds)")
+    if args.dry_run:
+        return 0
+    _local_token(args)
+    from .results import aggregate
+    from .sweep.runner import run_sweep
+    code = 0
+    for task, (trials, described) in plans.items():
+        name = f"submit-{submission.name}-{task}"
+        outcome = run_sweep(trials, _sweep_options(args, name, load_task(task)),
+                            load_task(task).model_dump(mode="json"), plan=described)
+        done = aggregate(outcome.sweep_dir, args.store)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
+        print(f"  {task}: ran {outcome.ran} trials ({counts or 'none new'}), {outcome.errored} errored; "
+              f"aggregated {done.trials} into {args.store}")
+        if outcome.interrupted:
+            print(f"interrupted: continue with `{shlex.join(['regclip-bench', *args.argv, '--resume'])}`")
+            return 130
+        code = code or (1 if outcome.errored else 0)
+    if args.out:
+        from .report import leaderboard
+        _wrote(leaderboard.write(leaderboard.compute(args.store), args.out))
+    return code
 
 
 def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]], fixed: dict[str, Any],
@@ -432,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             for page in build_report(args.store, args.out, args.task):
                 print(f"wrote {page}")
             return 0
+        if args.command == "submit":
+            return cmd_submit(args)
         if args.command == "demo":
             from .demo import run_demo
             run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,

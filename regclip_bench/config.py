@@ -16,26 +16,35 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from .errors import ConfigError, unknown
-from .optim import OPTIMIZERS
-from .optim.registry import check_arguments, check_names
+from .errors import ConfigError
+from .optim.base import OptimizerEntry
+from .optim.registry import hyperparameter_names, lookup
 from .spec import Schedule, TaskSpec, describe_validation_error
 
 BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
 MODEL_KEYS = ("width", "depth")
 TRIAL_KEYS = ("optimizer", "seed", "device")
-HPARAM_KEYS = tuple(sorted({key for entry in OPTIMIZERS.values() for key in entry.accepts}))
 
 
 @dataclass(frozen=True)
 class TrialConfig:
+    """A trial resolved and checked once: what a worker receives (`to_dict`) and runs as it is."""
     task: TaskSpec            # with the overrides applied
     optimizer: str
-    hparams: dict[str, Any]   # exactly what the optimizer is built with (beyond its defaults)
+    hparams: dict[str, Any]   # every hyperparameter of the optimizer, defaults included, checked
     seed: int
     device: str               # "auto", "cpu", "cuda", "cuda:1", …
     base: TaskSpec | None = field(default=None, compare=False, repr=False)  # the task as its file has it
     schedule: Schedule | None = None   # the optimizer's own (defaults.schedules), in place of the budget's
+    plugin: dict[str, Any] | None = field(default=None, compare=False, repr=False)   # a plug-in's descriptor
+
+    @property
+    def entry(self) -> OptimizerEntry:
+        return lookup(self.optimizer, self.plugin)
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        """The optimizer over `params`, from the resolved values (nothing is checked again)."""
+        return self.entry.build(params, **self.hparams)
 
     def flat(self) -> dict[str, Any]:
         budget = self.task.budget
@@ -43,6 +52,19 @@ class TrialConfig:
                 "depth": self.task.model.depth, **self.hparams, "seed": self.seed,
                 "steps": budget.steps, "epochs": budget.epochs, "batch_size": budget.batch_size,
                 **({"schedule": self.schedule.model_dump()} if self.schedule else {})}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values, for a Ray Tune trial's configuration."""
+        return {"task": self.task.model_dump(mode="json"), "optimizer": self.optimizer, "hparams": self.hparams,
+                "seed": self.seed, "device": self.device,
+                "base": self.base.model_dump(mode="json") if self.base is not None else None,
+                "schedule": self.schedule.model_dump() if self.schedule else None, "plugin": self.plugin}
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> TrialConfig:
+        return TrialConfig(TaskSpec.model_validate(raw["task"]), raw["optimizer"], dict(raw["hparams"]), raw["seed"],
+                           raw["device"], TaskSpec.model_validate(raw["base"]) if raw["base"] else None,
+                           Schedule.model_validate(raw["schedule"]) if raw["schedule"] else None, raw["plugin"])
 
     @property
     def milestones(self) -> tuple[list[int], float]:
@@ -120,45 +142,41 @@ def headline_workloads(task: TaskSpec) -> list[TaskSpec]:
 
 
 def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:
+    """The trial `overrides` make of `task`, every value checked, every hyperparameter given."""
     overrides = dict(overrides or {})
     resolved = apply_task_overrides(task, overrides)
 
-    optimizer = overrides.pop("optimizer", task.defaults.optimizer)
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"--set optimizer={optimizer!r}: {unknown('optimizer', optimizer, OPTIMIZERS)}")
+    name = overrides.pop("optimizer", task.defaults.optimizer)
+    try:
+        entry = lookup(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--set optimizer={name!r}: {exc}") from None
     seed = overrides.pop("seed", task.defaults.seed)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"--set seed={seed!r}: must be a non-negative integer")
     device = overrides.pop("device", "auto")
     _check_device(device)
 
-    hparams = dict(task.defaults.hparams.get(optimizer, {}))
+    known = hyperparameter_names()
     for key, value in overrides.items():
-        if key not in HPARAM_KEYS:
-            known = BUDGET_KEYS + MODEL_KEYS + TRIAL_KEYS + HPARAM_KEYS
-            raise ConfigError(f"--set {key}={value!r}: unknown key; accepted: {', '.join(known)}, "
+        if key not in known:
+            accepted = BUDGET_KEYS + MODEL_KEYS + TRIAL_KEYS + known
+            raise ConfigError(f"--set {key}={value!r}: unknown key; accepted: {', '.join(accepted)}, "
                               "or a dotted task field such as data.download")
         try:
-            check_names(optimizer, [key], complete=False)
+            entry.check_names([key], complete=False)
         except ValueError as exc:
             raise ConfigError(f"--set {key}={value!r}: {exc}") from None
-        hparams[key] = value
-    # 1 and 1.0 are the same learning rate: one spelling, so that keys agree.
-    hparams = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in hparams.items()}
-    missing = [key for key in OPTIMIZERS[optimizer].required if key not in hparams]
-    if missing:
-        raise ConfigError(f"optimizer {optimizer}: the task has no default for {', '.join(missing)}; "
-                          f"give it with --set {missing[0]}=VALUE")
-    _check_optimizer_args(optimizer, hparams)
-    return TrialConfig(resolved, optimizer, hparams, seed, device, base=task,
-                       schedule=task.defaults.schedules.get(optimizer))
-
-
-def _check_optimizer_args(optimizer: str, hparams: dict[str, Any]) -> None:
+    given = {**task.defaults.hparams.get(entry.name, {}), **overrides}
     try:
-        check_arguments(optimizer, hparams)
+        hparams = entry.resolve(given)
     except ValueError as exc:
-        raise ConfigError(f"optimizer {optimizer}: {exc}") from None
+        missing = [key for key in entry.required if key not in given]
+        message = str(exc) if str(exc).startswith("optimizer ") else f"optimizer {entry.name}: {exc}"
+        raise ConfigError(message + (f" (the task has no default: give it with --set {missing[0]}=VALUE)"
+                                     if missing and " needs " in message else "")) from None
+    return TrialConfig(resolved, entry.name, hparams, seed, device, base=task,
+                       schedule=task.defaults.schedules.get(entry.name), plugin=entry.plugin)
 
 
 def _check_device(device: Any) -> None:

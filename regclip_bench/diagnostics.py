@@ -1,11 +1,35 @@
-"""Per-step training diagnostics, accumulated on the device and read back once per log interval."""
+"""Per-step training diagnostics, accumulated on the device and read back once per log interval; and
+what is measured of any optimizer's step from outside it (‖g‖, ‖Δw‖)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .optim import REGIME_NAMES, OptimizerDiagnostics, classify_regime
+from .optim import REGIME_NAMES, OptimizerDiagnostics, classify_regime, global_grad_norm
+
+
+def tensors_norm(tensors: list[Tensor]) -> Tensor:
+    """‖(t₁, …, tₙ)‖ over every element of every tensor, on the device."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
+class StepMeasure:
+    """‖g‖ and ‖Δw‖ of one step of any optimizer, from its parameters and their gradients — read
+    before and after the step, on the device, no host sync (a logged step's only: the copy of the
+    weights it needs is not free)."""
+
+    def __init__(self, params: list[Tensor]) -> None:
+        self.params = params
+
+    def before(self) -> tuple[Tensor | None, list[Tensor]]:
+        grads = [p.grad for p in self.params if p.grad is not None]
+        return global_grad_norm(grads), [p.detach().clone() for p in self.params]
+
+    def after(self, before: tuple[Tensor | None, list[Tensor]]) -> dict[str, Tensor | None]:
+        grad_norm, weights = before
+        return {"grad_norm": grad_norm,
+                "update_norm": tensors_norm(torch._foreach_sub([p.detach() for p in self.params], weights))}
 
 
 class StepDiagnostics:
@@ -54,15 +78,17 @@ class StepDiagnostics:
             hit = (loss <= self.loss_target) & (self.first_hit < 0)
             torch.where(hit, self.step, self.first_hit, out=self.first_hit)
 
-    def read(self, steps_in_interval: int, optimizer: OptimizerDiagnostics, dist_from_init: Tensor) -> dict[str, float]:
-        """Everything, with the optimizer's last step and ‖w − w₀‖, as Python numbers (one host
-        sync); resets the interval sums."""
-        return self.read_members(steps_in_interval, optimizer, dist_from_init)[0]
+    def read(self, steps_in_interval: int, optimizer: OptimizerDiagnostics,
+             measured: dict[str, Tensor | None]) -> dict[str, float]:
+        """Everything, with the optimizer's last step and what was `measured` of it (‖g‖, ‖Δw‖,
+        ‖w − w₀‖), as Python numbers (one host sync); resets the interval sums."""
+        return self.read_members(steps_in_interval, optimizer, measured)[0]
 
     def read_members(self, steps_in_interval: int, optimizer: OptimizerDiagnostics,
-                     dist_from_init: Tensor) -> list[dict[str, float]]:
+                     measured: dict[str, Tensor | None]) -> list[dict[str, float]]:
         """`read`, one dict per member (one for a single trial)."""
-        extra = {"grad_norm": optimizer.grad_norm, "dist_from_init": dist_from_init,
+        nan = self.best_loss.new_full((), float("nan"))
+        extra = {**{k: nan if v is None else v for k, v in measured.items()},
                  "nonfinite_steps": self.step.new_zeros(()) if optimizer.nonfinite_steps is None
                  else optimizer.nonfinite_steps}
         if optimizer.clip_factor is not None:

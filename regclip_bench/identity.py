@@ -53,10 +53,12 @@ def workload_key(task: TaskSpec) -> str:
     return digest(workload(task))
 
 
-def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any], schedule: Any = None) -> str:
-    """The optimizer's own schedule, when it has one, is part of its configuration."""
+def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any], schedule: Any = None,
+               source: str | None = None) -> str:
+    """The optimizer's own schedule, when it has one, and a plug-in's source (its SHA-256) are part of
+    its configuration: changed code is a new configuration, never a finished one."""
     return digest({"workload": workload_key_, "optimizer": optimizer, "hparams": hparams,
-                   **({"schedule": schedule} if schedule else {})})
+                   **({"schedule": schedule} if schedule else {}), **({"source": source} if source else {})})
 
 
 def seeded_key(config_key_: str, seed: int) -> str:
@@ -86,7 +88,8 @@ def trial_identity(config: TrialConfig) -> dict[str, str]:
     """The keys and label of a resolved trial, as the store records them."""
     workload_ = workload_key(config.task)
     configuration = config_key(workload_, config.optimizer, config.hparams,
-                               config.schedule.model_dump() if config.schedule else None)
+                               config.schedule.model_dump() if config.schedule else None,
+                               (config.plugin or {}).get("sha256"))
     return {"workload_key": workload_, "workload": workload_label(config.task, config.base),
             "config_key": configuration, "trial_key": seeded_key(configuration, config.seed),
             "workload_json": json.dumps(workload(config.task), sort_keys=True)}

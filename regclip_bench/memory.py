@@ -6,10 +6,6 @@ import torch
 
 from .models import build_model
 
-# Optimizer state per parameter, in copies of the weights (momentum: 1; Adam: 2).
-_STATE_COPIES = {"sgd_momentum": 1, "adam": 2, "adamw": 2, "clip_sgd": 1}
-
-
 def parameter_count(task, data) -> int:
     """The model's parameter count, built on the meta device (nothing allocated)."""
     with torch.device("meta"):
@@ -17,11 +13,11 @@ def parameter_count(task, data) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def memory_shortfall(task, data, optimizer: str, device: torch.device) -> str | None:
+def memory_shortfall(task, data, state_copies: int, device: torch.device) -> str | None:
     """Why the model cannot fit in the device's free memory, or None when it can: weights,
-    gradients, w₀ and the optimizer's state, in float32."""
+    gradients, w₀ and the optimizer's state (`state_copies` copies of the weights: its entry's), in float32."""
     params = parameter_count(task, data)
-    needed = params * 4 * (3 + _STATE_COPIES.get(optimizer, 0))
+    needed = params * 4 * (3 + state_copies)
     free = _free_memory(device)
     if free is None or needed <= free:
         return None

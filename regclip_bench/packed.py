@@ -32,7 +32,8 @@ from .diagnostics import StepDiagnostics
 from .identity import workload_key
 from .kinds import KINDS
 from .models import build_model
-from .optim.packed import PACKABLE, PackedOptimizer, member_norms
+from .optim.packed import PackedOptimizer, member_norms
+from .optim.registry import OPTIMIZERS
 from .summary import Status, summarise
 from .trial import Reporter, device_fields, log_row, time_to_target, trial_record
 
@@ -58,8 +59,10 @@ def check_pack(configs: list[TrialConfig]) -> None:
     for what, part in SHARED:
         if len(values := {part(c) for c in configs}) > 1:
             raise PackError(f"a pack's members must share one {what}; got {', '.join(sorted(map(str, values)))}")
-    if first.optimizer not in PACKABLE:
-        raise PackError(f"optimizer {first.optimizer!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
+    if first.entry.packed is None:
+        packable = ", ".join(name for name, entry in OPTIMIZERS.items() if entry.packed is not None)
+        raise PackError(f"optimizer {first.optimizer!r} has no packed kernel (packable: {packable}); "
+                        "it runs unpacked")
     if first.task.budget.sharpness_every:
         raise PackError(f"task {first.task.name!r}: the sharpness diagnostic (budget.sharpness_every) is "
                         "measured per trial; run it unpacked")
@@ -148,7 +151,7 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     evaluator = copy.deepcopy(models[0])    # a real module, loaded with one member's weights to evaluate it
     base = copy.deepcopy(models[0]).to("meta")
     milestones, decay = first.milestone_steps(per_epoch)
-    s = PackState(weights, PackedOptimizer(first.optimizer, weights, [c.hparams for c in configs]), batchers,
+    s = PackState(weights, PackedOptimizer(first.entry, weights, [c.hparams for c in configs]), batchers,
                   generators, StepDiagnostics(device, target.tracked_loss(), shape=(k,)),
                   [w.clone() for w in weights], k)
 
@@ -190,11 +193,12 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
                 grads, loss = step_fn(params, buffers, x, y)
             logging = s.step % budget.log_every == 0 or s.step in (1, total_steps)
             s.optimizer.set_lr_scale(decay ** bisect.bisect_right(milestones, s.step - 1))
+            before = [w.clone() for w in weights] if logging else None   # for ‖Δw‖ per member
             s.optimizer.step([grads[n] for n in names], measure=logging)
             s.diag.update(loss, s.optimizer.diagnostics())
             s.step_times.append(time.perf_counter() - start - eval_seconds)
             if logging:
-                rows = _log_rows(s, w0_norms, s.step - interval_first + 1, len(batches[0][0]),
+                rows = _log_rows(s, before, w0_norms, s.step - interval_first + 1, len(batches[0][0]),
                                  time.perf_counter() - interval_start)
                 interval_start, interval_first = time.perf_counter(), s.step + 1
                 for i in list(s.alive):
@@ -228,12 +232,14 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     return records
 
 
-def _log_rows(s: PackState, w0_norms: list[float], interval_steps: int, batch: int,
+def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], interval_steps: int, batch: int,
               seconds: float) -> list[dict[str, Any]]:
     """Every member's logged row (the keys of `run_trial`'s), in one transfer from the device."""
     opt = s.optimizer
     d = opt.diagnostics()
-    members = s.diag.read_members(interval_steps, d, member_norms(torch._foreach_sub(s.weights, s.w0)))
+    measured = {"grad_norm": d.grad_norm, "update_norm": member_norms(torch._foreach_sub(s.weights, before)),
+                "dist_from_init": member_norms(torch._foreach_sub(s.weights, s.w0))}
+    members = s.diag.read_members(interval_steps, d, measured)
     return [log_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,
                     opt.lr_values[i], w0_norms[i], interval_steps, batch, seconds)
             for i, read in enumerate(members)]

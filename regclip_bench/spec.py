@@ -16,7 +16,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from .errors import ConfigError, unknown
 from .kinds import KINDS, METRICS
-from .optim.registry import check_names
+from .optim.base import log_scaled
+from .optim.registry import lookup
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"   # package data: the same from a wheel
 
@@ -272,7 +273,6 @@ class Choice(_Strict):
 
 
 TuningRange = LogRange | UniformRange | Choice | Finite
-LOG_SCALED = ("lr", "gamma", "weight_decay")   # tuned on a log scale: log ranges (or fixed); search samples them so
 
 
 class TuningSpec(_Strict):
@@ -285,7 +285,7 @@ class TuningSpec(_Strict):
         _check_optimizer_hparams(value, need_all=True)
         for name, ranges in value.items():
             for key, rng in ranges.items():
-                if key in LOG_SCALED and isinstance(rng, UniformRange):
+                if log_scaled(key) and isinstance(rng, UniformRange):
                     raise ValueError(f"{name}.{key}: give a log range ({{log: [low, high]}}), "
                                      "not a uniform one")
         return value
@@ -316,7 +316,7 @@ class DefaultsSpec(_Strict):
 
 def _check_optimizer_hparams(per_optimizer: dict[str, dict], need_all: bool) -> None:
     for name, hparams in per_optimizer.items():
-        check_names(name, hparams, complete=need_all)
+        lookup(name).check_names(hparams, complete=need_all)
 
 
 class TaskSpec(_Strict):
@@ -391,10 +391,23 @@ def resolve_task_path(task: str | Path) -> Path:
 
 def load_task(task: str | Path) -> TaskSpec:
     path = resolve_task_path(task)
+    task = read_model(path, TaskSpec, "a task file")
+    from .config import headline_workloads
+    try:
+        headline_workloads(task)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return task
+
+
+def read_model(path: Path, model: type[BaseModel], what: str) -> BaseModel:
+    """A YAML file validated as `model`: any problem is one line naming the file, the field and the value."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     except yaml.YAMLError as exc:
@@ -402,17 +415,11 @@ def load_task(task: str | Path) -> TaskSpec:
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a task file must be a mapping of fields, got {type(raw).__name__}")
+        raise ConfigError(f"{path}: {what} must be a mapping of fields, got {type(raw).__name__}")
     try:
-        task = TaskSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
-    from .config import headline_workloads
-    try:
-        headline_workloads(task)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return task
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -23,7 +23,8 @@ class Status(str, Enum):
     COMPLETED = "completed"
     NO_PROGRESS = "no_progress"   # finished, but its training loss (a fixed sample) ended no lower than at w₀
     DIVERGED = "diverged"         # a NaN or infinite loss or gradient norm: a result, not a crash
-    FAILED = "failed"             # out of memory: a result (any other exception is a bug)
+    FAILED = "failed"             # out of memory, or a plug-in optimizer that raised: a result (else a bug)
+    TIMED_OUT = "timed_out"       # ran past the trial's time limit (sweep --trial-time-limit)
     STOPPED = "stopped"           # stopped early by a search's scheduler
 
 
@@ -77,7 +78,11 @@ class TrialSummary:
 
 PROVENANCE = ("hostname", "node_id", "cpu_model", "gpu_model", "regclip_bench_version", "git_commit",
               "torch_version", "ray_version", "python_version",
-              "pack")   # added where the trial ran; pack: the packed Tune trial it ran in, if any
+              "pack",                # added where the trial ran; pack: the packed Tune trial it ran in, if any
+              "optimizer_origin",    # built-in, or the plug-in's reference or submission
+              "optimizer_sha256",    # a plug-in's source, hashed
+              "optimizer_packages",  # JSON: the versions of the packages a plug-in comes from
+              "result_source")       # "suite": a trial this suite ran; "submitted": a results file (leaderboard --add)
 
 
 def columns() -> list[tuple[str, type]]:

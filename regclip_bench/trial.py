@@ -7,9 +7,11 @@ metrics) comes from `kinds`; what is specific to an optimizer, from its `diagnos
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +19,14 @@ import torch
 
 from .config import TrialConfig, pick_device
 from .data import load_data
-from .diagnostics import StepDiagnostics
+from .deadline import Deadline, TrialTimeout
+from .diagnostics import StepDiagnostics, StepMeasure, tensors_norm
 from .identity import trial_identity
 from .kinds import KINDS
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
-from .optim import make_optimizer
+from .optim.base import OptimizerEntry
+from .optim.plugins import raised_by
 from .sharpness import model_sharpness
 from .summary import Status, summarise
 
@@ -78,91 +82,142 @@ class TrialState:
             torch.cuda.set_rng_state(state["cuda_rng"], self.w0[0].device)
 
 
-def run_trial(config: TrialConfig, reporter: Reporter | None = None,
-              resume: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict[str, Any] | None = None,
+              time_limit_s: float | None = None) -> dict[str, Any]:
     """Train `config` and return its summary record; the step and eval rows go to `reporter`
     and are also returned under "steps" and "evals".  `resume` is a state handed to
-    `Reporter.checkpoint`: training continues after its step, exactly as it would have."""
+    `Reporter.checkpoint`: training continues after its step, exactly as it would have.
+    `time_limit_s`: past it, the trial ends as `timed_out`."""
     reporter, task, budget = reporter or Reporter(), config.task, config.task.budget
-    device, kind, target = pick_device(config.device), KINDS[task.loss], task.target
+    device, kind, target, entry = pick_device(config.device), KINDS[task.loss], task.target, config.entry
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation
     data = load_data(task.data, device)
     batches = data.batcher(None if budget.batch_size == "full" else budget.batch_size, generator, device)
     total_steps = budget.steps or budget.epochs * batches.steps_per_epoch
-    shortfall = memory_shortfall(task, data, config.optimizer, device)
+    shortfall = memory_shortfall(task, data, entry.state_copies, device)
     if shortfall is not None:  # out of memory is a result: say so before allocating it
         return trial_record(config, summarise([], [], Status.FAILED, shortfall, math.nan, total_steps=total_steps,
                                               param_count=parameter_count(task, data), **device_fields(device)), [], [])
     model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(config.optimizer, params, **config.hparams)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, *config.milestone_steps(batches.steps_per_epoch))
-    diag = StepDiagnostics(device, target.tracked_loss())
-    s = TrialState(model, opt, scheduler, batches, diag, generator, [p.detach().clone() for p in params])
+    measure = StepMeasure(params)
+    w0 = [p.detach().clone() for p in params]
+    w0_norm, status, error, s = tensors_norm(w0).item(), Status.COMPLETED, None, None
     reporter.start(total_steps)
     start = time.perf_counter()
     sample = data.probe()
-    if resume is None:   # the metrics at w₀: what "no progress" and capped scores compare with
-        s.evals.append({"step": 0, "epoch": 0.0, "train_loss": kind.probe(model, sample), **kind.evaluate(model, data)})
-        reporter.eval(s.evals[0])
-    else:
-        s.load_state_dict(resume)
-        start -= s.step_times[-1] if s.step_times else 0.0   # the clock goes on from the checkpoint
-    first, eval_seconds = s.step + 1, time.perf_counter() - start if resume is None else 0.0
-    w0_norm, status, error = _norm(s.w0).item(), Status.COMPLETED, None
-    interval_start, interval_first = time.perf_counter(), first
     try:
-        for s.step in range(first, total_steps + 1):
-            x, y = data.batch(batches.next(), generator)
-            model.train()
-            loss = kind.loss(model, x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            diag.update(loss, opt.diagnostics(full=False))
-            s.step_times.append(time.perf_counter() - start - eval_seconds)
-            if s.step % budget.log_every == 0 or s.step in (1, total_steps):
-                row = _log_row(s, w0_norm, len(x), s.step - interval_first + 1, time.perf_counter() - interval_start)
-                if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
-                    measure_start = time.perf_counter()   # a diagnostic: not training time
-                    row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
-                    eval_seconds += time.perf_counter() - measure_start
-                interval_start, interval_first = time.perf_counter(), s.step + 1
-                reporter.log(row)
-                if row["nonfinite"] or row["nonfinite_steps"] > 0:
-                    status = Status.DIVERGED
-                    break
-            if s.step % budget.eval_every == 0 or s.step == total_steps:
-                eval_start = time.perf_counter()
-                s.evals.append({"step": s.step, "epoch": s.step / batches.steps_per_epoch,
-                                **kind.evaluate(model, data)})
-                eval_seconds += time.perf_counter() - eval_start
-                reporter.eval(s.evals[-1])
-            scheduler.step()  # after logging, so that a row's lr is the η its step used
-            if s.step % budget.eval_every == 0 and s.step < total_steps:
-                reporter.checkpoint(s.step, s.state_dict)
-    except (torch.OutOfMemoryError, RuntimeError) as exc:  # out of memory: a result; anything else: a bug
-        if not is_out_of_memory(exc):
-            raise
-        status, error, s.step = Status.FAILED, f"out of memory: {str(exc).splitlines()[0]}", s.step - 1
-    probe = (s.evals[0]["train_loss"], kind.probe(model, sample) if status != Status.FAILED else math.nan)
+        with Deadline(time_limit_s):
+            opt = config.make_optimizer(params)
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, *config.milestone_steps(batches.steps_per_epoch))
+            s = TrialState(model, opt, scheduler, batches, StepDiagnostics(device, target.tracked_loss()), generator, w0)
+            if resume is None:   # the metrics at w₀: what "no progress" and capped scores compare with
+                with evaluating(opt, entry):
+                    s.evals.append({"step": 0, "epoch": 0.0, "train_loss": kind.probe(model, sample),
+                                    **kind.evaluate(model, data)})
+                reporter.eval(s.evals[0])
+            else:
+                s.load_state_dict(resume)
+                start -= s.step_times[-1] if s.step_times else 0.0   # the clock goes on from the checkpoint
+            first = s.step + 1
+            eval_seconds = time.perf_counter() - start if resume is None else 0.0
+            interval_start, interval_first = time.perf_counter(), first
+            for s.step in range(first, total_steps + 1):
+                logged = s.step % budget.log_every == 0 or s.step in (1, total_steps)
+                x, y = data.batch(batches.next(), generator)
+                model.train()
+                loss = kind.loss(model, x, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                before = measure.before() if logged else None   # ‖g‖ and w, measured outside the optimizer
+                opt.step()
+                s.diag.update(loss, entry.diagnostics(opt, full=False))
+                s.step_times.append(time.perf_counter() - start - eval_seconds)
+                if logged:
+                    seconds = time.perf_counter() - interval_start
+                    row = _log_row(s, entry, measure.after(before), w0_norm, len(x), s.step - interval_first + 1,
+                                   seconds)
+                    if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
+                        measure_start = time.perf_counter()   # a diagnostic: not training time
+                        row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
+                        eval_seconds += time.perf_counter() - measure_start
+                    interval_start, interval_first = time.perf_counter(), s.step + 1
+                    reporter.log(row)
+                    if row["nonfinite"] or row["nonfinite_steps"] > 0:
+                        status = Status.DIVERGED
+                        break
+                if s.step % budget.eval_every == 0 or s.step == total_steps:
+                    eval_start = time.perf_counter()
+                    with evaluating(opt, entry):
+                        s.evals.append({"step": s.step, "epoch": s.step / batches.steps_per_epoch,
+                                        **kind.evaluate(model, data)})
+                    eval_seconds += time.perf_counter() - eval_start
+                    reporter.eval(s.evals[-1])
+                scheduler.step()  # after logging, so that a row's lr is the η its step used
+                if s.step % budget.eval_every == 0 and s.step < total_steps:
+                    reporter.checkpoint(s.step, s.state_dict)
+    except TrialTimeout:
+        status, error = Status.TIMED_OUT, f"timed out: past the trial's time limit of {time_limit_s:g} s"
+    except Exception as exc:   # out of memory, or a plug-in's own error: a result; anything else: a bug
+        status, error = Status.FAILED, failure(entry, exc)
+    steps, evals = (s.steps, s.evals) if s is not None else ([], [])
+    done = len(s.step_times) if s is not None else 0
+    final = math.nan
+    if status in (Status.COMPLETED, Status.DIVERGED):
+        with evaluating(opt, entry):
+            final = kind.probe(model, sample)
     return trial_record(config, summarise(
-        s.steps, s.evals, status, error, w0_norm, probe, steps_done=s.step, resumed_from_step=first - 1,
-        total_steps=total_steps, **time_to_target(target, s.steps, s.evals, s.step_times),
+        steps, evals, status, error, w0_norm, (evals[0]["train_loss"] if evals else math.nan, final),
+        steps_done=done, resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
+        **time_to_target(target, steps, evals, s.step_times if s is not None else []),
         param_count=sum(p.numel() for p in params), wall_time_s=time.perf_counter() - start,
-        train_time_s=s.step_times[-1] if s.step_times else 0.0, **device_fields(device)), s.steps, s.evals)
+        train_time_s=s.step_times[-1] if s is not None and s.step_times else 0.0, **device_fields(device)), steps, evals)
+
+
+def failure(entry: OptimizerEntry, exc: Exception) -> str:
+    """What ended a trial as `failed`: out of memory, or an error raised in a plug-in optimizer's own
+    code; any other exception is the suite's bug and is raised again."""
+    if is_out_of_memory(exc):
+        return f"out of memory: {str(exc).splitlines()[0]}"
+    if raised_by(entry, exc):
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return f"optimizer {entry.name} raised {type(exc).__name__}" + (f": {first}" if first else "")
+    raise exc
+
+
+@contextmanager
+def evaluating(optimizer: torch.optim.Optimizer, entry: OptimizerEntry):
+    """Evaluation in the optimizer's evaluation mode (Schedule-Free's averaged weights: its eval()),
+    back in training mode after (its train()); a plain optimizer has no modes."""
+    if not entry.mode_switch:
+        yield
+        return
+    optimizer.eval()
+    try:
+        yield
+    finally:
+        optimizer.train()
 
 
 def stopped_record(config: TrialConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The record of a trial stopped at `state` (a checkpoint's): a search's scheduler stopped it."""
     return trial_record(config, summarise(state["steps"], state["evals"], Status.STOPPED, None,
-                                          _norm(state["w0"]).item(), steps_done=state["step"]),
+                                          tensors_norm(state["w0"]).item(), steps_done=state["step"]),
                         state["steps"], state["evals"])
 
 
 def trial_record(config: TrialConfig, summary, steps: list[dict], evals: list[dict]) -> dict[str, Any]:
-    return {**summary.record(), "config": config.flat(), **trial_identity(config), "steps": steps, "evals": evals}
+    return {**summary.record(), "config": config.flat(), **trial_identity(config), **optimizer_provenance(config),
+            "steps": steps, "evals": evals}
+
+
+def optimizer_provenance(config: TrialConfig) -> dict[str, str | None]:
+    """Where the optimizer's code came from: built-in, or a plug-in with its source's SHA-256 and packages."""
+    plugin = config.plugin or {}
+    entry = config.entry if plugin else None
+    return {"optimizer_origin": plugin.get("origin", "built-in"), "optimizer_sha256": plugin.get("sha256"),
+            "optimizer_packages": json.dumps(dict(entry.packages), sort_keys=True) if entry else None}
 
 
 def time_to_target(target, rows: list[dict], evals: list[dict], step_times: list[float]) -> dict[str, float]:
@@ -193,16 +248,13 @@ def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[
     return out
 
 
-def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
-
-
-def _log_row(s: TrialState, w0_norm: float, batch: int, interval_steps: int, seconds: float) -> dict[str, Any]:
-    """One logged step: the optimizer's diagnostics, ‖w − w₀‖ and the interval's statistics, in
-    one transfer from the device; appended to the state's rows."""
-    d = s.optimizer.diagnostics()
+def _log_row(s: TrialState, entry: OptimizerEntry, measured: dict[str, Any], w0_norm: float, batch: int,
+             interval_steps: int, seconds: float) -> dict[str, Any]:
+    """One logged step: what was measured of it (‖g‖, ‖Δw‖), ‖w − w₀‖, the optimizer's regime
+    diagnostics and the interval's statistics, in one transfer from the device; appended to the rows."""
+    d = entry.diagnostics(s.optimizer)
     params = [p.detach() for group in s.optimizer.param_groups for p in group["params"]]
-    read = s.diag.read(interval_steps, d, _norm(torch._foreach_sub(params, s.w0)))
+    read = s.diag.read(interval_steps, d, {**measured, "dist_from_init": tensors_norm(torch._foreach_sub(params, s.w0))})
     row = log_row(s.step, read, d.floor, d.clip_factor is not None,
                   s.optimizer.param_groups[0]["lr"], w0_norm, interval_steps, batch, seconds)
     s.steps.append(row)
@@ -218,6 +270,8 @@ def log_row(step: int, read: dict[str, Any], floor: float | None, clips: bool, l
         for name in ("unclipped", "clipped", "floor"):
             row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
     row["lr"] = lr
+    # ‖Δw‖/‖g‖: the step size any optimizer took, comparable with δ-GClip's h (equal to it without weight decay)
+    row["effective_step"] = row["update_norm"] / row["grad_norm"] if row["grad_norm"] > 0 else math.nan
     row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
     row["rel_dist_from_init"] = row["dist_from_init"] / w0_norm if w0_norm > 0 else math.nan
     row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan

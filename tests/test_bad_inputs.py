@@ -14,6 +14,8 @@ import yaml
 from regclip_bench.cli import main
 from regclip_bench.spec import TASKS_DIR
 
+from plugin_sources import TINY
+
 SMALL = ["--grid", "width=8", "--grid", "depth=1", "--optimizers", "sgd", "--seeds", "1"]
 
 
@@ -48,13 +50,26 @@ def sweep_folder(folder: Path) -> str:
 def submission(folder: Path, **changes) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    row = {"sweep_id": "ext-1", "trial_id": "t1", "task": "teacher_mlp", "optimizer": "lion", "seed": 0,
+    row = {"sweep_id": "ext-1", "trial_id": "t1", "task": "teacher_mlp", "optimizer": "no_such_optimizer", "seed": 0,
            "status": "completed", "final_loss": 0.1, "steps_to_target": 10.0, "seconds_to_target": 1.0,
            "train_time_s": 2.0, "git_commit": "x", "torch_version": "2", **changes}
     path = folder / "sub.parquet"
     pq.write_table(pa.Table.from_pylist([row]).replace_schema_metadata(
         {b"regclip_bench.schema_version": b"2"}), path)
     return str(path)
+
+
+GOOD = {"name": "sign", "display_name": "Sign", "optimizer": "optimizer.py:SignSGD", "tuning": {"lr": {"log": [1e-4, 0.1]}}}
+
+
+def submission_folder(folder: Path, changes=None, raw: str | None = None, code: str = TINY, drop=()) -> str:
+    """A submission folder: submission.yaml (GOOD with `changes`, or `raw` text) and optimizer.py."""
+    sub = folder / "sub"
+    sub.mkdir(exist_ok=True)
+    data = {k: v for k, v in {**GOOD, **(changes or {})}.items() if k not in drop}
+    (sub / "submission.yaml").write_text(raw if raw is not None else yaml.safe_dump(data))
+    (sub / "optimizer.py").write_text(code)
+    return str(sub)
 
 
 def _width(d, v):
@@ -79,8 +94,8 @@ CASES = [
     ("task: uniform lr", lambda f: ["sweep", task_file(f, lambda d: d["tuning"]["optimizers"]["sgd"].update(
         lr={"uniform": [0.1, 1.0]})), "--dry-run"], "sgd.lr: give a log range"),
     ("task: a folder", lambda f: ["train", str(f)], "no such task file"),
-    ("task: schedule of lion", lambda f: ["train", task_file(f, lambda d: d["defaults"].update(
-        schedules={"lion": {"lr_milestones": [5]}}))], "unknown optimizer 'lion'"),
+    ("task: schedule of an unknown optimizer", lambda f: ["train", task_file(f, lambda d: d["defaults"].update(
+        schedules={"no_such_optimizer": {"lr_milestones": [5]}}))], "unknown optimizer 'no_such_optimizer'"),
     ("task: schedule decay 2", lambda f: ["train", task_file(f, lambda d: d["defaults"].update(
         schedules={"sgd": {"lr_milestones": [5], "lr_decay": 2}}))], "lr_decay"),
     ("--set pos_embed_size", lambda f: ["train", "cifar10_vit", "--set", "model.pos_embed_size=0"], "model.pos_embed_size"),
@@ -111,7 +126,7 @@ CASES = [
      "invalid lr=inf"),
     ("--set momentum=1", lambda f: ["train", "digits_mlp", "--set", "optimizer=sgd_momentum", "--set", "lr=0.1",
                                     "--set", "momentum=1"], "momentum"),
-    ("--set optimizer=lion", lambda f: ["train", "teacher_mlp", "--set", "optimizer=lion"], "unknown optimizer"),
+    ("--set optimizer=no_such_optimizer", lambda f: ["train", "teacher_mlp", "--set", "optimizer=no_such_optimizer"], "unknown optimizer"),
     ("--set twice", lambda f: ["train", "teacher_mlp", "--set", "lr=1", "--set", "lr=2"], "--set lr: given twice"),
     ("--set seed=-1", lambda f: ["train", "teacher_mlp", "--set", "seed=-1"], "seed=-1"),
     ("--set device=tpu9", lambda f: ["train", "teacher_mlp", "--set", "device=tpu9"], "device='tpu9'"),
@@ -132,8 +147,8 @@ CASES = [
     ("--grid width=0", lambda f: ["sweep", "teacher_mlp", "--grid", "width=0", "--dry-run"], "model.width"),
     # flags
     ("--optimizers ''", lambda f: ["sweep", "teacher_mlp", "--optimizers", "", "--dry-run"], "names no optimizer"),
-    ("--optimizers lion", lambda f: ["sweep", "teacher_mlp", "--optimizers", "lion", "--dry-run"],
-     "unknown optimizer 'lion'"),
+    ("--optimizers no_such_optimizer", lambda f: ["sweep", "teacher_mlp", "--optimizers", "no_such_optimizer", "--dry-run"],
+     "unknown optimizer 'no_such_optimizer'"),
     ("--max-failures -1", lambda f: ["sweep", "teacher_mlp", "--max-failures", "-1"], "--max-failures"),
     ("--pack 0", lambda f: ["sweep", "teacher_mlp", "--pack", "0"], "--pack"),
     ("--pack in search mode", lambda f: ["sweep", "teacher_mlp", "--mode", "search", "--pack", "4"],
@@ -164,6 +179,64 @@ CASES = [
      "/etc/hostname: cannot be a store"),
     ("aggregate a non-sweep", lambda f: ["aggregate", str(f), "--into", str(f / "st")], "not a sweep (no sweep.json)"),
     ("report missing store", lambda f: ["report", str(f / "none"), "--out", str(f / "o")], "not a regclip-bench store"),
+    # submission folders (optimizers as code): one line naming the file and the field
+    ("submit: no folder", lambda f: ["submit", str(f / "none")], "not a submission folder"),
+    ("submit: no yaml", lambda f: ["submit", str(f / "x")], "submission.yaml: missing"),
+    ("submit: not YAML", lambda f: ["submit", submission_folder(f, raw="name: [unclosed\n")], "not valid YAML"),
+    ("submit: a list", lambda f: ["submit", submission_folder(f, raw="- 1\n")], "must be a mapping"),
+    ("submit: unknown field", lambda f: ["submit", submission_folder(f, {"colour": 1})], "colour: unknown field"),
+    ("submit: no tuning", lambda f: ["submit", submission_folder(f, drop=("tuning",))], "tuning: Field required"),
+    ("submit: empty tuning", lambda f: ["submit", submission_folder(f, {"tuning": {}})], "tuning"),
+    ("submit: built-in name", lambda f: ["submit", submission_folder(f, {"name": "sgd"})],
+     "'sgd' is a built-in optimizer's name"),
+    ("submit: bad name", lambda f: ["submit", submission_folder(f, {"name": "../x"})], "name"),
+    ("submit: no such file", lambda f: ["submit", submission_folder(f, {"optimizer": "other.py:Sign"})],
+     "other.py: no such file"),
+    ("submit: file outside", lambda f: ["submit", submission_folder(f, {"optimizer": "../optimizer.py:Sign"})],
+     "optimizer: String should match pattern"),
+    ("submit: no such class", lambda f: ["submit", submission_folder(f, {"optimizer": "optimizer.py:Missing"})],
+     "has no Missing"),
+    ("submit: import error", lambda f: ["submit", submission_folder(f, code="import no_such_module_here\n")],
+     "importing it raised ModuleNotFoundError"),
+    ("submit: syntax error", lambda f: ["submit", submission_folder(f, code="def broken(:\n")],
+     "line 1: importing it raised SyntaxError"),
+    ("submit: raises at import", lambda f: ["submit", submission_folder(f, code="raise RuntimeError('no')\n")],
+     "importing it raised RuntimeError: no"),
+    ("submit: not an optimizer", lambda f: ["submit", submission_folder(f, {"optimizer": "optimizer.py:NotAnOptimizer"})],
+     "NotAnOptimizer is a class but not a torch.optim.Optimizer"),
+    ("submit: factory returns 3", lambda f: ["submit", submission_folder(f, {"optimizer": "optimizer.py:not_an_optimizer"})],
+     "returned a int, not a torch.optim.Optimizer"),
+    ("submit: needs a closure", lambda f: ["submit", submission_folder(f, {"optimizer": "optimizer.py:NeedsClosure"})],
+     "requires a closure"),
+    ("submit: hooks.closure", lambda f: ["submit", submission_folder(f, {"hooks": {"closure": True}})],
+     "hooks.closure"),
+    ("submit: package missing", lambda f: ["submit", submission_folder(f, {"optimizer": "no_such_pkg:Opt"})],
+     "cannot import no_such_pkg"),
+    ("submit: tuned name not taken", lambda f: ["submit", submission_folder(f, {"tuning": {"gamma": {"log": [0.1, 1]}}})],
+     "tuning.gamma: the optimizer does not take gamma"),
+    ("submit: fixed name not taken", lambda f: ["submit", submission_folder(f, {"hyperparameters": {"momentum": 0.9}})],
+     "does not take momentum"),
+    ("submit: tuned and fixed", lambda f: ["submit", submission_folder(f, {"hyperparameters": {"lr": 0.1}})],
+     "lr: both tuned and fixed"),
+    ("submit: empty range", lambda f: ["submit", submission_folder(f, {"tuning": {"lr": {"log": [0.1, 0.1]}}})],
+     "the low end must be below the high end"),
+    ("submit: infinite range", lambda f: ["submit", submission_folder(f, {"tuning": {"lr": {"log": [0.1, "inf"]}}})],
+     "tuning.lr"),
+    ("submit: NaN range", lambda f: ["submit", submission_folder(f, raw=yaml.safe_dump(GOOD).replace("0.1", ".nan"))],
+     "tuning.lr"),
+    ("submit: negative log range", lambda f: ["submit", submission_folder(f, {"tuning": {"lr": {"log": [-1, 0.1]}}})],
+     "tuning.lr"),
+    ("submit: uniform lr", lambda f: ["submit", submission_folder(f, {"tuning": {"lr": {"uniform": [0.01, 0.1]}}})],
+     "tuning.lr: give a log range"),
+    ("submit: range past the vocabulary's", lambda f: ["submit", submission_folder(
+        f, {"tuning": {"lr": {"log": [1e-3, 0.1]}, "weight_decay": {"uniform": [-1.0, 0.1]}}})],
+     "tuning.weight_decay: invalid weight_decay=-1.0"),
+    ("submit: bad fixed value", lambda f: ["submit", submission_folder(f, {"hyperparameters": {"weight_decay": -1}})],
+     "invalid weight_decay=-1"),
+    ("submit: unknown task", lambda f: ["submit", submission_folder(f), "--tasks", "imagenet"], "unknown task 'imagenet'"),
+    ("submit: budget 0", lambda f: ["submit", submission_folder(f), "--budget", "0"], "--budget"),
+    ("submit: --pack", lambda f: ["submit", submission_folder(f), "--pack", "4"], "unrecognized arguments: --pack"),
+    ("submit: time limit 0", lambda f: ["submit", submission_folder(f), "--trial-time-limit", "0"], "--trial-time-limit"),
     # submissions
     ("--add missing file", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
                                       "--add", str(f / "none.parquet")], "not a readable Parquet file"),
@@ -181,7 +254,7 @@ CASES = [
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, argv, expected, tmp_path, monkeypatch, capsys):
     (tmp_path / "x").mkdir()
     args = argv(tmp_path)
-    if args[0] in ("sweep", "run"):
+    if args[0] in ("sweep", "run", "submit"):
         args += ["--storage", str(tmp_path / "sweeps"), "--store", str(tmp_path / "store-out")]
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     monkeypatch.chdir(tmp_path)
@@ -205,4 +278,4 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, argv, expected, t
 def test_the_battery_covers_every_kind_of_input():
     kinds = {name.split(":")[0].split(" ")[0] for name, _, _ in CASES}
     assert len(CASES) >= 40
-    assert {"task", "--set", "--grid", "--add", "query", "aggregate"} <= kinds
+    assert {"task", "--set", "--grid", "--add", "query", "aggregate", "submit"} <= kinds

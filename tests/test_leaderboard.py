@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from regclip_bench.report import leaderboard, protocol
-from regclip_bench.results import aggregate, load
+from regclip_bench.config import resolve_trial
+from regclip_bench.identity import trial_identity
+from regclip_bench.results import aggregate, load, write_submission
+from regclip_bench.spec import load_task
 from regclip_bench.spec import task_names
 from test_results import make_sweep
 
@@ -82,18 +86,19 @@ def test_mean_ci_is_the_student_t_interval():
 
 
 def _submission(store, tmp_path, mutate=None, version=b"2"):
+    """Three of the store's trials as another lab's results file (written by write_submission: keys and
+    trial ids right), then `mutate`d and written with schema `version` as a hand-made file would be."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
     trials = load(str(store), "trials")
     rows = trials[trials.optimizer == "delta_gclip"].head(3).copy()
-    rows["sweep_id"] = "external-lab-1"
-    rows["optimizer"] = "lion"
-    rows["git_commit"] = "external"
-    if mutate:
-        rows = mutate(rows)
-    import pyarrow as pa
-    table = pa.Table.from_pandas(rows, preserve_index=False)
-    path = tmp_path / "submission.parquet"
-    pq.write_table(table.replace_schema_metadata({b"regclip_bench.schema_version": version}), path)
+    rows = rows.assign(sweep_id="external-lab-1", optimizer="external_optimizer", git_commit="external")
+    path = write_submission(rows.drop(columns=["result_source"]), tmp_path / "submission.parquet")
+    if mutate or version != b"2":
+        rows = pq.read_table(path).to_pandas()
+        rows = mutate(rows) if mutate else rows
+        pq.write_table(pa.Table.from_pandas(rows, preserve_index=False).replace_schema_metadata(
+            {b"regclip_bench.schema_version": version}), path)
     return path
 
 
@@ -110,7 +115,10 @@ def _cli(*args):
     (lambda r: r.assign(status="great"), b"2", "status 'great' is not one of"),
     (lambda r: r.assign(final_loss=-1.0), b"2", "final_loss -1.0 of a completed trial"),
     (lambda r: r.assign(steps_to_target=0.5), b"2", "steps_to_target 0.5"),
-    (lambda r: r.assign(trial_id="same"), b"2", "duplicate key"),
+    (lambda r: pd.concat([r, r]), b"2", "duplicate key"),
+    (lambda r: r.assign(trial_id="same"), b"2", "trial_id 'same' is not the key of its configuration and seed"),
+    (lambda r: r.assign(lr=r["lr"] * 2), b"2", "lr"),
+    (lambda r: r.assign(initial_loss=-math.inf), b"2", "initial_loss -inf must be finite and >= 0"),
     (lambda r: r.assign(task="imagenet"), b"2", "unknown task 'imagenet'"),
     (lambda r: r.assign(seed="zero"), b"2", "column seed is"),
     (lambda r: r.assign(colour="red"), b"2", "unknown column(s): colour"),
@@ -169,7 +177,7 @@ def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
     edge = [0.0, -1.0, math.inf, -math.inf, math.nan, 1e308]
     rows = []
     for i, value in enumerate(edge * 2):
-        row = trial_row("sgd" if i % 2 else "lion", [1e-3, 0.1, 10.0][i % 3], i, value, initial=edge[-i % 6],
+        row = trial_row("sgd" if i % 2 else "external_optimizer", [1e-3, 0.1, 10.0][i % 3], i, value, initial=edge[-i % 6],
                         status=["completed", "diverged", "bogus", "no_progress"][i % 4], steps=value)
         row.update(seconds_to_target=value, train_time_s=value, width=None if i == 3 else row["width"],
                    config_json="not json" if i == 4 else row["config_json"], workload_json=None if i == 5 else "{}",
@@ -177,7 +185,7 @@ def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
         rows.append(row)
     store = write_store(tmp_path / "store", rows)
     board = leaderboard.compute(store)
-    assert {e.get("optimizer") for e in board["entries"]} >= {"sgd", "lion"}
+    assert {e.get("optimizer") for e in board["entries"]} >= {"sgd", "external_optimizer"}
     leaderboard.write(board, tmp_path / "site")
     from regclip_bench.report import build_report
     build_report(store, tmp_path / "site" / "reports")
@@ -189,20 +197,36 @@ def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
 
 def test_a_linear_task_submission_without_hidden_layers_is_accepted(tmp_path):
     """The least-squares tasks' model has width and depth 0: a submission of them is not refused for it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     from regclip_bench.results.submission import add_submission
     published = str(Path(__file__).resolve().parent.parent / "results" / "store")
     rows = load(published, "trials", {"task": "lsq_gaussian", "optimizer": "sgd"}).head(3)
-    rows = rows.assign(sweep_id="external-lsq", optimizer="lion", git_commit="external")
+    rows = rows.assign(sweep_id="external-lsq", optimizer="external_optimizer", git_commit="external")
     assert (rows["width"] == 0).all() and (rows["depth"] == 0).all()
-    path = tmp_path / "lsq.parquet"
-    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False).replace_schema_metadata(
-        {b"regclip_bench.schema_version": b"2"}), path)
+    path = write_submission(rows.drop(columns=["result_source"]), tmp_path / "lsq.parquet")
     assert add_submission(str(tmp_path / "store"), path) == 3
     added = load(str(tmp_path / "store"), "trials")
-    assert list(added["config_key"]) != list(rows["config_key"])   # keys computed here (its optimizer is lion)
+    assert list(added["config_key"]) != list(rows["config_key"])   # keys computed here (its optimizer is not a built-in)
     assert set(added["workload_key"]) == set(rows["workload_key"])
+    assert set(added["result_source"]) == {"submitted"}
+
+
+def test_a_results_file_written_with_pandas_is_one_call_away(tmp_path):
+    """write_submission turns a plain DataFrame into what --add takes: configuration completed with the
+    optimizer's defaults, trial ids from configuration and seed, schema version in the metadata."""
+    import pandas as pd
+    from regclip_bench.results.submission import add_submission
+    frame = pd.DataFrame([{"sweep_id": "lab-a", "task": "teacher_mlp", "optimizer": "adamw", "width": 1024,
+                           "depth": 2, "lr": 1e-3, "seed": s, "steps": 300, "batch_size": "full",
+                           "status": "completed", "final_loss": 0.01 + s, "initial_loss": 0.5,
+                           "steps_to_target": math.inf, "seconds_to_target": math.inf, "train_time_s": 3.0,
+                           "git_commit": "abc", "torch_version": "2.13.0"} for s in range(3)])
+    path = write_submission(frame, tmp_path / "mine.parquet")
+    assert add_submission(str(tmp_path / "store"), path) == 3
+    added = load(str(tmp_path / "store"), "trials")
+    assert json.loads(added["config_json"][0])["weight_decay"] == 0.01 and added["beta2"][0] == 0.999
+    ours = resolve_trial(load_task("teacher_mlp"), {"optimizer": "adamw", "lr": 1e-3, "seed": 1})
+    assert set(added["config_key"]) == {trial_identity(ours)["config_key"]}   # the suite's own key
+    assert trial_identity(ours)["trial_key"] in set(added["trial_id"])
 
 
 def test_cli_rejection_exits_2_and_leaves_the_leaderboard_unchanged(store, tmp_path):
@@ -223,9 +247,28 @@ def test_accepted_submission_keeps_its_provenance(store, tmp_path):
     done = _cli("leaderboard", str(mine), "--out", str(out), "--add", str(_submission(store, tmp_path)))
     assert done.returncode == 0 and "added 3 trials" in done.stdout, done.stderr
     board = json.loads((out / "leaderboard.json").read_text())
-    lion = next(e for e in board["entries"] if e.get("optimizer") == "lion")
-    assert lion["provenance"]["sweep_ids"] == ["external-lab-1"]
-    assert lion["provenance"]["git_commits"] == ["external"]
+    assert "external_optimizer" not in {e.get("optimizer") for e in board["entries"]}   # apart, never ranked with ours
+    theirs = next(e for e in board["submitted"] if e.get("optimizer") == "external_optimizer")
+    assert theirs["run_by"] == "submitter" and {e["run_by"] for e in board["entries"] if "run_by" in e} == {"suite"}
+    assert theirs["provenance"]["sweep_ids"] == ["external-lab-1"]
+    assert theirs["provenance"]["git_commits"] == ["external"]
+    page = (out / "index.html").read_text()
+    assert page.index("Submitted results (not run by the suite)") > page.index("Headline workloads")
+
+
+def test_a_submitted_row_never_shadows_a_trial_the_suite_ran(store, tmp_path):
+    """A results file claiming the suite's own trial ids under a sweep id that sorts first changes no entry."""
+    import shutil
+    from regclip_bench.results.submission import add_submission
+    mine = tmp_path / "store"
+    shutil.copytree(store, mine)
+    before = leaderboard.compute(str(mine))
+    rows = load(str(mine), "trials").head(6).assign(sweep_id="000-first", final_loss=0.0, steps_to_target=1.0,
+                                                     seconds_to_target=1e-3)
+    add_submission(str(mine), write_submission(rows.drop(columns=["result_source"]), tmp_path / "shadow.parquet"))
+    after = leaderboard.compute(str(mine))
+    assert after["entries"] == before["entries"] and after["findings"] == before["findings"]
+    assert len(after["submitted"]) >= 1
 
 
 def test_the_published_pages_are_what_the_committed_store_gives(tmp_path):

@@ -90,7 +90,7 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--grid", "width"], "--grid 'width': expected KEY=V1,V2"),
     (["--grid", "lr=-1"], "invalid lr=-1"),
-    (["--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["--optimizers", "no_such_optimizer"], "unknown optimizer 'no_such_optimizer'"),
     (["--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["--cpus-per-trial", "0"], "--cpus-per-trial"),
     (["--mode", "bayes"], "--mode"),
@@ -99,7 +99,7 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
     (["--budget", "0"], "--budget: expected an integer > 0, got '0'"),
     (["--budget", "4", "--mode", "search"], "--budget: budgeted tuning is its own mode"),
     (["--budget", "4", "--grid", "lr=0.1,1"], "--grid lr=…: with --budget the hyperparameters come from"),
-    (["--budget", "4", "--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["--budget", "4", "--optimizers", "no_such_optimizer"], "unknown optimizer 'no_such_optimizer'"),
     (["--sequence-seed", "x"], "--sequence-seed"),
 ])
 def test_bad_options_exit_2_with_a_message(args, message):

@@ -86,7 +86,7 @@ BAD_FILES = [
     (_set(["budget", "epochs"], 3), "budget", "exactly one of steps and epochs"),
     (_set(["target", "direction"], "up"), "target.direction", "'up'"),
     (_set(["search_space", "optimizers", "adam", "gamma"], [1.0]), "search_space.optimizers", "'adam' does not take gamma"),
-    (_set(["defaults", "hparams", "lion"], {"lr": 1.0}), "defaults", "unknown optimizer 'lion'"),
+    (_set(["defaults", "hparams", "no_such_optimizer"], {"lr": 1.0}), "defaults", "unknown optimizer 'no_such_optimizer'"),
     (_set(["model", "colour"], "red"), "model.colour", "unknown field"),
     (_set(["description"], KeyError), "description", "Field required"),
     (_set(["data", "n"], "many"), "data.n", "'many'"),
@@ -132,7 +132,7 @@ BAD_SETS = [
     (["lr=-1"], "invalid lr=-1"),
     (["delta=2"], "invalid delta=2"),
     (["optimizer=adam", "gamma=1"], "gamma=1: optimizer 'adam' does not take gamma"),
-    (["optimizer=lion"], "optimizer='lion': unknown optimizer"),
+    (["optimizer=no_such_optimizer"], "optimizer='no_such_optimizer': unknown optimizer"),
     (["width=0"], "model.width"),
     (["batch_size=-3"], "budget.batch_size"),
     (["steps=ten"], "budget.steps"),
@@ -154,7 +154,8 @@ def test_set_overrides_budget_model_and_hyperparameters():
     config = resolve_trial(load_task("digits_mlp"), parse_assignments(
         ["optimizer=sgd_momentum", "lr=0.02", "momentum=0.5", "steps=7", "batch_size=full",
          "width=32", "data.test_fraction=0.5", "seed=3"]))
-    assert config.optimizer == "sgd_momentum" and config.hparams == {"lr": 0.02, "momentum": 0.5}
+    assert config.optimizer == "sgd_momentum" and config.hparams == {"lr": 0.02, "momentum": 0.5,
+                                                                                  "nesterov": False, "weight_decay": 0.0}
     assert config.task.budget.steps == 7 and config.task.budget.epochs is None
     assert config.task.budget.batch_size == "full" and config.task.model.width == 32
     assert config.task.data.test_fraction == 0.5 and config.seed == 3

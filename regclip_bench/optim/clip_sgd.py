@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from .base import OptimizerDiagnostics, check_range
+from .base import check_value
 
 
 class ClipSGD(torch.optim.SGD):
@@ -17,12 +17,12 @@ class ClipSGD(torch.optim.SGD):
     Without momentum this is GClip up to clip_grad_norm_'s 1e-6 added to the norm; it
     differs in writing the clipped gradient back into ``.grad``.  ``weight_decay`` is
     SGD's (an L2 term added to the already clipped gradient).  ``last_grad_norm`` holds
-    the norm of the last step as a 0-d device tensor.
+    the norm of the last step as a 0-d device tensor (the training loop measures ‖g‖ itself).
     """
 
     def __init__(self, params: ParamsT, lr: float, gamma: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        check_range("gamma", gamma)
+        check_value("gamma", gamma)
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         for group in self.param_groups:
             group.setdefault("gamma", gamma)
@@ -41,5 +41,3 @@ class ClipSGD(torch.optim.SGD):
         super().step()
         return loss
 
-    def diagnostics(self, full: bool = True) -> OptimizerDiagnostics:
-        return OptimizerDiagnostics(grad_norm=self.last_grad_norm)

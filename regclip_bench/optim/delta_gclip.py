@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 from torch.utils._foreach_utils import _group_tensors_by_device_and_dtype
 
-from .base import OptimizerDiagnostics, check_hyperparameters
+from .base import OptimizerDiagnostics, check_value
 
 # Regime codes, as returned by `classify_regime`.
 UNCLIPPED, CLIPPED, FLOOR = 0, 1, 2
@@ -159,7 +159,7 @@ class DeltaGClip(Optimizer):
                  weight_decay: float = 0.0, per_tensor: bool = False) -> None:
         defaults = dict(lr=lr, gamma=gamma, delta=delta, weight_decay=weight_decay,
                         per_tensor=per_tensor)
-        check_hyperparameters(defaults)
+        _check(defaults)
         super().__init__(params, defaults)
         self.last_grad_norm: Tensor | None = None
         self.group_clip_factors: list[Tensor] = []
@@ -170,7 +170,7 @@ class DeltaGClip(Optimizer):
         self.last_grad_norm, self.group_clip_factors, self._group_lrs = None, [], []
 
     def add_param_group(self, param_group: dict) -> None:
-        check_hyperparameters({k: v for k, v in param_group.items() if k in self.defaults})
+        _check({k: v for k, v in param_group.items() if k in self.defaults})
         super().add_param_group(param_group)
 
     @property
@@ -234,6 +234,15 @@ class DeltaGClip(Optimizer):
             self.group_clip_factors.append(factor.to(grad_norm.device, grad_norm.dtype))
             self._group_lrs.append(group["lr"])
         return loss
+
+
+def _check(arguments: dict) -> None:
+    for name, value in arguments.items():
+        if name == "per_tensor":
+            if not isinstance(value, bool):
+                raise ValueError(f"invalid per_tensor={value!r}: must be true or false")
+        else:
+            check_value(name, value)
 
 
 class GClip(DeltaGClip):

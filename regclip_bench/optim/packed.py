@@ -14,13 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import OptimizerDiagnostics
+from .base import OptimizerDiagnostics, OptimizerEntry
 from .delta_gclip import clip_factor
-from .registry import optimizer_entry
 
-_RULES = {"delta_gclip": "_clip", "gclip": "_clip", "sgd": "_sgd", "sgd_momentum": "_sgd_momentum",
-          "adam": "_adam", "adamw": "_adamw"}   # each packable optimizer's update method
-PACKABLE = tuple(_RULES)
 _SHARED = ("nesterov",)   # must be equal across a pack's members
 
 
@@ -37,28 +33,25 @@ def _per_member(values: Tensor, like: Tensor) -> Tensor:
 
 
 class PackedOptimizer:
-    """One optimizer for K members: `step(params, grads)` updates the stacked `params` in place."""
+    """One optimizer for K members: `step(grads)` updates the stacked `params` in place with the
+    entry's packed kernel (`OptimizerEntry.packed`, one of the functions below)."""
 
-    def __init__(self, name: str, params: list[Tensor], hparams: list[Mapping[str, Any]]) -> None:
-        if name not in PACKABLE:
-            raise ValueError(f"optimizer {name!r} cannot be packed yet; packable: {', '.join(PACKABLE)}")
-        entry = optimizer_entry(name)
-        members = [{**entry.defaults, **h} for h in hparams]
+    def __init__(self, entry: OptimizerEntry, params: list[Tensor], hparams: list[Mapping[str, Any]]) -> None:
+        if entry.packed is None:
+            raise ValueError(f"optimizer {entry.name!r} has no packed kernel")
+        members = [dict(h) for h in hparams]   # resolved: every hyperparameter given
         for key in _SHARED:
             if len({m.get(key) for m in members}) > 1:
                 raise ValueError(f"a pack's members must share {key}; got {sorted({m.get(key) for m in members})}")
         device, self.dtype = params[0].device, params[0].dtype
-        self.name, self.params, self.k = name, params, len(members)
+        self.entry, self.params, self.k = entry, params, len(members)
         self.nesterov = bool(members[0].get("nesterov", False))
         values: dict[str, list[float]] = {}
         for m in members:
             for key, value in m.items():
-                if key == "betas":
-                    values.setdefault("beta1", []).append(value[0])
-                    values.setdefault("beta2", []).append(value[1])
-                elif key not in _SHARED:
+                if key not in _SHARED:
                     values.setdefault(key, []).append(value)
-        if name == "gclip":
+        if "delta" not in values and entry.regime:   # GClip: δ = 0
             values["delta"] = [0.0] * self.k
         self.base_lr, self.values, self.lr_scale = values.pop("lr"), values, None
         # float64, as torch.optim computes these in Python floats; δ-GClip's γ and δ in the weights' dtype,
@@ -67,7 +60,7 @@ class PackedOptimizer:
                                     device=device) for key, v in values.items()}
         self.set_lr_scale(1.0)
         self.state: dict[str, Any] = {"step": 0, "nonfinite_steps": torch.zeros(self.k, dtype=torch.int64, device=device)}
-        self.clips = name in ("delta_gclip", "gclip")
+        self.clips = entry.regime   # reports h/η: δ-GClip and GClip
         self.last_grad_norm: Tensor | None = None
         self.last_clip_factor: Tensor | None = None
 
@@ -89,66 +82,17 @@ class PackedOptimizer:
             self.last_grad_norm = norm
         if self.clips:   # as unpacked: only δ-GClip and GClip count non-finite steps
             self.state["nonfinite_steps"].add_(torch.isfinite(norm).logical_not_())
-        getattr(self, _RULES[self.name])(grads, norm)
+        self.entry.packed(self, grads, norm)
 
-    def _clip(self, grads: list[Tensor], norm: Tensor) -> None:
-        factor = clip_factor(norm, self.h["gamma"], self.h["delta"])
-        self.last_clip_factor = factor
-        scale = factor * -self.lr.to(self.dtype)
-        decay = (1.0 - self.lr * self.h["weight_decay"]).to(self.dtype)
-        for p, g in zip(self.params, grads):
-            if any(self.values["weight_decay"]):
-                p.mul_(_per_member(decay, p))
-            p.add_(g * _per_member(scale, p))
-
-    def _sgd(self, grads: list[Tensor], norm: Tensor | None) -> None:
-        self._sgd_momentum(grads, norm, momentum=False)
-
-    def _sgd_momentum(self, grads: list[Tensor], norm: Tensor | None, momentum: bool = True) -> None:
-        buffers = self.state.setdefault("momentum_buffer", [None] * len(self.params))
-        lr = self._cast(-self.lr)
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if any(self.values["weight_decay"]):
-                g = g + _per_member(self._cast(self.h["weight_decay"]), p) * p
-            if momentum:
-                mu = _per_member(self._cast(self.h["momentum"]), p)
-                if buffers[i] is None:
-                    buffers[i] = g.clone()
-                else:
-                    buffers[i].mul_(mu).add_(g)
-                g = g + mu * buffers[i] if self.nesterov else buffers[i]
-            p.add_(g * _per_member(lr, p))
-
-    def _adam(self, grads: list[Tensor], norm: Tensor | None, decoupled: bool = False) -> None:
-        t = self.state["step"]
-        m_all = self.state.setdefault("exp_avg", [torch.zeros_like(p) for p in self.params])
-        v_all = self.state.setdefault("exp_avg_sq", [torch.zeros_like(p) for p in self.params])
-        b1, b2, eps, wd = self.h["beta1"], self.h["beta2"], self.h["eps"], self.h["weight_decay"]
-        c = self._cast
-        step_size, bias2_sqrt = c(self.lr / (1 - b1 ** t)), c((1 - b2 ** t).sqrt())
-        for p, g, m, v in zip(self.params, grads, m_all, v_all):
-            if any(self.values["weight_decay"]):
-                if decoupled:
-                    p.mul_(_per_member(c(1 - self.lr * wd), p))
-                else:
-                    g = g + _per_member(c(wd), p) * p
-            m.lerp_(g, _per_member(c(1 - b1), p))
-            v.mul_(_per_member(c(b2), p)).addcmul_(g, g * _per_member(c(1 - b2), p))
-            denom = (v.sqrt() / _per_member(bias2_sqrt, p)).add_(_per_member(c(eps), p))
-            p.add_((m / denom) * _per_member(-step_size, p))
-
-    def _cast(self, values: Tensor) -> Tensor:
+    def cast(self, values: Tensor) -> Tensor:
         return values.to(self.dtype)
-
-    def _adamw(self, grads: list[Tensor], norm: Tensor | None) -> None:
-        self._adam(grads, norm, decoupled=True)
 
     def diagnostics(self) -> OptimizerDiagnostics:
         """[K] tensors: the members' last ‖g‖, clip factor and step size, and non-finite counts."""
         if not self.clips:
             return OptimizerDiagnostics(self.last_grad_norm, nonfinite_steps=self.state["nonfinite_steps"])
         return OptimizerDiagnostics(self.last_grad_norm, self.last_clip_factor,
-                                    self.last_clip_factor * self._cast(self.lr),
+                                    self.last_clip_factor * self.cast(self.lr),
                                     self.state["nonfinite_steps"], floor=self.h["delta"])
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,3 +103,58 @@ class PackedOptimizer:
         self.base_lr, self.lr_scale = state["base_lr"], None
         self.set_lr_scale(state["lr_values"][0] / state["base_lr"][0] if state["base_lr"][0] else 1.0)
 
+
+# --- the per-member kernels (an entry's `packed`) -----------------------------------------------
+
+def clip_kernel(opt: PackedOptimizer, grads: list[Tensor], norm: Tensor) -> None:
+    """δ-GClip and GClip: the unpacked rule's `clip_factor`, per member."""
+    factor = clip_factor(norm, opt.h["gamma"], opt.h["delta"])
+    opt.last_clip_factor = factor
+    scale = factor * -opt.lr.to(opt.dtype)
+    decay = (1.0 - opt.lr * opt.h["weight_decay"]).to(opt.dtype)
+    for p, g in zip(opt.params, grads):
+        if any(opt.values["weight_decay"]):
+            p.mul_(_per_member(decay, p))
+        p.add_(g * _per_member(scale, p))
+
+
+def sgd_kernel(opt: PackedOptimizer, grads: list[Tensor], norm: Tensor | None) -> None:
+    """torch.optim.SGD's single-tensor rule, with momentum where the members have it."""
+    momentum = "momentum" in opt.values
+    buffers = opt.state.setdefault("momentum_buffer", [None] * len(opt.params))
+    lr = opt.cast(-opt.lr)
+    for i, (p, g) in enumerate(zip(opt.params, grads)):
+        if any(opt.values["weight_decay"]):
+            g = g + _per_member(opt.cast(opt.h["weight_decay"]), p) * p
+        if momentum:
+            mu = _per_member(opt.cast(opt.h["momentum"]), p)
+            if buffers[i] is None:
+                buffers[i] = g.clone()
+            else:
+                buffers[i].mul_(mu).add_(g)
+            g = g + mu * buffers[i] if opt.nesterov else buffers[i]
+        p.add_(g * _per_member(lr, p))
+
+
+def adam_kernel(opt: PackedOptimizer, grads: list[Tensor], norm: Tensor | None, decoupled: bool = False) -> None:
+    """torch.optim.Adam's single-tensor rule (AdamW's with `decoupled`)."""
+    t = opt.state["step"]
+    m_all = opt.state.setdefault("exp_avg", [torch.zeros_like(p) for p in opt.params])
+    v_all = opt.state.setdefault("exp_avg_sq", [torch.zeros_like(p) for p in opt.params])
+    b1, b2, eps, wd = opt.h["beta1"], opt.h["beta2"], opt.h["eps"], opt.h["weight_decay"]
+    c = opt.cast
+    step_size, bias2_sqrt = c(opt.lr / (1 - b1 ** t)), c((1 - b2 ** t).sqrt())
+    for p, g, m, v in zip(opt.params, grads, m_all, v_all):
+        if any(opt.values["weight_decay"]):
+            if decoupled:
+                p.mul_(_per_member(c(1 - opt.lr * wd), p))
+            else:
+                g = g + _per_member(c(wd), p) * p
+        m.lerp_(g, _per_member(c(1 - b1), p))
+        v.mul_(_per_member(c(b2), p)).addcmul_(g, g * _per_member(c(1 - b2), p))
+        denom = (v.sqrt() / _per_member(bias2_sqrt, p)).add_(_per_member(c(eps), p))
+        p.add_((m / denom) * _per_member(-step_size, p))
+
+
+def adamw_kernel(opt: PackedOptimizer, grads: list[Tensor], norm: Tensor | None) -> None:
+    adam_kernel(opt, grads, norm, decoupled=True)

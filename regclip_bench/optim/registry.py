@@ -1,97 +1,118 @@
-"""Every optimizer the suite benchmarks, by name, with the hyperparameters each accepts."""
+"""Every optimizer the suite ships, one `OptimizerEntry` each (the contract: optim/base.py), and the
+one lookup of an optimizer by name — a built-in, a registered plug-in, an installed package's entry
+point (group `regclip_bench.optimizers`), or a reference `package.module:Name` (optim/plugins.py).
+
+Adding an optimizer is one file (its class, beside this one) and one entry below.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch.optim.optimizer import Optimizer, ParamsT
 
-from ..errors import unknown
-from .base import OptimizerDiagnostics, check_hyperparameters
+from ..errors import ConfigError, unknown
+from .base import Hyperparameter, OptimizerEntry
 from .clip_sgd import ClipSGD
-from .delta_gclip import DeltaGClip, GClip, global_grad_norm
+from .delta_gclip import DeltaGClip, GClip
+from .packed import adam_kernel, adamw_kernel, clip_kernel, sgd_kernel
 
 
-@dataclass(frozen=True)
-class OptimizerEntry:
-    build: Callable[..., Optimizer]
-    required: tuple[str, ...]
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def accepts(self) -> tuple[str, ...]:
-        return self.required + tuple(self.defaults)
+def _sgd(params: ParamsT, *, lr: float, momentum: float = 0.0, nesterov: bool = False,
+         weight_decay: float = 0.0) -> Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
 
 
-class MeasuredGradients:
-    """For torch's optimizers: the diagnostics protocol, with ‖g‖ of the gradients the last step
-    used, computed when read (they are still there until the next zero_grad)."""
-
-    def diagnostics(self, full: bool = True) -> OptimizerDiagnostics:
-        """`full=False`: nothing (a norm pass is not free): what the loop asks for every step."""
-        if not full:
-            return OptimizerDiagnostics()
-        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
-        return OptimizerDiagnostics(grad_norm=global_grad_norm(grads))
+def _adam(params: ParamsT, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+          decoupled: bool = False) -> Optimizer:
+    kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return kind(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 
 
-class SGD(MeasuredGradients, torch.optim.SGD):
-    pass
+H = Hyperparameter.of
+LR, GAMMA, DELTA = H("lr"), H("gamma"), H("delta")
+ADAM = (LR, H("beta1", 0.9), H("beta2", 0.999), H("eps", 1e-8))
 
 
-class Adam(MeasuredGradients, torch.optim.Adam):
-    pass
+def _weight_decay(default: float = 0.0) -> Hyperparameter:
+    return H("weight_decay", default)
 
 
-class AdamW(MeasuredGradients, torch.optim.AdamW):
-    pass
+# In legend order.  Colours: Okabe & Ito's eight ("Color Universal Design", 2008), distinct under every
+# common colour-blindness; the pure yellow darkened to show on white (report/colors.py extends them).
+OPTIMIZERS: dict[str, OptimizerEntry] = {e.name: e for e in (
+    OptimizerEntry("delta_gclip", DeltaGClip, (LR, GAMMA, DELTA, _weight_decay()), "δ-GClip", "#D55E00",
+                   clips=True, regime=True, packed=clip_kernel),
+    OptimizerEntry("gclip", GClip, (LR, GAMMA, _weight_decay()), "GClip", "#0072B2",
+                   clips=True, regime=True, packed=clip_kernel),
+    OptimizerEntry("delta_gclip_per_tensor", functools.partial(DeltaGClip, per_tensor=True),
+                   (LR, GAMMA, DELTA, _weight_decay()), "per-tensor δ-GClip", "#CC79A7", clips=True, regime=True),
+    OptimizerEntry("sgd", _sgd, (LR, _weight_decay()), "SGD", "#000000", packed=sgd_kernel),
+    OptimizerEntry("sgd_momentum", _sgd, (LR, H("momentum", 0.9), H("nesterov", False), _weight_decay()),
+                   "SGD with momentum", "#009E73", state_copies=1, packed=sgd_kernel),
+    OptimizerEntry("adam", _adam, (*ADAM, _weight_decay()), "Adam", "#E69F00", state_copies=2, packed=adam_kernel),
+    OptimizerEntry("adamw", functools.partial(_adam, decoupled=True), (*ADAM, _weight_decay(0.01)), "AdamW",
+                   "#B8A000", state_copies=2, packed=adamw_kernel),
+    OptimizerEntry("clip_sgd", ClipSGD, (LR, GAMMA, H("momentum", 0.0), _weight_decay()), "clip-norm SGD",
+                   "#56B4E9", state_copies=1, clips=True),
+)}
+
+_PLUGINS: dict[str, OptimizerEntry] = {}
 
 
-OPTIMIZERS: dict[str, OptimizerEntry] = {
-    "delta_gclip": OptimizerEntry(DeltaGClip, ("lr", "gamma", "delta"), {"weight_decay": 0.0}),
-    "gclip": OptimizerEntry(GClip, ("lr", "gamma"), {"weight_decay": 0.0}),
-    "delta_gclip_per_tensor": OptimizerEntry(functools.partial(DeltaGClip, per_tensor=True),
-                                             ("lr", "gamma", "delta"), {"weight_decay": 0.0}),
-    "sgd": OptimizerEntry(SGD, ("lr",), {"weight_decay": 0.0}),
-    "sgd_momentum": OptimizerEntry(SGD, ("lr",), {"momentum": 0.9, "nesterov": False, "weight_decay": 0.0}),
-    "adam": OptimizerEntry(Adam, ("lr",), {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
-    "adamw": OptimizerEntry(AdamW, ("lr",), {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}),
-    "clip_sgd": OptimizerEntry(ClipSGD, ("lr", "gamma"), {"momentum": 0.0, "weight_decay": 0.0}),
-}
+def register(entry: OptimizerEntry) -> OptimizerEntry:
+    """Make a plug-in's entry known by its name in this process (again: the same entry, a no-op)."""
+    if entry.name in OPTIMIZERS:
+        raise ConfigError(f"optimizer {entry.name!r} ({entry.origin}): a plug-in cannot take a built-in "
+                          "optimizer's name; give it another (NAME=module:Class)")
+    known = _PLUGINS.get(entry.name)
+    if known is not None and (known.origin, known.source_sha256) != (entry.origin, entry.source_sha256):
+        raise ConfigError(f"optimizer {entry.name!r}: two plug-ins of that name ({known.origin}, {entry.origin})")
+    _PLUGINS[entry.name] = entry
+    return entry
 
 
-def optimizer_entry(name: str) -> OptimizerEntry:
-    try:
+def lookup(name: str, plugin: Mapping[str, Any] | None = None) -> OptimizerEntry:
+    """The entry of optimizer `name` — a built-in, a registered plug-in, a reference `[NAME=]module:Class`,
+    or an installed entry point — loading a plug-in from its `plugin` descriptor (`plugins.descriptor`)
+    where this process does not know it yet; a ConfigError for anything else."""
+    if name in OPTIMIZERS:
         return OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(unknown("optimizer", name, OPTIMIZERS)) from None
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    from . import plugins
+    if plugin is not None:
+        return register(plugins.load(plugin))
+    if ":" in name:
+        return register(plugins.from_reference(name))
+    found = plugins.from_entry_point(name)
+    if found is None:
+        raise ConfigError(unknown("optimizer", name, names()))
+    return register(found)
 
 
-def check_names(name: str, keys, complete: bool = True) -> None:
-    """ValueError unless optimizer `name` exists, takes every argument in `keys` and, when
-    `complete`, finds there each it needs."""
-    entry = optimizer_entry(name)
-    accepted = ", ".join(entry.accepts)
-    unexpected = sorted(set(keys) - set(entry.accepts))
-    if unexpected:
-        raise ValueError(f"optimizer {name!r} does not take {', '.join(unexpected)}; it accepts: {accepted}")
-    missing = [key for key in entry.required if key not in keys]
-    if complete and missing:
-        raise ValueError(f"optimizer {name!r} needs {', '.join(missing)}; it accepts: {accepted}")
+def names() -> list[str]:
+    """The built-ins, then the plug-ins registered or installed (entry points are not loaded)."""
+    from .plugins import entry_point_names
+    return list(OPTIMIZERS) + sorted(set(_PLUGINS) | set(entry_point_names()))
 
 
-def check_arguments(name: str, hparams: Mapping[str, Any]) -> None:
-    """`check_names`, and every value in its range (`base.RANGES`)."""
-    check_names(name, hparams)
-    check_hyperparameters(hparams)
+def registered() -> dict[str, OptimizerEntry]:
+    """The entries this process knows: the built-ins and the plug-ins registered so far."""
+    return {**OPTIMIZERS, **_PLUGINS}
+
+
+def hyperparameter_names() -> tuple[str, ...]:
+    """Every hyperparameter name an optimizer known in this process takes (what `--set` accepts)."""
+    return tuple(sorted({h.name for e in registered().values() for h in e.hyperparameters}))
 
 
 def make_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
-    """Build optimizer `name` over `params`; unknown names and arguments are errors."""
-    check_arguments(name, hparams)
-    entry = optimizer_entry(name)
-    return entry.build(params, **{**entry.defaults, **hparams})
+    """Build optimizer `name` over `params` from `hparams` and its defaults, checked: for code that
+    has no resolved trial (tests, the demo).  A trial builds from its resolved values
+    (`TrialConfig.make_optimizer`)."""
+    entry = lookup(name)
+    return entry.build(params, **entry.resolve(hparams))

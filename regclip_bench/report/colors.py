@@ -1,25 +1,36 @@
 """One colour per optimizer, the same in every figure and page, in one fixed order.
 
-The eight colours of Okabe & Ito ("Color Universal Design", 2008), chosen to stay distinct for
-readers with any common form of colour-blindness; the pure yellow is darkened so that it shows
-on white.  An optimizer the suite does not ship (a submission) is drawn in grey.
+A built-in optimizer's colour is on its registry entry (Okabe & Ito's eight, "Color Universal Design",
+2008: distinct for readers with any common form of colour-blindness).  Every other name — a plug-in,
+a submitted result — takes the next colour of an extension that stays colour-blind safe, Paul Tol's
+"muted" scheme (2021), in name order among the other names of the store being drawn (`include`);
+past its nine, grey.  Drawing never imports a plug-in: only names are read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-OPTIMIZER_COLORS: dict[str, str] = {
-    "delta_gclip": "#D55E00",             # vermillion: the method under study
-    "gclip": "#0072B2",                   # blue
-    "delta_gclip_per_tensor": "#CC79A7",  # reddish purple
-    "sgd": "#000000",                     # black
-    "sgd_momentum": "#009E73",            # bluish green
-    "adam": "#E69F00",                    # orange
-    "adamw": "#B8A000",                   # yellow, darkened
-    "clip_sgd": "#56B4E9",                # sky blue
-}
+from ..optim.registry import OPTIMIZERS
+
+OPTIMIZER_COLORS: dict[str, str] = {name: entry.color for name, entry in OPTIMIZERS.items()}
+EXTENSION = ("#332288", "#882255", "#999933", "#117733", "#AA4499", "#44AA99", "#CC6677", "#88CCEE", "#DDCC77")
 OTHER = "#999999"
+_others: set[str] = set()
+
+
+def include(names: Iterable[str]) -> None:
+    """Make the other (non-built-in) names of a store known before drawing it, so that each keeps one
+    colour in every figure and page drawn from it."""
+    _others.update(n for n in names if n not in OPTIMIZER_COLORS)
+
+
+def of(name: str) -> str:
+    if name in OPTIMIZER_COLORS:
+        return OPTIMIZER_COLORS[name]
+    include([name])
+    rank = sorted(_others).index(name)
+    return EXTENSION[rank] if rank < len(EXTENSION) else OTHER
 
 
 def order(names: Iterable[str]) -> list[str]:
@@ -30,4 +41,4 @@ def order(names: Iterable[str]) -> list[str]:
 
 def palette(names: Iterable[str]) -> dict[str, str]:
     """The colour of each name (for seaborn's `palette=` with `hue_order=order(names)`)."""
-    return {name: OPTIMIZER_COLORS.get(name, OTHER) for name in order(names)}
+    return {name: of(name) for name in order(names)}

@@ -1,6 +1,6 @@
 """The report's figures, from store tables (pandas DataFrames) to matplotlib figures.
 
-Every line or point coloured by optimizer takes its colour from `colors.OPTIMIZER_COLORS`
+Every line or point coloured by optimizer takes its colour from `colors.of` (the registry's, extended)
 and its place in the legend from `colors.order`.
 """
 
@@ -77,7 +77,7 @@ def regimes(steps: pd.DataFrame, title: str) -> plt.Figure | None:
     for col, name in enumerate(names):
         data = clipping[clipping["optimizer"] == name]
         sns.lineplot(data=data, x="step", y="clip_factor", errorbar=_band, ax=axes[0, col],
-                     color=colors.OPTIMIZER_COLORS.get(name, colors.OTHER), label=name)
+                     color=colors.of(name), label=name)
         axes[0, col].set(yscale="log", ylabel="h / η", title=name, xlabel="")
         shares = data.groupby("step")[["frac_unclipped", "frac_clipped", "frac_floor"]].mean()
         axes[1, col].stackplot(shares.index, shares.T.values, colors=REGIME_COLORS,
@@ -126,7 +126,7 @@ def tunability(curves_by_optimizer: dict[str, pd.DataFrame], metric_label: str, 
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
     for name in colors.order(curves_by_optimizer):
         curve = curves_by_optimizer[name]
-        style = {"color": colors.OPTIMIZER_COLORS.get(name, colors.OTHER), "marker": "o", "label": name}
+        style = {"color": colors.of(name), "marker": "o", "label": name}
         y = curve["time_to_target"] if time_based else curve["metric"]
         shown = curve.assign(y=y.where(np.isfinite(y)))
         axes[0, 0].plot(shown["k"], shown["y"], **style)
@@ -155,7 +155,7 @@ def lr_sensitivity(points: pd.DataFrame, metric_label: str, log_metric: bool, ti
     for status, marker, label in (("diverged", "x", "diverged seed"), ("no_progress", "s", "no-progress seed")):
         bad = points[points["status"] == status]
         if len(bad):
-            shades = [colors.OPTIMIZER_COLORS.get(o, colors.OTHER) for o in bad["optimizer"]]
+            shades = [colors.of(o) for o in bad["optimizer"]]
             ax.scatter(bad["lr"], bad["capped"], marker=marker, s=70, zorder=5, label=label,
                        **({"facecolors": "none", "edgecolors": shades} if marker == "s" else {"c": shades}))
     ax.set_xscale("log")
@@ -216,7 +216,7 @@ def phase_diagrams(best: pd.DataFrame, value: str, label: str, log: bool) -> plt
             if not math.isfinite(v):  # heatmap leaves NaN cells blank: say what they are
                 ax.text(c + 0.5, r + 0.5, "miss" if v == math.inf else "—", ha="center", va="center",
                         color="0.35")
-        ax.set_title(name, color=colors.OPTIMIZER_COLORS.get(name, colors.OTHER))
+        ax.set_title(name, color=colors.of(name))
         ax.set(xlabel="width (hidden units)", ylabel="depth (hidden layers)")
     fig.tight_layout()
     return fig

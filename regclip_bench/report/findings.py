@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..optim.registry import OPTIMIZERS
 from ..summary import fmt
 from .protocol import Entry, Study, capped_metric, describe_configuration, hyperparameters, workload_rest
 
 FLOOR_ENGAGED = 0.01      # share of steps at the δ floor from which it counts as engaged
 GEOMETRIC_R2 = 0.9        # R² of log loss against step, second half, every seed
 THEORY_TASKS = ("teacher_mlp",)
-FLOORED = ("delta_gclip", "delta_gclip_per_tensor")
+FLOORED = tuple(name for name, entry in OPTIMIZERS.items() if entry.floored)   # δ-GClip and its per-tensor variant
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,26 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 def compute(store: str) -> dict[str, Any]:
     trials = load(store, "trials")
+    colors.include(trials["optimizer"].unique())
     ran = _when_ran(load(store, "sweeps"))
+    suite, submitted = protocol.by_source(trials)
+    entries, found = _entries(suite, ran, set(task_names()))
+    board = {"schema": LEADERBOARD_SCHEMA, "findings": findings(found), "entries": entries,
+             "workloads": [_workload(task, s) for task, s in found],
+             "profile": performance_profile([s for _, s in found if s.headline]),
+             "rules": RULES}
+    if not submitted.empty:   # apart: ranked among themselves, never beside (or instead of) the suite's trials
+        board["submitted"] = _entries(submitted, ran, set())[0]
+    return board
+
+
+def _entries(trials: pd.DataFrame, ran: dict[str, tuple[str, str]],
+             listed: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, Study]]]:
+    """Every workload × optimizer entry of `trials`, headline workloads first; tasks in `listed`
+    without trials as "not yet run"."""
     entries: list[dict[str, Any]] = []
     found: list[tuple[str, Study]] = []
-    for task in sorted(set(task_names()) | set(trials["task"].unique())):
+    for task in sorted(listed | set(trials["task"].unique())):
         group = trials[trials["task"] == task]
         if group.empty:
             entries.append({"task": task, "status": "not yet run", "headline": True})
@@ -58,10 +74,7 @@ def compute(store: str) -> dict[str, Any]:
             entries += [_entry(task, study, e, ran) for e in study.entries]
     order = {id(e): i for i, e in enumerate(entries)}
     entries.sort(key=lambda e: (not e["headline"], order[id(e)]))
-    return {"schema": LEADERBOARD_SCHEMA, "findings": findings(found), "entries": entries,
-            "workloads": [_workload(task, s) for task, s in found],
-            "profile": performance_profile([s for _, s in found if s.headline]),
-            "rules": RULES}
+    return entries, found
 
 
 RULES = {
@@ -127,6 +140,7 @@ def _entry(task: str, study: Study, entry: Entry, ran: dict[str, tuple[str, str]
                                           "p_reach": entry.expected["p_reach"]},
         "lr_sensitivity": entry.lr_sensitivity, "stable_lr_decades": entry.stable_lr_decades,
         "hardware": study.hardware,
+        "run_by": "submitter" if runs["result_source"].eq(protocol.SUBMITTED).any() else "suite",
         "provenance": {
             "sweep_ids": sorted(runs["sweep_id"].unique().tolist()),
             "seeds": sorted(int(x) for x in runs["seed"].dropna()),
@@ -135,8 +149,18 @@ def _entry(task: str, study: Study, entry: Entry, ran: dict[str, tuple[str, str]
             "torch": sorted(runs["torch_version"].dropna().unique().tolist()),
             "ray": sorted(runs["ray_version"].dropna().unique().tolist()),
             "regclip_bench": sorted(runs["regclip_bench_version"].dropna().unique().tolist()),
-            "hardware": protocol.hardware(runs)},
+            "hardware": protocol.hardware(runs),
+            **_plugin_provenance(runs)},
     }
+
+
+def _plugin_provenance(runs: pd.DataFrame) -> dict[str, Any]:
+    """A plug-in optimizer's origin, source hash and packages (nothing for a built-in)."""
+    origins = sorted({o for o in runs["optimizer_origin"].dropna() if o != "built-in"})
+    if not origins:
+        return {}
+    return {"optimizer_origin": origins, "optimizer_sha256": sorted(runs["optimizer_sha256"].dropna().unique()),
+            "optimizer_packages": sorted(runs["optimizer_packages"].dropna().unique())}
 
 
 def _span(spans: list[tuple[str, str]]) -> list[str] | None:
@@ -209,8 +233,9 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
         return dict.fromkeys(COLUMNS, "—") | {"task": entry["task"], "metric": "not yet run"}
     unit = "steps" if entry["selection"]["time_measure"] == "steps_to_target" else "s"
     time = fmt(entry["time_to_target_median"])
+    plugin = " (plug-in, run by the suite)" if entry["provenance"].get("optimizer_origin") else ""
     return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank_at_equal_budget"]),
-            "optimizer": entry["optimizer"], "metric": entry["selection"]["metric"],
+            "optimizer": entry["optimizer"] + plugin, "metric": entry["selection"]["metric"],
             "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
             "seeds": f"{entry['seeds']} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
             "time to target": time if time in ("missed", "—") else f"{time} {unit}",
@@ -258,6 +283,10 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
     lines += ["## Headline workloads", "", markdown_table(headline), ""]
     if len(others):
         lines += ["## Other workloads", "", markdown_table(others), ""]
+    submitted = board.get("submitted", [])
+    if submitted:
+        lines += ["## Submitted results (not run by the suite)", "", SUBMITTED_NOTE, "",
+                  markdown_table(pd.DataFrame([_row(e) for e in submitted], columns=COLUMNS)), ""]
     if profile.get("scores"):
         lines += [f"## Performance profile (time to target at equal budget, r_max = {R_MAX:g})", "",
                   f"Over: {escape_markdown(', '.join(profile['workloads']))}.", "", markdown_table(profile_table), ""]
@@ -279,6 +308,9 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
     if len(others):
         sections.append(f"<details><summary>{len(others)} entries on other workloads</summary>"
                         f"{_html_table('others', other_entries, pages)}</details>")
+    if submitted:
+        sections.append(f"<h2>Submitted results (not run by the suite)</h2><p class='note'>{html.escape(SUBMITTED_NOTE)}"
+                        f"</p>{_html_table('submitted', submitted, pages)}")
     if profile.get("scores"):
         sections.append(f"<h2>Performance profile</h2><p>{html.escape(', '.join(profile['workloads']))}</p>"
                         + profile_table.to_html(index=False, border=0))
@@ -292,6 +324,10 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
         + "".join(sections) + "<script>" + SCRIPT + "</script></body></html>")
     return [out / "leaderboard.json", out / "leaderboard.md", out / "index.html"]
 
+
+SUBMITTED_NOTE = ("Results files added with `leaderboard --add`: checked, but not run by this suite, so not "
+                  "comparable with the tables above; ranked among themselves. An optimizer is on the tables above "
+                  "only when the suite ran it (`regclip-bench submit`).")
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
          "th{cursor:pointer;background:#eee}td,th{padding:.3em .7em;border-bottom:1px solid #ddd;vertical-align:top}"
@@ -389,7 +425,7 @@ def _cell(column: str, value: str, entry: dict[str, Any], pages: dict[str, dict[
         target = quote(page["page"]) + "#" + quote(entry["workload"], safe="")
         return f"<a href='{html.escape(target, quote=True)}'>{html.escape(value)}</a>"
     if column == "optimizer" and value != "—":
-        colour = colors.OPTIMIZER_COLORS.get(value, colors.OTHER)
+        colour = colors.of(entry["optimizer"])
         return f"<span class='sw' style='background:{colour}'></span>{html.escape(value)}"
     if column == "figures":
         return value

@@ -20,7 +20,7 @@ from ..identity import NOT_HYPERPARAMETERS
 from ..spec import load_task
 from ..summary import Status, recorded_name
 
-FAILED = (Status.DIVERGED.value, Status.FAILED.value)
+FAILED = (Status.DIVERGED.value, Status.FAILED.value, Status.TIMED_OUT.value)
 MIN_LRS, MIN_DECADES = 3, 1.0
 
 
@@ -59,6 +59,16 @@ class Scoring:
                     f"mean {cap}")
         return (f"among the optimizer's configurations on the workload (all hyperparameters but the seed), "
                 f"the one with the {lowest} mean over seeds of {cap}")
+
+
+SUBMITTED = "submitted"   # result_source of a results file added with `leaderboard --add`
+
+
+def by_source(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the trials this suite ran, those from submitted results files): never mixed, so that a
+    submitted row can neither replace nor shadow a trial the suite ran."""
+    submitted = trials["result_source"].eq(SUBMITTED) if "result_source" in trials else pd.Series(False, trials.index)
+    return trials[~submitted], trials[submitted]
 
 
 def distinct_trials(trials: pd.DataFrame) -> pd.DataFrame:

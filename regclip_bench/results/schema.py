@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..kinds import METRICS
+from ..optim.registry import OPTIMIZERS
 from ..summary import columns as summary_columns
 
 SCHEMA_VERSION = 2
@@ -22,13 +23,16 @@ STEPS = pa.schema(_KEYS + [
     ("frac_clipped", _F), ("frac_floor", _F), ("pl_ratio", _F), ("dist_from_init", _F), ("lr", _F),
     ("examples_per_s", _F), ("nonfinite", _B), ("nonfinite_steps", _I), ("rel_dist_from_init", _F),
     ("sharpness", _F), ("sharpness_limit", _F), ("sharpness_floor_limit", _F),
+    ("update_norm", _F), ("effective_step", _F),   # ‖Δw‖ and ‖Δw‖/‖g‖, measured outside the optimizer
 ])
 
 EVALS = pa.schema(_KEYS + [("step", _I), ("epoch", _F)] + [(m, _F) for m in METRICS])
 
-CONFIG_COLUMNS = [("optimizer", _S), ("width", _I), ("depth", _I), ("lr", _F), ("gamma", _F),
-                  ("delta", _F), ("weight_decay", _F), ("momentum", _F), ("seed", _I), ("steps", _I),
-                  ("epochs", _I), ("batch_size", _S)]
+# The built-in optimizers' hyperparameters, one column each (a plug-in's are in config_json).
+HYPERPARAMETER_COLUMNS = list(dict.fromkeys((h.name, {float: _F, int: _I, bool: _B}[h.kind])
+                                            for entry in OPTIMIZERS.values() for h in entry.hyperparameters))
+CONFIG_COLUMNS = [("optimizer", _S), ("width", _I), ("depth", _I), *HYPERPARAMETER_COLUMNS, ("seed", _I),
+                  ("steps", _I), ("epochs", _I), ("batch_size", _S)]
 SUMMARY_COLUMNS = [(name, {str: _S, int: _I, float: _F}[kind]) for name, kind in summary_columns()]
 IDENTITY_COLUMNS = [("workload_key", _S), ("config_key", _S), ("workload", _S), ("workload_json", _S)]
 TRIALS = pa.schema(_KEYS + [("config_hash", _S)] + IDENTITY_COLUMNS + CONFIG_COLUMNS + SUMMARY_COLUMNS
@@ -39,14 +43,17 @@ SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", 
 
 SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}
 
-# What version 2 added; a version-1 file has every other column.
-ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "sharpness_floor_limit"},
+# What version 2 added; a version-1 file has every other column.  (A version-2 file written before a
+# column was added reads it as null.)
+ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "sharpness_floor_limit",
+                        "update_norm", "effective_step"},
               "evals": set(), "sweeps": set(),
               "trials": {name for name, _ in IDENTITY_COLUMNS} | {
                   "initial_loss", "loss_rate_r2", "loss_rate_second_half", "loss_rate_second_half_r2",
                   "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
                   "initial_test_loss", "initial_test_accuracy", "initial_test_elbo", "final_train_loss",
-                  "initial_excess_risk", "final_excess_risk", "pack"}}
+                  "initial_excess_risk", "final_excess_risk", "pack", "beta1", "beta2", "eps", "nesterov",
+                  "optimizer_origin", "optimizer_sha256", "optimizer_packages", "result_source"}}
 
 
 def schema_of(table: str, version: int) -> pa.Schema:

@@ -135,7 +135,8 @@ def _append_rows(columns: dict[str, list], rows: list[dict], sweep_id: str, tria
 
 def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
     config = summary["config"]
-    row: dict[str, Any] = {"config_hash": trial_id, "config_json": json.dumps(config, sort_keys=True)}
+    row: dict[str, Any] = {"config_hash": trial_id, "config_json": json.dumps(config, sort_keys=True),
+                           "result_source": "suite"}
     # Trial files written before identities were recorded get them from their flat configuration.
     identity = summary if "workload_key" in summary else identity_from_flat(config)
     row.update({name: identity[name] for name, _ in IDENTITY_COLUMNS})
@@ -143,6 +144,8 @@ def _trial_row(summary: dict[str, Any], trial_id: str) -> dict[str, Any]:
         value = config.get(name)
         row[name] = None if value is None else str(value) if kind == pa.string() else value
     for name, kind in SUMMARY_COLUMNS:
+        if name == "result_source":
+            continue
         value = summary.get(name)
         if kind == pa.int64() and isinstance(value, float):
             value = None if not math.isfinite(value) else int(value)

@@ -2,8 +2,14 @@
 
 A submission must be schema version 2, have the trials table's columns with their types,
 plausible values, keys unique in itself and new to the store, and a task the suite knows.
-It is added as its own sweep(s) in the store, with its provenance columns as submitted; its
-workload and configuration keys are computed here from its configuration, never taken from it.
+It is added as its own sweep(s) in the store, with its provenance columns as submitted and
+`result_source` "submitted" (the leaderboard shows such rows apart, never beside or instead of
+a trial the suite ran); its workload and configuration keys are computed here from its
+configuration, never taken from it, and its trial ids must be those the configuration and seed
+give.  `write_submission` writes such a file from a DataFrame, keys and metadata included.
+
+Nothing here imports an optimizer's code: a built-in's hyperparameters are completed and checked by
+its registry entry, any other name's against the shared vocabulary's ranges.
 """
 
 from __future__ import annotations
@@ -17,10 +23,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, check_name
-from ..identity import identity_from_flat, optimizer_arguments
-from ..optim import OPTIMIZERS
-from ..optim.base import check_hyperparameters
-from ..optim.registry import check_names
+from ..identity import NOT_HYPERPARAMETERS, identity_from_flat, optimizer_arguments, seeded_key
+from ..optim.base import Hyperparameter
+from ..optim.registry import OPTIMIZERS
 from ..spec import task_names
 from ..storage import filesystem, normalise
 from ..summary import Status
@@ -45,11 +50,17 @@ def add_submission(store: str, path: str | Path, max_rows: int = MAX_ROWS) -> in
         raise ResultsError(f"{name}: unknown column(s): {', '.join(unknown)}")
     rows = _conform_types(table, name).to_pylist()
     for i, row in enumerate(rows):
-        flat = _flat(row)   # the configuration the pages will show: checked, then keyed
-        _check_row(row, flat, f"{name}: row {i}")
-        if not row["config_json"]:
-            row["config_json"] = json.dumps(flat, sort_keys=True)
-        row.update(identity_from_flat(flat))
+        flat = _flat(row)   # the configuration the pages will show: checked, completed, then keyed
+        flat = _check_row(row, flat, f"{name}: row {i}")
+        row["config_json"] = json.dumps(flat, sort_keys=True)
+        row.update(identity_from_flat(flat), result_source="submitted")
+        for column in FLAT:   # the configuration columns say what config_json says, defaults included
+            if row.get(column) is None and flat.get(column) is not None:
+                row[column] = str(flat[column]) if column == "batch_size" else flat[column]
+        expected = seeded_key(row["config_key"], row["seed"])
+        if row["trial_id"] != expected:
+            raise ResultsError(f"{name}: row {i}: trial_id {row['trial_id']!r} is not the key of its configuration "
+                               f"and seed ({expected}); write the file with regclip_bench.results.write_submission")
     keys = [(r["sweep_id"], r["trial_id"]) for r in rows]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
@@ -106,8 +117,9 @@ def _conform_types(table: pa.Table, name: str) -> pa.Table:
     return pa.table(columns)
 
 
-def _check_row(row: dict, flat: dict, where: str) -> None:
-    """Every value of one row plausible, or a ResultsError naming the row, the column and the value."""
+def _check_row(row: dict, flat: dict, where: str) -> dict:
+    """Every value of one row plausible, or a ResultsError naming the row, the column and the value;
+    returns its configuration, completed (`complete_configuration`)."""
     def bad(column: str, rule: str) -> ResultsError:
         return ResultsError(f"{where}: {column} {row[column]!r} {rule}")
 
@@ -148,6 +160,9 @@ def _check_row(row: dict, flat: dict, where: str) -> None:
         if (value is not None or column == "train_time_s") and not (value is not None and math.isfinite(value)
                                                                     and value > 0):
             raise bad(column, "must be finite and > 0")
+    for column in (c for c in row if c.startswith(("initial_", "final_")) and isinstance(row[c], float)):
+        if math.isinf(row[column]) or (row[column] < 0 and not column.endswith(("elbo", "accuracy"))):
+            raise bad(column, "must be finite and >= 0 (or missing)")
     accuracy = row["final_test_accuracy"]
     if accuracy is not None and not (0 <= accuracy <= 1):
         raise bad("final_test_accuracy", "must be in [0, 1]")
@@ -156,13 +171,24 @@ def _check_row(row: dict, flat: dict, where: str) -> None:
     for column in FLAT:
         if row[column] is not None and not _same(flat.get(column), row[column]):
             raise bad(column, f"disagrees with config_json's {column} {flat.get(column)!r}")
+    return complete_configuration(flat, where)
+
+
+def complete_configuration(flat: dict, where: str) -> dict:
+    """`flat` with a built-in optimizer's every hyperparameter (its defaults filled in, as the suite's
+    own trials have them), each checked; another optimizer's checked against the vocabulary's ranges."""
     hparams = optimizer_arguments(flat)
+    entry = OPTIMIZERS.get(flat["optimizer"])
     try:
-        if row["optimizer"] in OPTIMIZERS:   # one of ours: what it takes; another: only the ranges
-            check_names(row["optimizer"], hparams, complete=False)
-        check_hyperparameters(hparams)
+        if entry is not None:
+            return {**{k: v for k, v in flat.items() if k in NOT_HYPERPARAMETERS | {"schedule"}},
+                    **entry.resolve(hparams)}
+        for key, value in hparams.items():
+            kind = bool if isinstance(value, bool) else float
+            Hyperparameter.of(key, kind=kind).check(value)
     except ValueError as exc:
         raise ResultsError(f"{where}: {exc}") from None
+    return flat
 
 
 def _same(claimed: object, column: object) -> bool:
@@ -206,4 +232,30 @@ def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return groups
 
 
-__all__ = ["MAX_ROWS", "add_submission"]
+def write_submission(frame, path: str | Path) -> Path:
+    """Write `frame` (a pandas DataFrame of trials rows: at least the required columns and each trial's
+    configuration, as columns or as config_json) as a results file that `leaderboard --add` takes: the
+    configuration completed and checked, `trial_id` computed from it and the seed, the schema's types
+    and version.  Rows that would be refused raise the ResultsError `--add` would give."""
+    path = Path(path)
+    rows = []
+    for i, raw in enumerate(frame.to_dict("records")):
+        row = {k: None if isinstance(v, float) and math.isnan(v) and k not in _METRIC_LIKE else v
+               for k, v in raw.items()}
+        row.setdefault("config_json", None)
+        flat = complete_configuration(_flat({k: row.get(k) for k in (*FLAT, "config_json")}), f"{path.name}: row {i}")
+        row["config_json"] = json.dumps(flat, sort_keys=True)
+        row["trial_id"] = seeded_key(identity_from_flat(flat)["config_key"], row["seed"])
+        rows.append(row)
+    unknown = sorted({k for r in rows for k in r} - set(TRIALS.names) - {"task"})
+    if unknown:
+        raise ResultsError(f"{path.name}: unknown column(s): {', '.join(unknown)}")
+    table = _conform_types(pa.Table.from_pylist(rows), path.name)
+    pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), path)
+    return path
+
+
+_METRIC_LIKE = ("final_loss", "best_loss")   # NaN is a value there (a diverged trial's), not a missing field
+
+
+__all__ = ["MAX_ROWS", "add_submission", "write_submission"]

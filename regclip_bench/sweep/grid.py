@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import HPARAM_KEYS, TrialConfig, resolve_trial
-from ..errors import ConfigError, unknown
+from ..config import TrialConfig, resolve_trial
+from ..errors import ConfigError
 from ..identity import trial_key
-from ..optim import OPTIMIZERS
+from ..optim.registry import hyperparameter_names, lookup
 from ..spec import TaskSpec
 
 
@@ -34,14 +34,15 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
     space = task.search_space
     optimizers = known_optimizers(optimizers or list(space.optimizers))
     shared_axes = _shared_axes(task, grid, fixed, seeds)
-    hparam_grid = {k: v for k, v in grid.items() if k in HPARAM_KEYS}
+    names = hyperparameter_names()
+    hparam_grid = {k: v for k, v in grid.items() if k in names}
 
     planned: dict[str, PlannedTrial] = {}
     for name in optimizers:
-        accepted = OPTIMIZERS[name].accepts
+        accepted = lookup(name).accepts
         axes = {k: list(v) for k, v in space.optimizers.get(name, {}).items() if k not in fixed}
         axes.update({k: v for k, v in hparam_grid.items() if k in accepted})
-        base = {k: v for k, v in fixed.items() if k not in HPARAM_KEYS or k in accepted}
+        base = {k: v for k, v in fixed.items() if k not in names or k in accepted}
         fill_required(task, name, axes, base)
         for point in _product({**shared_axes, **axes}):
             _add(planned, task, {"optimizer": name, **base, **point})
@@ -50,7 +51,7 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
 
 def fill_required(task: TaskSpec, optimizer: str, axes: dict[str, list[Any]], fixed: dict[str, Any]) -> None:
     """A required hyperparameter neither in `axes` nor `fixed` gets the task's default as its one value."""
-    for required in OPTIMIZERS[optimizer].required:
+    for required in lookup(optimizer).required:
         if required not in axes and required not in fixed:
             default = task.defaults.hparams.get(optimizer, {}).get(required)
             if default is None:
@@ -60,10 +61,15 @@ def fill_required(task: TaskSpec, optimizer: str, axes: dict[str, list[Any]], fi
 
 
 def known_optimizers(optimizers: list[str]) -> list[str]:
+    """The optimizers' names, each looked up (a plug-in reference `[NAME=]module:Class` loaded and
+    registered under its name)."""
+    names = []
     for name in optimizers:
-        if name not in OPTIMIZERS:
-            raise ConfigError(f"--optimizers: {unknown('optimizer', name, OPTIMIZERS)}")
-    return optimizers
+        try:
+            names.append(lookup(name).name)
+        except ConfigError as exc:
+            raise ConfigError(f"--optimizers: {exc}") from None
+    return names
 
 
 def _shared_axes(task: TaskSpec, grid: dict[str, list[Any]], fixed: dict[str, Any],
@@ -74,7 +80,8 @@ def _shared_axes(task: TaskSpec, grid: dict[str, list[Any]], fixed: dict[str, An
     n_seeds = seeds if seeds is not None else space.seeds
     axes = {"width": grid.pop("width", space.width), "depth": grid.pop("depth", space.depth),
             "seed": list(range(n_seeds))}
-    axes.update({k: grid.pop(k) for k in list(grid) if k not in HPARAM_KEYS})
+    names = hyperparameter_names()
+    axes.update({k: grid.pop(k) for k in list(grid) if k not in names})
     for key in ("width", "depth", "seed"):
         fixed_value = fixed.pop(key, None)
         if fixed_value is not None:
@@ -143,34 +150,38 @@ def describe_range(rng: Any) -> str:
 
 def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None = None,
                 fixed: dict[str, Any] | None = None, optimizers: list[str] | None = None,
-                seeds: int | None = None, sequence_seed: int = 0) -> tuple[list[PlannedTrial], dict[str, Any]]:
+                seeds: int | None = None, sequence_seed: int = 0,
+                ranges: dict[str, dict[str, Any]] | None = None) -> tuple[list[PlannedTrial], dict[str, Any]]:
     """AlgoPerf-style external tuning: `budget` configurations per optimizer and workload, drawn
-    from the task's `tuning` ranges by a scrambled Halton sequence, each run with every seed.
-    `grid` and `fixed` give the workloads (width, depth, task keys); `fixed` may also pin a
-    hyperparameter.  Returns the trials and what sweep.json records about the plan."""
-    if task.tuning is None:
+    from the task's `tuning` ranges (or `ranges`, per optimizer: a submission's) by a scrambled
+    Halton sequence, each run with every seed.  `grid` and `fixed` give the workloads (width, depth,
+    task keys); `fixed` may also pin a hyperparameter.  Returns the trials and what sweep.json
+    records about the plan."""
+    tuning = {**(task.tuning.optimizers if task.tuning is not None else {}), **(ranges or {})}
+    if not tuning:
         raise ConfigError(f"--budget: task {task.name} declares no tuning ranges (a `tuning:` section)")
     grid, fixed = dict(grid or {}), dict(fixed or {})
-    hparams = sorted(k for k in grid if k in HPARAM_KEYS)
+    names = hyperparameter_names()
+    hparams = sorted(k for k in grid if k in names)
     if hparams:
         raise ConfigError(f"--grid {hparams[0]}=…: with --budget the hyperparameters come from the task's "
                           f"tuning ranges; fix one with --set {hparams[0]}=VALUE")
-    optimizers = known_optimizers(optimizers or list(task.tuning.optimizers))
-    missing = [o for o in optimizers if o not in task.tuning.optimizers]
+    optimizers = known_optimizers(optimizers or list(tuning))
+    missing = [o for o in optimizers if o not in tuning]
     if missing:
         raise ConfigError(f"--budget: task {task.name} has no tuning ranges for {missing[0]}; "
-                          f"it has: {', '.join(task.tuning.optimizers)}")
+                          f"it has: {', '.join(tuning)}")
     workloads = _product(_shared_axes(task, grid, fixed, seeds))
     planned: dict[str, PlannedTrial] = {}
     ranges_used: dict[str, dict[str, str]] = {}
     for name in optimizers:
-        accepted = OPTIMIZERS[name].accepts
-        pinned = {k: v for k, v in fixed.items() if k in HPARAM_KEYS and k in accepted}
-        ranges = {k: r for k, r in task.tuning.optimizers[name].items() if k not in pinned}
-        ranges_used[name] = {k: describe_range(r) for k, r in sorted(ranges.items())}
+        accepted = lookup(name).accepts
+        pinned = {k: v for k, v in fixed.items() if k in names and k in accepted}
+        drawn = {k: r for k, r in tuning[name].items() if k not in pinned}
+        ranges_used[name] = {k: describe_range(r) for k, r in sorted(drawn.items())}
         ranges_used[name].update({k: f"{v:g}" for k, v in pinned.items()})
-        base = {k: v for k, v in fixed.items() if k not in HPARAM_KEYS}
-        for point in budget_points(ranges, budget, sequence_seed):
+        base = {k: v for k, v in fixed.items() if k not in names}
+        for point in budget_points(drawn, budget, sequence_seed):
             for workload in workloads:
                 _add(planned, task, {"optimizer": name, **base, **pinned, **point, **workload})
     plan = {"mode": "budget", "budget_per_optimizer": budget, "sequence": SEQUENCE,

@@ -8,6 +8,7 @@ sweep name with a larger grid runs only the configurations not finished yet.
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ class SweepOptions:
     max_failures: int = 3
     checkpoint_every_s: float = 10.0  # at the first evaluation after this many seconds
     pack: int = 1                     # up to this many trials of one workload and optimizer per Tune trial
+    trial_time_limit_s: float | None = None   # a trial past it ends as timed_out
 
 
 @dataclass
@@ -81,9 +83,12 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             if not outcome.interrupted and _run_complete(sweep_dir, restored, outcome.errored):
                 record_finished(sweep_dir, restored)
         if todo and not outcome.interrupted:
-            common = {"task": task_dump, "sweep": options.name, "sweep_dir": sweep_dir,
-                      "checkpoint_every_s": options.checkpoint_every_s}
-            params = [{**_tune_trial(group), **common} for group in packs(todo, options.pack)]
+            common = {"sweep": options.name, "sweep_dir": sweep_dir, "checkpoint_every_s": options.checkpoint_every_s,
+                      "time_limit_s": options.trial_time_limit_s}
+            groups, unpacked = packs(todo, options.pack)
+            for reason in unpacked:
+                print(f"sweep {options.name}: {reason}", file=stream or sys.stdout)
+            params = [{**_tune_trial(group), **common} for group in groups]
             progress = Progress(len(todo), stream)   # configurations, a pack's members each
             run = time.strftime("run-%Y%m%d-%H%M%S")
             record_run(sweep_dir, {"run": run, "mode": "grid", **(plan or {}), "task": task_dump["name"],
@@ -106,33 +111,34 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     return outcome
 
 
-def packs(trials: list[PlannedTrial], k: int) -> list[list[PlannedTrial]]:
-    """The trials grouped into packs of up to `k` that share a `packed.pack_key`, in planned order; a
-    trial that cannot be packed (packed.check_pack) runs alone."""
+def packs(trials: list[PlannedTrial], k: int) -> tuple[list[list[PlannedTrial]], list[str]]:
+    """The trials grouped into packs of up to `k` that share a `packed.pack_key`, in planned order, and
+    why the others run alone (packed.check_pack: one line per optimizer and reason, to say once)."""
     from ..packed import PackError, check_pack, pack_key
     if k <= 1:
-        return [[t] for t in trials]
+        return [[t] for t in trials], []
     groups: dict[tuple, list[PlannedTrial]] = {}
     for t in trials:
         groups.setdefault(pack_key(t.config), []).append(t)
-    out = []
+    out, unpacked = [], {}
     for group in groups.values():
         try:
             check_pack([group[0].config])
-        except (PackError, ValueError):
+        except (PackError, ValueError) as exc:
+            unpacked.setdefault(str(exc), len(unpacked))
             out += [[t] for t in group]
             continue
         out += [group[i:i + k] for i in range(0, len(group), k)]
-    return out
+    return out, list(unpacked)
 
 
 def _tune_trial(group: list[PlannedTrial]) -> dict[str, Any]:
-    """A Tune trial's parameters: one trial, or a pack of them (named for its members' keys)."""
+    """A Tune trial's parameters: one resolved trial, or a pack of them (named for its members' keys)."""
     if len(group) == 1:
-        return {"key": group[0].key, "overrides": group[0].overrides}
+        return {"key": group[0].key, "config": group[0].config.to_dict()}
     from ..identity import digest
     return {"key": f"pack-{digest([t.key for t in group])}",
-            "members": [{"key": t.key, "overrides": t.overrides} for t in group]}
+            "members": [{"key": t.key, "config": t.config.to_dict()} for t in group]}
 
 
 def _run_config(run: str, experiments: str, options: SweepOptions, progress):
@@ -165,6 +171,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
                fixed: dict[str, Any], options: SweepOptions, stream: TextIO | None = None) -> SweepOutcome:
     """`samples` trials per optimizer, sampled by Optuna and pruned by ASHA (see search.py)."""
     from ..config import resolve_trial
+    from ..optim.registry import lookup
     sweep_dir = join(normalise(options.storage), options.name)
     outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
     with _session(options) as trainable:
@@ -179,8 +186,9 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
             tune_config.max_concurrent_trials = options.max_concurrent
             tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
             trial = {"overrides": {"optimizer": name, **fixed}, "task": task.model_dump(mode="json"),
-                     "sweep": options.name, "sweep_dir": sweep_dir, "sampled": space,
-                     "checkpoint_every_s": options.checkpoint_every_s}
+                     "plugin": lookup(name).plugin, "sweep": options.name, "sweep_dir": sweep_dir,
+                     "sampled": space, "checkpoint_every_s": options.checkpoint_every_s,
+                     "time_limit_s": options.trial_time_limit_s}
             run = time.strftime("run-%Y%m%d-%H%M%S") + f"-{name}"
             record_run(sweep_dir, {"run": run, "mode": "search", "optimizer": name, "task": task.name,
                                    "space": describe(space), "fixed": fixed,

@@ -15,9 +15,9 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from ..config import HPARAM_KEYS as OPTIMIZERS_KEYS
-from ..optim import OPTIMIZERS
-from ..spec import LOG_SCALED, TaskSpec
+from ..optim.registry import hyperparameter_names, lookup
+from ..optim.base import log_scaled
+from ..spec import TaskSpec
 from ..summary import recorded_name
 from .grid import fill_required, known_optimizers
 
@@ -44,19 +44,20 @@ def search_space(task: TaskSpec, optimizer: str, grid: dict[str, list[Any]],
                  fixed: dict[str, Any]) -> dict[str, Any]:
     """Tune domains for one optimizer; a key with a single value (or fixed) is a constant."""
     known_optimizers([optimizer])
-    accepted = OPTIMIZERS[optimizer].accepts
+    accepted = lookup(optimizer).accepts
+    names = hyperparameter_names()
     values: dict[str, list[Any]] = {"width": task.search_space.width, "depth": task.search_space.depth,
                                     **task.search_space.optimizers.get(optimizer, {})}
-    values.update({k: v for k, v in grid.items() if k in accepted or k not in OPTIMIZERS_KEYS})
+    values.update({k: v for k, v in grid.items() if k in accepted or k not in names})
     fill_required(task, optimizer, values, fixed)
     space: dict[str, Any] = {}
     for key, options in values.items():
-        if key in fixed or (key in OPTIMIZERS_KEYS and key not in accepted):
+        if key in fixed or (key in names and key not in accepted):
             continue
         low, high = min(options), max(options)
         if len(options) == 1 or low == high:
             space[key] = options[0]
-        elif key in LOG_SCALED and low > 0:
+        elif log_scaled(key) and low > 0:
             space[key] = tune.loguniform(low, high)
         elif key == "delta":
             space[key] = tune.uniform(low, high)

@@ -14,7 +14,8 @@ import ray
 import torch
 from ray import tune
 
-from ..config import resolve_trial
+from ..config import TrialConfig, resolve_trial
+from ..optim.registry import lookup
 from ..spec import TaskSpec
 from ..summary import columns as summary_columns
 from ..packed import run_pack
@@ -73,7 +74,6 @@ def sweep_trial(config: dict[str, Any]) -> None:
     trial whose file is written already (its sweep was interrupted after the write, before Tune heard
     of it) is not run again: its file is reported as it is, never rewritten."""
     params = config["trial"]
-    task = TaskSpec.model_validate(params["task"])
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -93,7 +93,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
 
     reporter = TuneReporter(params["checkpoint_every_s"])
     if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
-        trials = [resolve_trial(task, m["overrides"]) for m in params["members"]]
+        trials = [TrialConfig.from_dict(m["config"]) for m in params["members"]]
         done = [written(t) for t in trials]
         if all(done):
             results = [read_trial(path(t))[1] for t in trials]
@@ -107,13 +107,18 @@ def sweep_trial(config: dict[str, Any]) -> None:
         tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses),
                      **({"best_final_loss": min(losses)} if losses else {})})
         return
-    trial = resolve_trial(task, {**params["overrides"], **params.get("sampled", {})})  # device "auto": Tune's GPU
+    if params.get("sampled") is not None:   # search: the values Tune drew, resolved here
+        if params.get("plugin"):
+            lookup(params["overrides"]["optimizer"], params["plugin"])
+        trial = resolve_trial(TaskSpec.model_validate(params["task"]), {**params["overrides"], **params["sampled"]})
+    else:   # resolved and checked by the driver (device "auto": the GPU Tune gives the trial)
+        trial = TrialConfig.from_dict(params["config"])
     if written(trial):
         tune.report({**_final(read_trial(path(trial))[1]), "finished": True})
         return
     if params.get("sampled"):
         reporter.partial = lambda state: save(trial, stopped_record(trial, state()))
-    result = run_trial(trial, reporter, resume=resume)
+    result = run_trial(trial, reporter, resume=resume, time_limit_s=params.get("time_limit_s"))
     save(trial, result)
     final = _final(result)
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})

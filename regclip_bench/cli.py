@@ -267,12 +267,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ConfigError("--budget: budgeted tuning is its own mode; leave out --mode search")
         return _search(args, task, name, grid, fixed, optimizers or list(task.search_space.optimizers))
     if args.budget is not None:
-        from .sweep.grid import plan_budget
+        from .sweep.grid import describe_budget, plan_budget
         trials, plan = plan_budget(task, args.budget, grid, fixed, optimizers, args.seeds, args.sequence_seed)
         print(f"sweep {name}: {len(trials)} trials of {task.name}: {args.budget} configurations per optimizer "
               f"and workload ({plan['sequence']}, seed {args.sequence_seed}) × {plan['seeds']} seeds")
-        for optimizer, ranges in plan["ranges"].items():
-            print(f"  {optimizer:24s} " + "  ".join(f"{k}={v}" for k, v in ranges.items()))
+        print("\n".join(describe_budget(trials, plan, values=args.dry_run)))
     else:
         trials = plan_grid(task, grid, fixed, optimizers, args.seeds)
         plan = {"mode": "grid"}

@@ -90,7 +90,8 @@ class PackState:
     done_at: list[int] = field(default_factory=list)
     steps: list[list[dict]] = field(default_factory=list)
     evals: list[list[dict]] = field(default_factory=list)
-    step_times: list[float] = field(default_factory=list)
+    step_times: list[float] = field(default_factory=list)      # the pack's training seconds after each step
+    member_times: list[list[float]] = field(default_factory=list)   # each member's share of them (alive members split a step)
     probes: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -99,8 +100,9 @@ class PackState:
         self.status, self.done_at = self.status or [Status.COMPLETED] * k, self.done_at or [0] * k
         self.steps, self.evals = self.steps or [[] for _ in range(k)], self.evals or [[] for _ in range(k)]
         self.probes = self.probes or [[math.nan, math.nan] for _ in range(k)]
+        self.member_times = self.member_times or [[] for _ in range(k)]
 
-    VALUES = ("step", "alive", "status", "done_at", "steps", "evals", "step_times", "probes")
+    VALUES = ("step", "alive", "status", "done_at", "steps", "evals", "step_times", "member_times", "probes")
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": [w.clone() for w in self.weights], "w0": self.w0,
@@ -197,6 +199,9 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
             s.optimizer.step([grads[n] for n in names], measure=logging)
             s.diag.update(loss, s.optimizer.diagnostics())
             s.step_times.append(time.perf_counter() - start - eval_seconds)
+            share = (s.step_times[-1] - (s.step_times[-2] if len(s.step_times) > 1 else 0.0)) / len(s.alive)
+            for i in s.alive:
+                s.member_times[i].append((s.member_times[i][-1] if s.member_times[i] else 0.0) + share)
             if logging:
                 rows = _log_rows(s, before, w0_norms, s.step - interval_first + 1, len(batches[0][0]),
                                  time.perf_counter() - interval_start)
@@ -225,9 +230,10 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
         summary = summarise(
             s.steps[i], s.evals[i], s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i],
             resumed_from_step=first_step - 1, total_steps=total_steps,
-            **time_to_target(target, s.steps[i], s.evals[i], s.step_times),
+            **time_to_target(target, s.steps[i], s.evals[i], s.member_times[i]),
             param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
-            train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device))
+            train_time_s=s.member_times[i][-1] if s.member_times[i] else 0.0,   # its share, not the pack's
+            pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device))
         records.append(trial_record(c, summary, s.steps[i], s.evals[i]))
     return records
 

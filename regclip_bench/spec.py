@@ -242,12 +242,22 @@ class QuickGrid(_Strict):
     optimizers: list[str]
     steps: Steps | None = None   # a shorter budget where the task's own takes more than a few minutes:
                                  # a workload of its own (labelled [steps=N]), never the headline
+    # values in place of an optimizer's defaults (e.g. an η past SGD's stability limit, where the methods differ)
+    hparams: dict[str, dict[str, HParamValues]] = {}
 
     @field_validator("optimizers")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         _check_optimizer_hparams({name: {} for name in value}, need_all=False)
         return value
+
+    @model_validator(mode="after")
+    def _grid_of_listed_optimizers(self) -> QuickGrid:
+        for name in self.hparams:
+            if name not in self.optimizers:
+                raise ValueError(f"hparams.{name}: not one of the quick grid's optimizers")
+        _check_optimizer_hparams(self.hparams, need_all=False)
+        return self
 
 
 def _low_below_high(pair: tuple[float, float]) -> tuple[float, float]:

@@ -63,6 +63,7 @@ class TrialSummary:
     device: str = "cpu"
     device_name: str = "cpu"
     final_train_loss: float = math.nan   # on the same fixed training sample as initial_loss, at the end
+    pack_train_time_s: float = math.nan  # a packed member's: its pack's training seconds (train_time_s is its share)
 
     def record(self) -> dict[str, Any]:
         """Flat: the test metrics as initial_<metric> and final_<metric>, the status as text."""
@@ -115,8 +116,8 @@ def summarise(steps: list[dict], evals: list[dict], status: Status, error: str |
     initial_loss, final_train_loss = probe
     if status == Status.COMPLETED and math.isfinite(final_train_loss) and final_train_loss >= initial_loss:
         status = Status.NO_PROGRESS
-    slope, r2 = _fit(finite)
-    slope_late, r2_late = _fit([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
+    slope, r2 = fit_line(finite)
+    slope_late, r2_late = fit_line([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
     totals = {name: sum(r[f"n_{name}"] for r in steps) for name in REGIME_NAMES}   # the rows tile the steps
     counted = sum(totals.values())
     shares = {f"frac_{name}": count / counted if counted else math.nan for name, count in totals.items()}
@@ -137,7 +138,7 @@ def summarise(steps: list[dict], evals: list[dict], status: Status, error: str |
         **shares, **at, **progress)
 
 
-def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
     """Least-squares slope of log L against the step (the geometric rate is exp(slope)) and
     the fit's R²: 1 for an exactly geometric decay, near 0 when a line explains nothing."""
     if len(points) < 2:

@@ -114,6 +114,10 @@ CASES = [
      "model.width: Input should be 0, got 1024"),
     ("task: quick steps 0", lambda f: ["run", task_file(f, lambda d: d["quick_grid"].update(steps=0)), "--dry-run"],
      "quick_grid.steps"),
+    ("task: quick hparams of an unlisted optimizer", lambda f: ["run", task_file(f, lambda d: d["quick_grid"].update(
+        hparams={"adamw": {"lr": [0.1]}})), "--dry-run"], "hparams.adamw: not one of the quick grid's optimizers"),
+    ("task: quick hparams not taken", lambda f: ["run", task_file(f, lambda d: d["quick_grid"].update(
+        hparams={"sgd": {"gamma": [0.1]}})), "--dry-run"], "'sgd' does not take gamma"),
     ("task: missing file", lambda f: ["train", str(f / "nope.yaml")], "no such task file"),
     ("task: unknown name", lambda f: ["train", "mnist"], "unknown task 'mnist'"),
     # --set
@@ -157,6 +161,8 @@ CASES = [
     ("--name traversal", lambda f: ["sweep", "teacher_mlp", "--name", "../../x"], "'../../x': not a valid name"),
     ("--seeds 0", lambda f: ["sweep", "teacher_mlp", "--seeds", "0"], "--seeds"),
     ("--budget 0", lambda f: ["sweep", "teacher_mlp", "--budget", "0"], "--budget"),
+    ("search over widths", lambda f: ["sweep", "teacher_mlp", "--mode", "search", "--grid", "width=16,32", "--dry-run"],
+     "--grid width=…: search mode tunes one workload"),
     ("--budget, no ranges", lambda f: ["sweep", task_file(f, lambda d: d.pop("tuning")), "--budget", "3", "--dry-run"],
      "declares no tuning ranges"),
     ("--cpus-per-trial 0", lambda f: ["sweep", "teacher_mlp", "--cpus-per-trial", "0"], "--cpus-per-trial"),

@@ -100,6 +100,13 @@ def test_a_diverging_member_is_recorded_at_its_step_and_leaves_the_others_unchan
     assert [r["status"] for r in records] == ["completed", "diverged", "completed"]
     for config, record in zip(members, records):
         assert_same_record(record, run_trial(config))
+    # each member records its share of the pack's training seconds: those of the steps it was alive for,
+    # split among the members alive then; the pack's own in pack_train_time_s
+    pack = records[0]["pack_train_time_s"]
+    assert records[0]["pack_train_time_s"] == records[2]["pack_train_time_s"] > records[1]["pack_train_time_s"]
+    assert sum(r["train_time_s"] for r in records) == pytest.approx(pack, rel=1e-9)
+    assert records[0]["train_time_s"] == pytest.approx(records[2]["train_time_s"], rel=1e-12)
+    assert records[1]["train_time_s"] < pack / 3 < records[0]["train_time_s"] < pack / 2
 
 
 def test_what_cannot_be_packed_is_refused_with_the_reason():
@@ -160,7 +167,7 @@ def test_a_packed_sweep_writes_each_member_as_the_trial_an_unpacked_sweep_writes
         # the progress line counts configurations, packed or not
         last = [line for line in done.stderr.splitlines() if re.match(r"\[ *\d+s\] done", line)][-1]
         best = runs[name][1].final_loss.min()
-        assert re.search(rf"done 8/8  running 0  failed 0  diverged 0  best final loss {best:.4g}  eta 0s$", last), last
+        assert re.search(rf"done 8/8  running 0  failed 0  diverged 0  best loss {best:.4g}  eta 0s$", last), last
     out, packed = runs["packed"]
     assert "ran 8 trials: " in out and "0 errored" in out
     unpacked = runs["unpacked"][1]

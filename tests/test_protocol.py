@@ -18,7 +18,7 @@ import pytest
 from regclip_bench.config import resolve_trial
 from regclip_bench import identity as keys
 from regclip_bench.identity import trial_identity
-from regclip_bench.report import colors, figures, leaderboard, protocol
+from regclip_bench.report import colors, figures, findings, leaderboard, protocol
 from regclip_bench.report.protocol import Scoring
 from regclip_bench.results import load
 from regclip_bench.results.schema import SCHEMA_VERSION, TRIALS, VERSION_KEY
@@ -74,6 +74,21 @@ def test_expected_best_of_k_is_the_mean_over_all_k_subsets(seed):
     for k in range(1, n + 1):
         assert protocol.expected_best(np.array(values), k) == pytest.approx(brute_force(values, k), rel=1e-12)
         assert protocol.best_of_k_weights(n, k).sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_tunability_curve_is_dodges_estimator_with_replacement(seed):
+    """Dodge et al. (2019) draw the k configurations with replacement: the mean over all n^k k-tuples."""
+    rng = random.Random(seed)
+    values = sorted(rng.random() for _ in range(rng.randint(1, 5)))
+    for k in range(1, len(values) + 2):
+        tuples = list(itertools.product(values, repeat=k))
+        assert protocol.expected_best(np.array(values), k, replacement=True) == pytest.approx(
+            sum(min(t) for t in tuples) / len(tuples), rel=1e-12)
+    configs = pd.DataFrame({"primary": values, "secondary": values, "metric": values, "time": values,
+                            "reached": [True] * len(values)})
+    curve = protocol.expected_curve(configs)
+    assert curve["metric"].iloc[-1] > values[0] or len(values) == 1   # k = n with replacement is not the best
 
 
 def test_expected_best_is_infinite_exactly_when_the_best_of_k_can_miss():
@@ -176,6 +191,24 @@ def test_stable_range_spans_the_learning_rates_that_reach_the_target(tmp_path):
     assert sgd["stable_lr_decades"] == pytest.approx(math.log10(0.3 / 0.03))
 
 
+def test_on_a_final_metric_task_a_stable_rate_ends_at_the_target(tmp_path):
+    """lsq_gaussian scores the final excess risk (target 0.1).  η = 3 reached the target at some evaluation
+    on both seeds (finite steps to target) but ended above it on both: not stable; the range is η = 1 alone."""
+    lsq = load_task("lsq_gaussian")
+    assert (lsq.target.score, lsq.target.metric, lsq.target.value) == ("final_metric", "excess_risk", 0.1)
+    rows = []
+    for lr, finals, steps in ((0.3, (0.2, 0.3), math.inf), (1.0, (0.04, 0.045), 100.0), (3.0, (0.12, 0.18), 200.0)):
+        for s, final in enumerate(finals):
+            row = trial_row("sgd", lr, s, final, steps=steps)
+            row.update(workload_json=json.dumps(keys.workload(lsq)), final_excess_risk=final, initial_excess_risk=1.0)
+            rows.append(row)
+    sgd = next(e for e in leaderboard.compute(write_store(tmp_path, rows))["entries"] if e.get("optimizer") == "sgd")
+    assert sgd["configuration"] == {"lr": 1.0} and sgd["stable_lr_decades"] == 0.0
+    (line,) = [f for f in findings.findings([("teacher_mlp", s) for s in protocol.studies(
+        load(str(tmp_path), "trials"))]) if f["kind"] == "lr_range"]
+    assert line["evidence"]["sgd"]["stable"] == [1.0]
+
+
 def test_time_to_target_selection_breaks_ties_by_the_metric(tmp_path):
     rows = [trial_row("sgd", 0.1, s, 0.3, steps=40.0) for s in (0, 1)]
     rows += [trial_row("sgd", 0.2, s, 0.2, steps=40.0) for s in (0, 1)]     # as fast, better metric
@@ -208,9 +241,10 @@ def test_rule_texts_are_right_for_metrics_to_minimise_and_to_maximise():
     timed = Scoring("final_test_accuracy", "initial_test_accuracy", "max", "time_to_target").describe()
     assert "fewest median steps" in timed and "highest mean" in timed
     assert Scoring.of(json.dumps(keys.workload(load_task("digits_mlp")))) == Scoring(
-        "final_test_accuracy", "initial_test_accuracy", "max", "time_to_target")
-    assert Scoring.of(json.dumps(keys.workload(load_task("fashion_mnist_vae")))) == Scoring(
-        "final_test_loss", "initial_test_loss", "min", "final_metric")
+        "final_test_accuracy", "initial_test_accuracy", "max", "time_to_target", 0.95)
+    vae = load_task("fashion_mnist_vae")
+    assert Scoring.of(json.dumps(keys.workload(vae))) == Scoring(
+        "final_test_loss", "initial_test_loss", "min", "final_metric", vae.target.value)
     assert Scoring.of('{"task": "elsewhere"}') == Scoring("final_loss", "initial_loss", "min", "final_metric")
 
 

@@ -137,3 +137,30 @@ def test_clip_sgd_matches_gclip_up_to_its_epsilon():
 def test_clip_sgd_rejects_bad_gamma():
     with pytest.raises(ValueError, match="invalid gamma=0"):
         ClipSGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, gamma=0)
+
+
+def test_adding_a_built_in_is_one_file_and_one_entry(tmp_path, monkeypatch, capsys):
+    """docs/architecture.md's how-to, followed: a class in a file of its own and one registry entry; then
+    `train` runs it, its defaults are in the configuration, and it has a colour, with no other edit."""
+    from regclip_bench.cli import main
+    from regclip_bench.optim.registry import H, LR
+    (tmp_path / "my_sign.py").write_text(
+        "import torch\n\n\nclass MySign(torch.optim.Optimizer):\n"
+        "    def __init__(self, params, lr, beta1=0.9):\n"
+        "        super().__init__(params, dict(lr=lr, beta1=beta1))\n\n"
+        "    @torch.no_grad()\n    def step(self, closure=None):\n"
+        "        for group in self.param_groups:\n            for p in group['params']:\n"
+        "                if p.grad is not None:\n"
+        "                    state = self.state[p]\n"
+        "                    m = state.setdefault('m', torch.zeros_like(p)).lerp_(p.grad, 1 - group['beta1'])\n"
+        "                    p.add_(m.sign(), alpha=-group['lr'])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from my_sign import MySign
+    monkeypatch.setitem(OPTIMIZERS, "my_sign", OptimizerEntry("my_sign", MySign, (LR, H("beta1", 0.9)), "my sign",
+                                                              state_copies=1))
+    assert main(["train", "teacher_mlp", "--set", "optimizer=my_sign", "--set", "lr=0.01", "--set", "width=16",
+                 "--set", "steps=20", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "my_sign width=16 depth=2 lr=0.01 beta1=0.9" in out and "completed" in out
+    assert state_copies(OPTIMIZERS["my_sign"], {"lr": 0.01, "beta1": 0.9}) == 1
+    assert colors.of("my_sign") in colors.EXTENSION   # no colour given: the extension's next

@@ -55,3 +55,14 @@ def test_a_bad_grid_point_is_named():
         plan_grid(TASK, optimizers=["no_such_optimizer"])
     with pytest.raises(ConfigError, match="no values for lr"):
         plan_grid(TASK, optimizers=["sgd_momentum"])   # not in teacher_mlp's search space or defaults
+
+
+def test_the_main_jobs_quick_grid_crosses_sgds_stability_limit():
+    """`regclip-bench run teacher_mlp` shows the methods apart: η on both sides of SGD's limit, γ below ‖∇L‖."""
+    from regclip_bench.sweep.grid import plan_quick
+    trials = plan_quick(TASK)
+    lrs = {o: sorted({t.config.hparams["lr"] for t in trials if t.config.optimizer == o})
+           for o in ("delta_gclip", "gclip", "sgd", "adam")}
+    assert lrs == {"delta_gclip": [0.3, 3.0], "gclip": [0.3, 3.0], "sgd": [0.3, 3.0], "adam": [1e-3]}
+    assert {t.config.hparams["gamma"] for t in trials if t.config.optimizer in ("delta_gclip", "gclip")} == {0.01}
+    assert len(trials) == 42

@@ -212,7 +212,7 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
 
 def test_search_mode_samples_the_budget_and_records_how(tmp_path):
     code, out = finish(cli("sweep", "teacher_mlp", "--mode", "search", "--samples", "4",
-                           "--optimizers", "delta_gclip", "--grid", "width=16,32", "--grid", "depth=1",
+                           "--optimizers", "delta_gclip", "--set", "width=16", "--set", "depth=1",
                            "--set", "steps=120", "--set", "eval_every=20", "--storage", str(tmp_path)))
     assert code == 0, out
     assert "lr=loguniform(0.1, 3)" in out and "gamma=loguniform(0.1, 1)" in out
@@ -221,6 +221,8 @@ def test_search_mode_samples_the_budget_and_records_how(tmp_path):
     assert len(summaries) == 4                                   # the budget: 4 trials
     assert {s["status"] for s in summaries} <= {"completed", "stopped"}
     assert any(s["status"] == "completed" for s in summaries)    # ASHA keeps the leader
+    assert {(s["config"]["width"], s["config"]["depth"]) for s in summaries} == {(16, 1)}   # one workload
+    assert re.search(r"best loss \d", out)                       # the progress shows the scored metric
     lrs = [s["config"]["lr"] for s in summaries]
     assert len(set(lrs)) == 4 and all(0.1 <= lr <= 3 for lr in lrs)
     run = json.loads((sweep / "sweep.json").read_text())["runs"][0]
@@ -233,14 +235,15 @@ def test_run_is_sweep_aggregate_report_leaderboard(tmp_path):
     code, out = finish(cli("run", "teacher_mlp", "--set", "steps=20", "--storage", str(tmp_path / "sweeps"),
                            "--store", str(tmp_path / "store"), "--out", str(tmp_path / "results")))
     assert code == 0, out
-    for stage in ("[1/4] sweep teacher_mlp: 48 trials", "[2/4] aggregated 48 trials", "[3/4] report",
+    for stage in ("[1/4] sweep teacher_mlp: 42 trials", "[2/4] aggregated 42 trials", "[3/4] report",
                   "[4/4] leaderboard"):
         assert stage in out
     board = json.loads((tmp_path / "results" / "leaderboard.json").read_text())
     ran = [e for e in board["entries"] if e["status"] == "ran"]
-    assert len(ran) == 6 * 4                                   # 3 widths × 2 depths, 4 optimizers each
+    assert len(ran) == 3 * 4                                   # 3 widths at depth 2, 4 optimizers each
     assert {e["optimizer"] for e in ran} == {"adam", "delta_gclip", "gclip", "sgd"}
-    assert all(e["budget"] == {**e["budget"], "configurations": 1, "trials": 2} for e in ran)
+    assert all(e["budget"] == {**e["budget"], "configurations": 1 if e["optimizer"] == "adam" else 2,
+                               "trials": 2 if e["optimizer"] == "adam" else 4} for e in ran)
     assert not any(e["headline"] for e in ran)                 # steps=20 is not the file's budget
     assert "teacher_mlp[steps=20]" in {e["workload"] for e in ran}
     page = (tmp_path / "results" / "index.html").read_text()

@@ -14,9 +14,13 @@ shows); a statement whose evidence is not there is not made:
   results and whether it exceeds the 95% interval.  Workloads where it engaged on fewer are one line
   per task.
 - **theory** (teacher_mlp, δ-GClip): on each headline workload whether the loss fell geometrically over
-  the second half (R² of log loss against step ≥ 0.9 on every seed of the chosen configuration);
-  across widths at one depth, whether the relative distance from w₀ shrank with width, each fall beyond
-  its 95% Welch interval (the configuration chosen at the largest width, run at every width).
+  the second half — a geometric decay beating a power law fitted to the same rows by ΔAIC ≥ 10 on every
+  seed of the chosen configuration (`decay_shape`; a high R² of log loss against step alone cannot tell
+  them apart); across widths at one depth, whether the relative distance from w₀ shrank with width, each
+  fall beyond its 95% Welch interval (the configuration chosen at the largest width, run at every width),
+  with the absolute distance ‖w − w₀‖ and ‖w₀‖ beside it: where the absolute distance does not shrink,
+  the relative shrinkage is ‖w₀‖'s growth, which is what the lazy-training picture predicts.
+- **lr_range**: "stable" means the median seed meets the target by what is scored (`protocol`).
 """
 
 from __future__ import annotations
@@ -24,18 +28,20 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from ..optim.registry import OPTIMIZERS
-from ..summary import fmt
+from ..summary import fit_line, fmt
 from .protocol import Entry, Study, capped_metric, describe_configuration, hyperparameters, workload_rest
 
 FLOOR_ENGAGED = 0.01      # share of steps at the δ floor from which it counts as engaged
-GEOMETRIC_R2 = 0.9        # R² of log loss against step, second half, every seed
+GEOMETRIC_MARGIN = 10.0   # ΔAIC by which a geometric decay must beat a power law on every seed
 THEORY_TASKS = ("teacher_mlp",)
 FLOORED = tuple(name for name, entry in OPTIMIZERS.items() if entry.floored)   # δ-GClip and its per-tensor variant
 
@@ -50,8 +56,12 @@ class Finding:
     headline: bool = True     # about a headline workload, or the whole task
 
 
-def findings(found: list[tuple[str, Study]]) -> list[dict[str, Any]]:
-    """Every finding the studies support, task by task, as plain dictionaries (JSON-ready)."""
+StepsLoader = Callable[[str, list[str]], pd.DataFrame]   # (task, trial ids) → their logged steps
+
+
+def findings(found: list[tuple[str, Study]], steps: StepsLoader | None = None) -> list[dict[str, Any]]:
+    """Every finding the studies support, task by task, as plain dictionaries (JSON-ready).  `steps`
+    loads logged rows (the decay-shape check needs them; without it that check says nothing)."""
     out: list[Finding] = []
     for task in dict.fromkeys(task for task, _ in found):
         mine = [s for t, s in found if t == task]
@@ -59,7 +69,7 @@ def findings(found: list[tuple[str, Study]]) -> list[dict[str, Any]]:
             out += [f for f in (leader(task, study), lr_range(task, study)) if f]
         out += floor(task, mine)
         if task in THEORY_TASKS:
-            out += geometric(task, [s for s in mine if s.headline]) + distance_vs_width(task, mine)
+            out += geometric(task, [s for s in mine if s.headline], steps) + distance_vs_width(task, mine)
     return [asdict(f) for f in out]
 
 
@@ -117,7 +127,7 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     by_time = study.scoring.by == "time_to_target" and reached != (0, 0)
     what = study.measure.replace("_", " ") if by_time else study.scoring.metric
     if by_time and reached != tuple(seeds):     # some seed missed: how often each reached the target
-        p = float(stats.boschloo_exact([[reached[0], seeds[0] - reached[0]], [reached[1], seeds[1] - reached[1]]]).pvalue)
+        p = boschloo(reached, seeds)
         verdict = ("not separated" if p >= 0.05 else
                    "better" if reached[0] * seeds[1] > reached[1] * seeds[0] else "worse")
         return {"advantage": None, "ci95": [None, None], "verdict": verdict, "seeds": seeds,
@@ -186,7 +196,7 @@ def lr_range(task: str, study: Study) -> Finding | None:
         if entry.lr_sensitivity is None:
             continue
         lrs, best = entry.scan["lr"].astype(float), float(entry.best["lr"])
-        stable = sorted(lrs[entry.scan["reached"]].tolist())
+        stable = sorted(lrs[entry.scan["stable"]].tolist())
         # a best at the end of the scan: the tuned best may lie beyond the grid
         edge = "smallest" if best == lrs.min() else "largest" if best == lrs.max() else None
         evidence[entry.optimizer] = {"tried": sorted(lrs.tolist()), "stable": stable,
@@ -204,6 +214,13 @@ def lr_range(task: str, study: Study) -> Finding | None:
         return None
     claim = "learning rates whose median seed reaches the target: " + "; ".join(parts) + "."
     return Finding("lr_range", task, study.workload, claim, evidence, study.headline)
+
+
+def boschloo(reached: tuple[int, int], seeds: tuple[int, int]) -> float:
+    """Boschloo's exact test (two-sided) of reached[i] successes in seeds[i] trials, i = the two sides.
+    scipy.stats.boschloo_exact compares the table's *columns* as the two groups: one column per side."""
+    table = [[reached[0], reached[1]], [seeds[0] - reached[0], seeds[1] - reached[1]]]
+    return float(stats.boschloo_exact(table, alternative="two-sided").pvalue)
 
 
 def floor(task: str, found: list[Study]) -> list[Finding]:
@@ -241,24 +258,56 @@ def floor(task: str, found: list[Study]) -> list[Finding]:
     return out
 
 
-def geometric(task: str, headline: list[Study]) -> list[Finding]:
+def decay_shape(rows: pd.DataFrame) -> dict[str, Any] | None:
+    """Over the second half of a trial's logged rows: ln L fitted by least squares against the step t
+    (geometric decay, L ∝ ρᵗ) and against ln t (a power law, L ∝ t^−α).  Both have two parameters, so
+    Akaike's criterion compares them by ΔAIC = n·ln(RSS_power / RSS_geometric): positive favours
+    geometric; |ΔAIC| ≥ GEOMETRIC_MARGIN is a clear win (Burnham & Anderson 2002: beyond 10, the other
+    has essentially no support).  None with fewer than 4 usable rows."""
+    rows = rows.sort_values("step")
+    last = float(rows["step"].max())
+    late = rows[(rows["step"] >= last / 2) & (rows["loss"] > 0) & np.isfinite(rows["loss"].astype(float))]
+    if len(late) < 4:
+        return None
+    t, y = late["step"].astype(float).to_numpy(), np.log(late["loss"].astype(float).to_numpy())
+    variance = float(((y - y.mean()) ** 2).sum())
+    rss = {}
+    for name, x in (("geometric", t), ("power_law", np.log(t))):
+        slope, r2 = fit_line(list(zip(x.tolist(), y.tolist())))
+        rss[name] = max((1.0 - r2) * variance, 1e-300) if math.isfinite(r2) else math.nan
+        rss[f"{name}_slope"] = slope
+    delta = len(late) * math.log(rss["power_law"] / rss["geometric"])
+    shape = "geometric" if delta >= GEOMETRIC_MARGIN else "power law" if delta <= -GEOMETRIC_MARGIN else "undecided"
+    return {"shape": shape, "delta_aic": delta, "rows": len(late), "rate": math.exp(rss["geometric_slope"]),
+            "power": -rss["power_law_slope"]}
+
+
+def geometric(task: str, headline: list[Study], steps: StepsLoader | None) -> list[Finding]:
+    """Whether δ-GClip's chosen configuration's loss fell geometrically — the theorem's claim — rather
+    than as a power law, on every seed of each headline workload (`decay_shape`)."""
     out = []
     for study in headline:
         entry = next((e for e in study.entries if e.optimizer == "delta_gclip"), None)
-        if entry is None or entry.trials.empty:
+        if entry is None or entry.trials.empty or steps is None:
             continue
-        rate = entry.trials["loss_rate_second_half"].astype(float)
-        r2 = entry.trials["loss_rate_second_half_r2"].astype(float)
-        if not (np.isfinite(rate).all() and np.isfinite(r2).all()):
+        rows = steps(task, entry.trials["trial_id"].tolist())
+        shapes = [decay_shape(rows[rows["trial_id"] == t]) for t in entry.trials["trial_id"]]
+        if not rows.size or any(s is None for s in shapes):
             continue
-        evidence = {"rate": rate.tolist(), "r2": r2.tolist(), "threshold": GEOMETRIC_R2,
+        evidence = {"seeds": shapes, "margin": GEOMETRIC_MARGIN, "window": "second half of the logged rows",
                     "configuration": hyperparameters(entry.best["config_json"])}
-        if (r2 >= GEOMETRIC_R2).all() and (rate < 1).all():
-            claim = (f"δ-GClip's training loss fell geometrically over the second half of the run: ×{rate.mean():.4f} "
-                     f"per step (R² ≥ {r2.min():.3f} on each of {len(r2)} seeds), as the theorem predicts.")
+        deltas = [s["delta_aic"] for s in shapes]
+        span = f"ΔAIC {min(deltas):.3g} to {max(deltas):.3g}" if len(deltas) > 1 else f"ΔAIC {deltas[0]:.3g}"
+        if all(s["shape"] == "geometric" for s in shapes):
+            rate = float(np.mean([s["rate"] for s in shapes]))
+            claim = (f"δ-GClip's training loss fell geometrically over the second half of the run, ×{rate:.4f} per "
+                     f"step: a geometric decay fits clearly better than a power law on each of {len(shapes)} seeds "
+                     f"({span} ≥ {GEOMETRIC_MARGIN:g}), as the theorem predicts.")
         else:
-            claim = (f"δ-GClip's training loss did not fall geometrically over the second half on every seed "
-                     f"(R² {r2.min():.3f}–{r2.max():.3f}, rate ×{rate.min():.4f}–×{rate.max():.4f} per step).")
+            counts = {k: sum(s["shape"] == k for s in shapes) for k in ("geometric", "power law", "undecided")}
+            said = ", ".join(f"{k} on {n}" for k, n in counts.items() if n)
+            claim = (f"δ-GClip's training loss did not fall clearly geometrically over the second half on every "
+                     f"seed: {said} of {len(shapes)} ({span}; geometric needs ≥ {GEOMETRIC_MARGIN:g} over a power law).")
         out.append(Finding("theory", task, study.workload, claim, evidence))
     return out
 
@@ -276,7 +325,7 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
         if chosen is None:
             continue
         wanted = hyperparameters(chosen.best["config_json"])
-        widths, samples = [], []
+        widths, samples, absolute, w0 = [], [], [], []
         for study in group:
             runs = study.trials[(study.trials["optimizer"] == "delta_gclip")
                                 & study.trials["config_json"].map(lambda c: hyperparameters(c) == wanted)]
@@ -287,6 +336,8 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
                 break
             widths.append(int(study.trials["width"].iloc[0]))
             samples.append(value.to_numpy())
+            absolute.append(runs["max_dist_from_init"].astype(float).to_numpy())
+            w0.append(float(runs["w0_norm"].astype(float).mean()))
         if not widths:
             continue
         depth = json.loads(rest).get("model.depth")
@@ -299,9 +350,18 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
                  + ("shrank with width, as the theorem predicts (each fall beyond its 95% Welch interval): " if shrinks
                     else "grew with width, against the theorem (beyond the 95% Welch interval): " if grows
                     else "is not separated across widths at the 95% level: ") + series + ".")
-        out.append(Finding("theory", task, f"{task}[depth={depth}]", claim,
-                           {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
-                            "shrinks": shrinks, "grows": grows, "falls_ci95": [[low, high] for _, low, high in steps]}))
+        evidence = {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
+                    "shrinks": shrinks, "grows": grows, "falls_ci95": [[low, high] for _, low, high in steps]}
+        if all(np.isfinite(a).all() and len(a) for a in absolute) and all(math.isfinite(v) for v in w0):
+            means = [float(a.mean()) for a in absolute]
+            absolute_shrinks = all(low > 0 for _, low, _ in (welch(a, b) for a, b in zip(absolute, absolute[1:])))
+            claim += (f" The absolute distance ‖w − w₀‖ went {' → '.join(f'{m:.3g}' for m in means)} while ‖w₀‖ grew "
+                      f"{' → '.join(f'{v:,.0f}' for v in w0)}"
+                      + (": it shrank too." if absolute_shrinks else
+                         ": the relative shrinkage is ‖w₀‖'s growth, not a shorter path — what the lazy-training "
+                         "picture predicts."))
+            evidence |= {"max_dist_from_init": means, "w0_norm": w0, "absolute_shrinks": absolute_shrinks}
+        out.append(Finding("theory", task, f"{task}[depth={depth}]", claim, evidence))
     return out
 
 

@@ -49,7 +49,10 @@ def compute(store: str) -> dict[str, Any]:
     ran = _when_ran(load(store, "sweeps"))
     suite, submitted = protocol.by_source(trials)
     entries, found = _entries(suite, ran, set(task_names()))
-    board = {"schema": LEADERBOARD_SCHEMA, "findings": findings(found), "entries": entries,
+    def steps(task: str, trial_ids: list[str]) -> pd.DataFrame:
+        return load(store, "steps", {"task": task, "trial_id": trial_ids})
+
+    board = {"schema": LEADERBOARD_SCHEMA, "findings": findings(found, steps), "entries": entries,
              "workloads": [_workload(task, s) for task, s in found],
              "profile": performance_profile([s for _, s in found if s.headline]),
              "rules": RULES}
@@ -82,19 +85,21 @@ RULES = {
                  "a task's headline workloads come first",
     "selection": "per workload and optimizer, among that optimizer's configurations on it: the best mean "
                  "over seeds of the target metric capped at its initial value (lowest for a metric to "
-                 "minimise, highest for one to maximise; a diverged or failed seed counts as its initial "
+                 "minimise, highest for one to maximise; a diverged, failed or timed-out seed counts as its initial "
                  "value); for a time-to-target task, the fewest median steps to the target (seconds where "
                  "every trial ran on one GPU model), ties broken by that metric",
     "ci": "95% Student-t interval of the capped metric over the seeds of the chosen configuration",
     "equal_budget": "k = the fewest configurations any optimizer tried on the workload; each optimizer's "
                     "expected best of k configurations drawn without replacement from those it tried, by "
-                    "exact order statistics (Dodge et al. 2019); the rank on a workload is by it (for a time-to-target "
+                    "exact order statistics (k = every configuration when all tried as many: the best one); "
+                    "the rank on a workload is by it (for a time-to-target "
                     "task where it can miss the target, by its chance of reaching it, then by the metric)",
     "lr_sensitivity": "over the learning rates tried with the other hyperparameters at the best "
                       "configuration's (at least 3, spanning at least a decade): the mean capped metric "
                       "minus the best (Wortsman et al. 2023); empty when there are fewer",
-    "stable_lr_decades": "log10(largest / smallest of those learning rates whose median over seeds reaches "
-                         "the target); 0 when one or none does",
+    "stable_lr_decades": "log10(largest / smallest of those learning rates whose median seed meets the target "
+                         "by what is scored: reaches it, on a time-to-target task; ends at it (its capped final "
+                         "metric), on a final-metric task); 0 when one or none does",
     "profile": f"AlgoPerf-style over the headline workloads of time-to-target tasks: each optimizer's "
                f"expected time to target at equal budget divided by the fastest, ρ(τ) for τ in "
                f"[1, {R_MAX:g}], a possible miss counts as a failure; score = ∫ρ dτ / ({R_MAX:g} − 1)",

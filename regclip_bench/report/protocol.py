@@ -30,6 +30,7 @@ class Scoring:
     initial: str      # the same metric at w₀: initial_loss, initial_test_accuracy, …
     direction: str    # "min" or "max"
     by: str           # "final_metric" or "time_to_target"
+    target: float = math.nan   # the target's value
 
     @staticmethod
     def of(workload_json: str | None) -> Scoring:
@@ -41,7 +42,13 @@ class Scoring:
         except (TypeError, ValueError, KeyError):
             return Scoring("final_loss", "initial_loss", "min", "final_metric")
         name = recorded_name(metric)
-        return Scoring(f"final_{name}", f"initial_{name}", direction, fields.get("target.score", "final_metric"))
+        value = fields.get("target.value")
+        return Scoring(f"final_{name}", f"initial_{name}", direction, fields.get("target.score", "final_metric"),
+                       float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan)
+
+    def meets(self, value: pd.Series) -> pd.Series:
+        """Whether each value meets the target (NaN and a missing target: no)."""
+        return value <= self.target if self.direction == "min" else value >= self.target
 
     @property
     def worst(self) -> float:
@@ -50,7 +57,7 @@ class Scoring:
     def describe(self) -> str:
         lowest = "lowest" if self.direction == "min" else "highest"
         cap = (f"{self.metric} no worse than at initialisation ("
-               f"{'min' if self.direction == 'min' else 'max'}(final, initial); a diverged or failed "
+               f"{'min' if self.direction == 'min' else 'max'}(final, initial); a diverged, failed or timed-out "
                "seed counts as its initial value)")
         if self.by == "time_to_target":
             return (f"among the optimizer's configurations on the workload (all hyperparameters but the "
@@ -116,7 +123,8 @@ def configurations(trials: pd.DataFrame, scoring: Scoring, measure: str) -> pd.D
                            is_diverged=trials["status"] == "diverged",
                            is_no_progress=trials["status"] == "no_progress")
     grouped = scored.groupby(["optimizer", "config_key"], sort=True)
-    configs = grouped.agg(seeds=("trial_id", "size"), metric=("capped", "mean"), time=("time", "median"),
+    configs = grouped.agg(seeds=("trial_id", "size"), metric=("capped", "mean"), median=("capped", "median"),
+                          time=("time", "median"),
                           diverged=("is_diverged", "sum"), no_progress=("is_no_progress", "sum"),
                           lr=("lr", "first"), config_json=("config_json", "first"),
                           train_seconds=("train_time_s", "sum")).reset_index()
@@ -124,6 +132,9 @@ def configurations(trials: pd.DataFrame, scoring: Scoring, measure: str) -> pd.D
     configs["secondary"] = oriented
     configs["primary"] = configs["time"] if scoring.by == "time_to_target" else oriented
     configs["reached"] = np.isfinite(configs["time"])
+    # stable: its median seed meets the target by what is scored — reached it in time (a time-to-target
+    # task), or ended at it (a final-metric task: reaching it at some evaluation and leaving it is not stable)
+    configs["stable"] = configs["reached"] if scoring.by == "time_to_target" else scoring.meets(configs["median"])
     return configs.sort_values(["optimizer", "primary", "secondary", "config_key"]).reset_index(drop=True)
 
 
@@ -135,17 +146,20 @@ def weighted_sum(weights, values) -> float:
                                            np.asarray(values, dtype=float).tolist()))
 
 
-def best_of_k_weights(n: int, k: int) -> np.ndarray:
-    """P(the r-th best of n configurations is the best of k drawn without replacement), r = 1…n."""
+def best_of_k_weights(n: int, k: int, replacement: bool = False) -> np.ndarray:
+    """P(the r-th best of n configurations is the best of k drawn from them), r = 1…n: without
+    replacement (exact order statistics), or with it (Dodge et al. 2019's estimator)."""
+    if replacement:
+        return np.array([((n - r + 1) / n) ** k - ((n - r) / n) ** k for r in range(1, n + 1)])
     k = min(k, n)
     total = math.comb(n, k)
     return np.array([math.comb(n - r, k - 1) / total for r in range(1, n + 1)])
 
 
-def expected_best(values: np.ndarray, k: int) -> float:
+def expected_best(values: np.ndarray, k: int, replacement: bool = False) -> float:
     """E[value of the best of k of these configurations], `values` in best-first order.  Infinite
     when a configuration with an infinite value can be the best of k (e.g. a possible miss)."""
-    weights = best_of_k_weights(len(values), k)
+    weights = best_of_k_weights(len(values), k, replacement)
     used = weights > 0
     values = np.asarray(values, dtype=float)[used]
     if np.isinf(values).any():
@@ -153,15 +167,15 @@ def expected_best(values: np.ndarray, k: int) -> float:
     return weighted_sum(weights[used], values)
 
 
-def expected_at(configs: pd.DataFrame, k: int) -> dict[str, float]:
+def expected_at(configs: pd.DataFrame, k: int, replacement: bool = False) -> dict[str, float]:
     """One optimizer's configurations (best first): the expected best of k, as selection keys
     (`primary`, `secondary`), as the metric, time to target and chance of reaching the target."""
-    weights = best_of_k_weights(len(configs), k)
-    return {"k": int(min(k, len(configs))),
-            "primary": expected_best(configs["primary"].to_numpy(), k),
-            "secondary": expected_best(configs["secondary"].to_numpy(), k),
-            "metric": expected_best(configs["metric"].to_numpy(), k),
-            "time_to_target": expected_best(configs["time"].to_numpy(), k),
+    weights = best_of_k_weights(len(configs), k, replacement)
+    return {"k": int(k if replacement else min(k, len(configs))),
+            "primary": expected_best(configs["primary"].to_numpy(), k, replacement),
+            "secondary": expected_best(configs["secondary"].to_numpy(), k, replacement),
+            "metric": expected_best(configs["metric"].to_numpy(), k, replacement),
+            "time_to_target": expected_best(configs["time"].to_numpy(), k, replacement),
             "p_reach": weighted_sum(weights, configs["reached"].to_numpy(dtype=float))}
 
 
@@ -181,7 +195,7 @@ def lr_sensitivity(scan: pd.DataFrame, scoring: Scoring) -> tuple[float | None, 
         return None, None
     metric = scan["metric"].astype(float)
     spread = metric.mean() - metric.min() if scoring.direction == "min" else metric.max() - metric.mean()
-    stable = lrs[scan["reached"]]
+    stable = lrs[scan["stable"]]
     decades = math.log10(stable.max() / stable.min()) if len(stable) >= 2 else 0.0
     return float(spread), float(decades)
 
@@ -251,8 +265,9 @@ def studies(trials: pd.DataFrame) -> list[Study]:
 
 
 def expected_curve(configs: pd.DataFrame) -> pd.DataFrame:
-    """The expected best of k = 1 … n configurations (Sivaprasad et al. 2020's tunability curve)."""
-    return pd.DataFrame([expected_at(configs, k) for k in range(1, len(configs) + 1)])
+    """The expected best of k = 1 … n configurations drawn with replacement (Dodge et al. 2019's
+    estimator; Sivaprasad et al. 2020's tunability curve)."""
+    return pd.DataFrame([expected_at(configs, k, replacement=True) for k in range(1, len(configs) + 1)])
 
 
 def headline_keys(task: str) -> list[str]:

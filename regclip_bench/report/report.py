@@ -95,8 +95,9 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path
         save(figures.tunability({e.optimizer: protocol.expected_curve(e.configs) for e in study.entries},
                                 metric_label, time_based, f"{section}: tunability"),
              section, f"tunability-{tag}",
-             "Expected best of k configurations drawn without replacement from those each optimizer tried "
-             f"(exact order statistics); the leaderboard ranks at k = {study.k}, the smallest budget here.")
+             "Expected best of k configurations drawn with replacement from those each optimizer tried "
+             "(Dodge et al. 2019's estimator); the leaderboard ranks by the expected best of "
+             f"k = {study.k}, the smallest budget here, drawn without replacement (exact order statistics).")
         save(figures.lr_sensitivity(protocol.lr_points(study), metric_label, log_scale(scoring.metric),
                                     f"{section}: learning-rate sensitivity"),
              section, f"lr-{tag}",

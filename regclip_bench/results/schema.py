@@ -53,7 +53,8 @@ ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "s
                   "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
                   "initial_test_loss", "initial_test_accuracy", "initial_test_elbo", "final_train_loss",
                   "initial_excess_risk", "final_excess_risk", "pack", "beta1", "beta2", "eps", "nesterov",
-                  "optimizer_origin", "optimizer_sha256", "optimizer_packages", "result_source"}}
+                  "optimizer_origin", "optimizer_sha256", "optimizer_packages", "result_source",
+                  "pack_train_time_s"}}
 
 
 def schema_of(table: str, version: int) -> pa.Schema:

@@ -190,6 +190,32 @@ def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None =
     return list(planned.values()), plan
 
 
+def describe_budget(trials: list[PlannedTrial], plan: dict[str, Any], values: bool = False) -> list[str]:
+    """Lines for the user: the workloads, each optimizer's configurations and trials, and (`values`)
+    every configuration drawn, in the sequence's order."""
+    from ..identity import workload_label
+    workloads = dict.fromkeys(workload_label(t.config.task, t.config.base) for t in trials)
+    lines = [f"  workloads: {', '.join(workloads)}"]
+    for name, ranges in plan["ranges"].items():
+        mine = [t for t in trials if t.config.optimizer == name]
+        drawn = [k for k, v in ranges.items() if not _is_number(v)]
+        points = list(dict.fromkeys(tuple(t.config.hparams[k] for k in drawn) for t in mine))
+        lines.append(f"  {name:24s} {len(points)} configurations, {len(mine)} trials  "
+                     + "  ".join(f"{k}={v}" for k, v in ranges.items()))
+        if values:
+            lines += [f"    {i + 1:3d}  " + "  ".join(f"{k}={v:.4g}" for k, v in zip(drawn, point))
+                      for i, point in enumerate(points)]
+    return lines
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _describe(overrides: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in overrides.items())
 
@@ -212,7 +238,8 @@ def describe_grid(trials: list[PlannedTrial]) -> list[str]:
 
 
 def plan_quick(task: TaskSpec, fixed: dict[str, Any] | None = None) -> list[PlannedTrial]:
-    """The task's quick grid: widths × depths × seeds, each optimizer at its default hyperparameters,
+    """The task's quick grid: widths × depths × seeds, each optimizer at its default hyperparameters (or the
+    quick grid's own values for it),
     over the quick grid's `steps` where it gives them (`fixed`, the --set values, win)."""
     quick = task.quick_grid
     if quick is None:
@@ -220,7 +247,7 @@ def plan_quick(task: TaskSpec, fixed: dict[str, Any] | None = None) -> list[Plan
     fixed = {**({"steps": quick.steps} if quick.steps else {}), **(fixed or {})}
     trials: list[PlannedTrial] = []
     for name in quick.optimizers:
-        defaults = {k: [v] for k, v in task.defaults.hparams[name].items()}
+        defaults = {**{k: [v] for k, v in task.defaults.hparams[name].items()}, **quick.hparams.get(name, {})}
         trials += plan_grid(task, {"width": quick.width, "depth": quick.depth, **defaults}, fixed, [name],
                             quick.seeds)
     return trials

@@ -17,10 +17,12 @@ def _size(trial) -> int:
 
 class Progress(tune.Callback):
     """One line: configurations done / running / failed / diverged (a pack counts each member), the best
-    final loss so far, an ETA."""
+    value so far of the metric the task is scored by, an ETA."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None,
+                 metric: tuple[str, str] = ("final_loss", "min")) -> None:
         self.total, self.line = total, StatusLine(stream)
+        self.metric, self.direction = metric
         self.start = time.perf_counter()
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
         self.done = self.errored = self.failed = self.diverged = 0   # failed: out of memory, a result
@@ -29,10 +31,10 @@ class Progress(tune.Callback):
 
     def __getstate__(self) -> dict:
         # Tune pickles callbacks with the experiment; a restored run gets a fresh display.
-        return {"total": self.total}
+        return {"total": self.total, "metric": (self.metric, self.direction)}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["total"])
+        self.__init__(state["total"], metric=state.get("metric", ("final_loss", "min")))
 
     def _count(self, trials, ended=None) -> None:
         # Tune calls on_trial_complete and on_trial_error before it changes the ended trial's status.
@@ -48,9 +50,10 @@ class Progress(tune.Callback):
             statuses = result.get("member_statuses") or {result.get("status"): 1}
             self.diverged += statuses.get("diverged", 0)
             self.failed += statuses.get("failed", 0)
-            loss = result.get("best_final_loss", result.get("final_loss"))
-            if isinstance(loss, float) and loss == loss and (self.best is None or loss < self.best):
-                self.best = loss
+            value = result.get(f"best_{self.metric}", result.get(self.metric))
+            better = (lambda a, b: a < b) if self.direction == "min" else (lambda a, b: a > b)
+            if isinstance(value, float) and value == value and (self.best is None or better(value, self.best)):
+                self.best = value
         self._show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -74,7 +77,8 @@ class Progress(tune.Callback):
         eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
         best = f"{self.best:.4g}" if self.best is not None else "—"
         self.line.show(f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
-                       f"failed {self.failed + self.errored}  diverged {self.diverged}  best final loss {best}  "
+                       f"failed {self.failed + self.errored}  diverged {self.diverged}  "
+                       f"best {self.metric.removeprefix('final_').replace('_', ' ')} {best}  "
                        f"eta {eta}")
 
     def close(self) -> None:

@@ -75,6 +75,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
         from ray import tune
 
         from .progress import Progress
+        from .trainable import scored_metric
         if previous is not None:
             tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
             _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
@@ -89,7 +90,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
             for reason in unpacked:
                 print(f"sweep {options.name}: {reason}", file=stream or sys.stdout)
             params = [{**_tune_trial(group), **common} for group in groups]
-            progress = Progress(len(todo), stream)   # configurations, a pack's members each
+            progress = Progress(len(todo), stream, scored_metric(todo[0].config.task))   # a pack's members each
             run = time.strftime("run-%Y%m%d-%H%M%S")
             record_run(sweep_dir, {"run": run, "mode": "grid", **(plan or {}), "task": task_dump["name"],
                                    "trials": len(trials), "to_run": len(todo),
@@ -179,6 +180,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
 
         from .progress import Progress
         from .search import describe, search_config, search_space
+        from .trainable import scored_metric
         spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
         for seed, (name, space) in enumerate(spaces.items()):
             resolved = resolve_trial(task, {"optimizer": name, **fixed}).task
@@ -193,7 +195,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
             record_run(sweep_dir, {"run": run, "mode": "search", "optimizer": name, "task": task.name,
                                    "space": describe(space), "fixed": fixed,
                                    **described, **_cluster_description()})
-            progress = Progress(samples, stream)
+            progress = Progress(samples, stream, scored_metric(resolved))
             tuner = tune.Tuner(trainable, param_space={"trial": trial}, tune_config=tune_config,
                                run_config=_run_config(run, join(sweep_dir, "tune"), options, progress))
             _fit(tuner, progress, outcome, early_stopping=True)

@@ -15,6 +15,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from ..errors import ConfigError
 from ..optim.registry import hyperparameter_names, lookup
 from ..optim.base import log_scaled
 from ..spec import TaskSpec
@@ -46,9 +47,16 @@ def search_space(task: TaskSpec, optimizer: str, grid: dict[str, list[Any]],
     known_optimizers([optimizer])
     accepted = lookup(optimizer).accepts
     names = hyperparameter_names()
-    values: dict[str, list[Any]] = {"width": task.search_space.width, "depth": task.search_space.depth,
+    # the workload is fixed — the task's own, or what --grid/--set give — as in every other mode: a search
+    # over widths and depths would compare trials of different workloads
+    values: dict[str, list[Any]] = {"width": [task.model.width], "depth": [task.model.depth],
                                     **task.search_space.optimizers.get(optimizer, {})}
     values.update({k: v for k, v in grid.items() if k in accepted or k not in names})
+    several = sorted(k for k, v in grid.items() if k not in names and len(set(map(str, v))) > 1)
+    if several:
+        raise ConfigError(f"--grid {several[0]}=…: search mode tunes one workload (a search over "
+                          f"{several[0]} would compare trials of different workloads); give one value with "
+                          f"--set {several[0]}=VALUE, and one search per workload")
     fill_required(task, optimizer, values, fixed)
     space: dict[str, Any] = {}
     for key, options in values.items():

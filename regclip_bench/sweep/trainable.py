@@ -104,8 +104,11 @@ def sweep_trial(config: dict[str, Any]) -> None:
                     save(trial, result, pack=params["key"])
         statuses = Counter(r["status"] for r in results)
         losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
+        metric, direction = scored_metric(trials[0].task)
+        scored = [r[metric] for r in results if isinstance(r.get(metric), float) and math.isfinite(r[metric])]
         tune.report({"finished": True, "members": len(results), "member_statuses": dict(statuses),
-                     **({"best_final_loss": min(losses)} if losses else {})})
+                     **({"best_final_loss": min(losses)} if losses else {}),
+                     **({f"best_{metric}": (min if direction == "min" else max)(scored)} if scored else {})})
         return
     if params.get("sampled") is not None:   # search: the values Tune drew, resolved here
         if params.get("plugin"):
@@ -122,6 +125,12 @@ def sweep_trial(config: dict[str, Any]) -> None:
     save(trial, result)
     final = _final(result)
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})
+
+
+def scored_metric(task) -> tuple[str, str]:
+    """The final metric a task's trials are scored by (a record's column) and its direction."""
+    from ..summary import recorded_name
+    return f"final_{recorded_name(task.target.metric)}", task.target.direction
 
 
 def _final(result: dict[str, Any]) -> dict[str, Any]:

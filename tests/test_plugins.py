@@ -202,6 +202,26 @@ def test_a_submission_runs_through_submit_on_ray_and_lands_in_the_store(tmp_path
     board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     entry = next(e for e in board["entries"] if e.get("optimizer") == "sign_sgd")
     assert entry["budget"]["configurations"] == 2 and entry["seeds"] == 2
+    # reading the store never runs (nor needs) the submission's code: its folder gone, the pages are made
+    import shutil
+    shutil.rmtree(folder)
+    script = ("import sys; from regclip_bench.report import build_report, leaderboard; "
+              "leaderboard.write(leaderboard.compute(sys.argv[1]), sys.argv[2]); build_report(sys.argv[1], sys.argv[2]); "
+              "assert not [m for m in sys.modules if 'submission' in m and m.startswith('regclip_bench_')], sys.modules")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "store"), str(tmp_path / "again")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "again" / "digits_mlp" / "report.html").exists()
+
+
+def test_the_published_pages_are_built_without_importing_a_plug_in():
+    """results/store holds Lion's and Schedule-Free AdamW's trials; building its leaderboard imports neither."""
+    script = ("import sys; from regclip_bench.report import leaderboard; b = leaderboard.compute(sys.argv[1]); "
+              "assert {'lion', 'schedulefree_adamw'} <= {e.get('optimizer') for e in b['entries']}; "
+              "assert not {'lion_pytorch', 'schedulefree'} & set(sys.modules), 'imported'")
+    done = subprocess.run([sys.executable, "-c", script, str(ROOT / "results" / "store")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
 
 
 # --- the two real third-party optimizers (the `plugins` extra) --------------------------------

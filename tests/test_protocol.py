@@ -207,6 +207,7 @@ def test_on_a_final_metric_task_a_stable_rate_ends_at_the_target(tmp_path):
     (line,) = [f for f in findings.findings([("teacher_mlp", s) for s in protocol.studies(
         load(str(tmp_path), "trials"))]) if f["kind"] == "lr_range"]
     assert line["evidence"]["sgd"]["stable"] == [1.0]
+    assert line["claim"].startswith("learning rates whose median seed ends at the target: sgd only η = 1")
 
 
 def test_time_to_target_selection_breaks_ties_by_the_metric(tmp_path):

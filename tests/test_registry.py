@@ -43,7 +43,7 @@ def test_every_entry_has_its_own_colour_in_legend_order():
 def test_the_palette_extends_past_the_built_ins_colour_blind_safe_first(monkeypatch):
     monkeypatch.setattr(colors, "_others", set())   # a store with these twelve other names
     others = [f"plugin_{i:02d}" for i in range(12)]
-    colors.include(others)
+    colors.use(others)
     shown = [colors.of(n) for n in others]
     assert shown[:9] == list(colors.EXTENSION) and set(shown[9:]) == {colors.OTHER}
     assert not set(colors.EXTENSION) & set(colors.OPTIMIZER_COLORS.values())
@@ -164,3 +164,11 @@ def test_adding_a_built_in_is_one_file_and_one_entry(tmp_path, monkeypatch, caps
     assert "my_sign width=16 depth=2 lr=0.01 beta1=0.9" in out and "completed" in out
     assert state_copies(OPTIMIZERS["my_sign"], {"lr": 0.01, "beta1": 0.9}) == 1
     assert colors.of("my_sign") in colors.EXTENSION   # no colour given: the extension's next
+
+
+def test_a_stores_other_names_get_their_colours_from_that_store_alone(monkeypatch):
+    """What was drawn before in the same process does not shift a plug-in's colour on a page."""
+    colors.use(["aaa_plugin", "lion", "sgd"])
+    assert colors.of("lion") == colors.EXTENSION[1] and colors.of("sgd") == OPTIMIZERS["sgd"].color
+    colors.use(["lion", "schedulefree_adamw"])
+    assert (colors.of("lion"), colors.of("schedulefree_adamw")) == colors.EXTENSION[:2]

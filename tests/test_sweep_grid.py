@@ -66,3 +66,11 @@ def test_the_main_jobs_quick_grid_crosses_sgds_stability_limit():
     assert lrs == {"delta_gclip": [0.3, 3.0], "gclip": [0.3, 3.0], "sgd": [0.3, 3.0], "adam": [1e-3]}
     assert {t.config.hparams["gamma"] for t in trials if t.config.optimizer in ("delta_gclip", "gclip")} == {0.01}
     assert len(trials) == 42
+
+
+def test_beta1_and_beta2_are_grid_axes_like_any_hyperparameter():
+    trials = plan_grid(TASK, grid={"width": [64], "depth": [1], "lr": [1e-3], "beta1": [0.8, 0.9],
+                                   "beta2": [0.99, 0.999]}, optimizers=["adam", "sgd"], seeds=1)
+    adam = sorted((t.config.hparams["beta1"], t.config.hparams["beta2"]) for t in trials if t.config.optimizer == "adam")
+    assert adam == [(0.8, 0.99), (0.8, 0.999), (0.9, 0.99), (0.9, 0.999)]
+    assert [t.config.hparams for t in trials if t.config.optimizer == "sgd"] == [{"lr": 1e-3, "weight_decay": 0.0}]

@@ -3,7 +3,7 @@
 A built-in optimizer's colour is on its registry entry (Okabe & Ito's eight, "Color Universal Design",
 2008: distinct for readers with any common form of colour-blindness).  Every other name — a plug-in,
 a submitted result — takes the next colour of an extension that stays colour-blind safe, Paul Tol's
-"muted" scheme (2021), in name order among the other names of the store being drawn (`include`);
+"muted" scheme (2021), in name order among the other names of the store being drawn (`use`);
 past its nine, grey.  Drawing never imports a plug-in: only names are read.
 """
 
@@ -19,16 +19,18 @@ OTHER = "#999999"
 _others: set[str] = set()
 
 
-def include(names: Iterable[str]) -> None:
-    """Make the other (non-built-in) names of a store known before drawing it, so that each keeps one
-    colour in every figure and page drawn from it."""
+def use(names: Iterable[str]) -> None:
+    """The optimizer names of the store about to be drawn: its other (non-built-in) names take the
+    extension's colours in name order — the same in every figure and page drawn from it, whatever was
+    drawn before in this process."""
+    _others.clear()
     _others.update(n for n in names if n not in OPTIMIZER_COLORS)
 
 
 def of(name: str) -> str:
     if name in OPTIMIZER_COLORS:
         return OPTIMIZER_COLORS[name]
-    include([name])
+    _others.add(name)   # drawn without `use` (a hand-made table): it joins the others in name order
     rank = sorted(_others).index(name)
     return EXTENSION[rank] if rank < len(EXTENSION) else OTHER
 

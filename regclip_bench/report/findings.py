@@ -212,7 +212,8 @@ def lr_range(task: str, study: Study) -> Finding | None:
         parts.append(f"{entry.optimizer} {text}" + (f", best at the {edge} η tried" if edge else ""))
     if not parts:
         return None
-    claim = "learning rates whose median seed reaches the target: " + "; ".join(parts) + "."
+    how = "reaches the target" if study.scoring.by == "time_to_target" else "ends at the target"
+    claim = f"learning rates whose median seed {how}: " + "; ".join(parts) + "."
     return Finding("lr_range", task, study.workload, claim, evidence, study.headline)
 
 

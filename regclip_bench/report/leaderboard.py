@@ -45,7 +45,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 def compute(store: str) -> dict[str, Any]:
     trials = load(store, "trials")
-    colors.include(trials["optimizer"].unique())
+    colors.use(trials["optimizer"].unique())
     ran = _when_ran(load(store, "sweeps"))
     suite, submitted = protocol.by_source(trials)
     entries, found = _entries(suite, ran, set(task_names()))

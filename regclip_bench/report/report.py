@@ -34,7 +34,7 @@ def log_scale(metric: str) -> bool:
 def build_report(store: str, out: str | Path, task: str | None = None) -> list[Path]:
     """Write report(s) for `task` (or every task in the store) under `out`; return the HTML paths."""
     out = Path(out).expanduser()
-    colors.include(load(store, "trials")["optimizer"].unique())
+    colors.use(load(store, "trials")["optimizer"].unique())
     trials_all = protocol.by_source(load(store, "trials", {"task": task} if task else None))[0]   # the suite's
     tasks = sorted(trials_all["task"].unique()) if task is None else [task]
     pages = []

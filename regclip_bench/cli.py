@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "every optimizer; a larger N later keeps the first N), each with every seed")
     sweep.add_argument("--sequence-seed", type=int, default=0, metavar="S",
                        help="--budget: the seed of the sequence (default 0)")
+    sweep.add_argument("--no-held-out", action="store_true",
+                       help="--budget: stop after the tuning seeds (a scan; the leaderboard then ranks the "
+                            "workload on the seeds that chose its configurations)")
     _add_execution_options(sweep)
     sweep.add_argument("--no-aggregate", action="store_true", help="leave the results in the sweep folder")
 
@@ -266,12 +269,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.budget is not None:
             raise ConfigError("--budget: budgeted tuning is its own mode; leave out --mode search")
         return _search(args, task, name, grid, fixed, optimizers or list(task.search_space.optimizers))
+    if args.no_held_out and args.budget is None:
+        raise ConfigError("--no-held-out: held-out seeds belong to budgeted tuning; give --budget N")
     if args.budget is not None:
         from .sweep.grid import describe_budget, plan_budget
         trials, plan = plan_budget(task, args.budget, grid, fixed, optimizers, args.seeds, args.sequence_seed)
         print(f"sweep {name}: {len(trials)} trials of {task.name}: {args.budget} configurations per optimizer "
               f"and workload ({plan['sequence']}, seed {args.sequence_seed}) × {plan['seeds']} seeds")
         print("\n".join(describe_budget(trials, plan, values=args.dry_run)))
+        if not args.no_held_out:
+            print(_held_out_line(task, trials))
     else:
         trials = plan_grid(task, grid, fixed, optimizers, args.seeds)
         plan = {"mode": "grid"}
@@ -279,9 +286,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("\n".join(describe_grid(trials)))
     if args.dry_run:
         return 0
-    from .sweep.runner import run_sweep
-    outcome = run_sweep(trials, _sweep_options(args, name, task), task.model_dump(mode="json"), plan=plan)
-    return _report(outcome, args, name)
+    from .sweep.runner import run_protocol, run_sweep
+    options = _sweep_options(args, name, task)
+    if args.budget is not None and not args.no_held_out:
+        return _report(run_protocol(trials, options, task, plan), args, name)
+    return _report(run_sweep(trials, options, task.model_dump(mode="json"), plan=plan), args, name)
+
+
+def _held_out_line(task, trials) -> str:
+    from .identity import trial_identity
+    from .spec import report_seeds
+    chosen = len({(t.config.optimizer, trial_identity(t.config)["workload_key"]) for t in trials})
+    seeds = report_seeds(task)
+    return (f"  then each optimizer's configuration chosen on these seeds, per workload, on {len(seeds)} held-out "
+            f"seeds ({seeds[0]}–{seeds[-1]}): {chosen * len(seeds)} more trials")
 
 
 def _local_token(args: argparse.Namespace) -> None:
@@ -320,16 +338,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for task, (trials, described) in plans.items():
         print(f"  {task:18s} {len(trials):4d} trials ({described['headline_workloads']} headline workload(s) × "
               f"{args.budget} × {described['seeds']} seeds)")
+        print("  " + _held_out_line(load_task(task), trials))
     if args.dry_run:
         return 0
     _local_token(args)
     from .results import aggregate
-    from .sweep.runner import run_sweep
+    from .sweep.runner import run_protocol
     code = 0
     for task, (trials, described) in plans.items():
         name = f"submit-{submission.name}-{task}"
-        outcome = run_sweep(trials, _sweep_options(args, name, load_task(task)),
-                            load_task(task).model_dump(mode="json"), plan=described)
+        outcome = run_protocol(trials, _sweep_options(args, name, load_task(task)), load_task(task), described)
         done = aggregate(outcome.sweep_dir, args.store)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
         print(f"  {task}: ran {outcome.ran} trials ({counts or 'none new'}), {outcome.errored} errored; "

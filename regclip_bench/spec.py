@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
@@ -285,9 +285,27 @@ class Choice(_Strict):
 TuningRange = LogRange | UniformRange | Choice | Finite
 
 
+# The protocol's held-out seeds (docs/protocol.md): configurations are chosen on the tuning seeds
+# 0 … search_space.seeds − 1 (at most 1,000), and each optimizer's chosen configuration is reported on
+# seeds REPORT_SEED_BASE, REPORT_SEED_BASE + 1, …, which no selection ever sees.
+REPORT_SEED_BASE = 10_000
+
+
+def report_seeds(task: TaskSpec) -> list[int]:
+    """The held-out seeds a task's chosen configurations are reported on."""
+    n = task.tuning.report_seeds if task.tuning is not None else TuningSpec.model_fields["report_seeds"].default
+    return list(range(REPORT_SEED_BASE, REPORT_SEED_BASE + n))
+
+
+def is_report_seed(seed: Any) -> bool:
+    return isinstance(seed, (int, float)) and not isinstance(seed, bool) and seed >= REPORT_SEED_BASE
+
+
 class TuningSpec(_Strict):
-    """Per-optimizer ranges for budgeted quasi-random tuning (`sweep --budget N`)."""
+    """Per-optimizer ranges for budgeted quasi-random tuning (`sweep --budget N`), and how many held-out
+    seeds report each optimizer's chosen configuration."""
     optimizers: dict[str, dict[str, TuningRange]]
+    report_seeds: Annotated[int, Field(ge=2, le=100)] = 10
 
     @field_validator("optimizers")
     @classmethod

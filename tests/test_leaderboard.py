@@ -50,7 +50,7 @@ def test_every_number_matches_the_store(store, tmp_path):
         best_lr = per.sort_values(["steps", "c"]).index[0]
         assert entry["configuration"]["lr"] == best_lr
         chosen = mine.assign(c=capped)[mine.lr == best_lr]
-        assert entry["seeds"] == 3 and entry["diverged"] == int((chosen.status == "diverged").sum())
+        assert entry["seeds"] == {"tune": [0, 1, 2], "report": [], "reported_on": 3} and entry["diverged"] == int((chosen.status == "diverged").sum())
         assert entry["metric_mean"] == pytest.approx(chosen.c.mean(), rel=1e-12)
         half = stats.t.ppf(0.975, 2) * chosen.c.std(ddof=1) / math.sqrt(3)
         assert entry["metric_ci95"] == pytest.approx(half, rel=1e-12)

@@ -201,7 +201,7 @@ def test_a_submission_runs_through_submit_on_ray_and_lands_in_the_store(tmp_path
     assert trials["optimizer_origin"].iloc[0] == "submission sign_sgd"
     board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     entry = next(e for e in board["entries"] if e.get("optimizer") == "sign_sgd")
-    assert entry["budget"]["configurations"] == 2 and entry["seeds"] == 2
+    assert entry["budget"]["configurations"] == 2 and entry["seeds"]["tune"] == [0, 1]
     # reading the store never runs (nor needs) the submission's code: its folder gone, the pages are made
     import shutil
     shutil.rmtree(folder)

@@ -46,9 +46,10 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 def compute(store: str) -> dict[str, Any]:
     trials = load(store, "trials")
     colors.use(trials["optimizer"].unique())
-    ran = _when_ran(load(store, "sweeps"))
+    sweeps = load(store, "sweeps")
+    ran, modes = _when_ran(sweeps), protocol.sweep_modes(sweeps)
     suite, submitted = protocol.by_source(trials)
-    entries, found = _entries(suite, ran, set(task_names()))
+    entries, found = _entries(suite, ran, modes, set(task_names()))
     def steps(task: str, trial_ids: list[str]) -> pd.DataFrame:
         return load(store, "steps", {"task": task, "trial_id": trial_ids})
 
@@ -57,11 +58,11 @@ def compute(store: str) -> dict[str, Any]:
              "profile": performance_profile([s for _, s in found if s.headline]),
              "rules": RULES}
     if not submitted.empty:   # apart: ranked among themselves, never beside (or instead of) the suite's trials
-        board["submitted"] = _entries(submitted, ran, set())[0]
+        board["submitted"] = _entries(submitted, ran, modes, set())[0]
     return board
 
 
-def _entries(trials: pd.DataFrame, ran: dict[str, tuple[str, str]],
+def _entries(trials: pd.DataFrame, ran: dict[str, tuple[str, str]], modes: dict[str, str],
              listed: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, Study]]]:
     """Every workload × optimizer entry of `trials`, headline workloads first; tasks in `listed`
     without trials as "not yet run"."""
@@ -72,7 +73,7 @@ def _entries(trials: pd.DataFrame, ran: dict[str, tuple[str, str]],
         if group.empty:
             entries.append({"task": task, "status": "not yet run", "headline": True})
             continue
-        for study in protocol.ordered(protocol.studies(protocol.distinct_trials(group)), task):
+        for study in protocol.ordered(protocol.studies(group, modes), task):
             found.append((task, study))
             entries += [_entry(task, study, e, ran) for e in study.entries]
     order = {id(e): i for i, e in enumerate(entries)}
@@ -88,11 +89,20 @@ RULES = {
                  "minimise, highest for one to maximise; a diverged, failed or timed-out seed counts as its initial "
                  "value); for a time-to-target task, the fewest median steps to the target (seconds where "
                  "every trial ran on one GPU model), ties broken by that metric",
-    "ci": "95% Student-t interval of the capped metric over the seeds of the chosen configuration",
+    "protocol": "a workload with trials from the budgeted protocol (sweep --budget N, submit) is compared on those "
+                "alone: N configurations per optimizer drawn by a scrambled Halton sequence from its tuning ranges, "
+                "each run on the tuning seeds; its grid trials stay out of the ranking",
+    "held_out": "each optimizer's configuration is chosen on the tuning seeds (0, 1, 2) and then run on the "
+                "protocol's held-out seeds (10000 onwards, 10 by default), which no selection sees; the mean, the "
+                "interval, the time to target and every test are on those; where every optimizer of a workload has "
+                "them, the rank is by them (time to target: the median; then the share of seeds that reach it; "
+                "then the metric)",
+    "ci": "95% Student-t interval of the capped metric over the seeds that report the chosen configuration "
+          "(held-out where it ran on them)",
     "equal_budget": "k = the fewest configurations any optimizer tried on the workload; each optimizer's "
                     "expected best of k configurations drawn without replacement from those it tried, by "
-                    "exact order statistics (k = every configuration when all tried as many: the best one); "
-                    "the rank on a workload is by it (for a time-to-target "
+                    "exact order statistics (k = every configuration when all tried as many: the best one), on the "
+                    "tuning seeds; the rank on a workload without held-out seeds is by it (for a time-to-target "
                     "task where it can miss the target, by its chance of reaching it, then by the metric)",
     "lr_sensitivity": "over the learning rates tried with the other hyperparameters at the best "
                       "configuration's (at least 3, spanning at least a decade): the mean capped metric "
@@ -126,18 +136,21 @@ def _entry(task: str, study: Study, entry: Entry, ran: dict[str, tuple[str, str]
     return {
         "task": task, "workload": study.workload, "workload_key": study.workload_key,
         "headline": study.headline, "optimizer": entry.optimizer, "status": "ran",
-        "rank_at_equal_budget": entry.rank,
+        "protocol": study.protocol, "rank": entry.rank,
+        "ranked_by": "held-out seeds" if study.held_out else "expected best at equal budget",
         "selection": {"metric": study.scoring.metric, "direction": study.scoring.direction,
                       "score": study.scoring.by, "time_measure": study.measure,
                       "rule": study.scoring.describe()},
         "configuration": {k: _plain(v) for k, v in protocol.hyperparameters(best["config_json"]).items()},
         "config_key": best["config_key"],
-        "seeds": len(runs), "diverged": int((runs["status"] == "diverged").sum()),
+        "seeds": {"tune": entry.seeds["tune"], "report": entry.seeds["report"], "reported_on": len(runs)},
+        "diverged": int((runs["status"] == "diverged").sum()),
         "no_progress": int((runs["status"] == "no_progress").sum()),
         "metric_mean": mean, "metric_ci95": half,
         "steps_to_target_median": float(np.median(runs["steps_to_target"].astype(float))),
         "seconds_to_target_median": float(np.median(runs["seconds_to_target"].astype(float))),
-        "time_to_target_median": float(best["time"]),
+        "time_to_target_median": entry.reported["time_to_target"],
+        "p_reach": entry.reported["p_reach"],
         "time_to_target_seeds": runs[study.measure].astype(float).tolist(),
         "budget": entry.budget,
         "expected_best_at_equal_budget": {"k": entry.expected["k"], "metric": entry.expected["metric"],
@@ -176,7 +189,8 @@ def _span(spans: list[tuple[str, str]]) -> list[str] | None:
 
 def _workload(task: str, study: Study) -> dict[str, Any]:
     return {"task": task, "workload": study.workload, "workload_key": study.workload_key,
-            "headline": study.headline, "equal_budget_k": study.k, "time_measure": study.measure,
+            "headline": study.headline, "protocol": study.protocol, "ranked_on_held_out_seeds": study.held_out,
+            "equal_budget_k": study.k, "time_measure": study.measure,
             "hardware": study.hardware, "optimizers": [e.optimizer for e in study.entries]}
 
 
@@ -209,10 +223,13 @@ def performance_profile(headline: list[Study], seed: int = 0) -> dict[str, Any]:
     timed = [s for s in headline if s.scoring.by == "time_to_target"]
     if not timed:
         return {"scores": {}, "rank": {}, "rank_ci95": {}, "workloads": []}
-    times = {s.workload: {e.optimizer: e.expected["time_to_target"] for e in s.entries} for s in timed}
+    # the held-out seeds' median time where the workload has them, else the expected best at equal budget
+    times = {s.workload: {e.optimizer: (e.reported if s.held_out else e.expected)["time_to_target"]
+                          for e in s.entries} for s in timed}
     scores = profile_scores(times)
     rng = np.random.default_rng(seed)
-    resampled = {s.workload: protocol.bootstrap_expected_times(s, rng, BOOTSTRAP) for s in timed}
+    resampled = {s.workload: (protocol.bootstrap_reported_times if s.held_out else protocol.bootstrap_expected_times)(
+        s, rng, BOOTSTRAP) for s in timed}
     ranks: dict[str, list[int]] = {o: [] for o in scores}
     for b in range(BOOTSTRAP):
         sample = {w: {o: float(v[b]) for o, v in per.items()} for w, per in resampled.items()}
@@ -239,15 +256,22 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
     unit = "steps" if entry["selection"]["time_measure"] == "steps_to_target" else "s"
     time = fmt(entry["time_to_target_median"])
     plugin = " (plug-in, run by the suite)" if entry["provenance"].get("optimizer_origin") else ""
-    return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank_at_equal_budget"]),
+    return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank"]),
             "optimizer": entry["optimizer"] + plugin, "metric": entry["selection"]["metric"],
             "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
-            "seeds": f"{entry['seeds']} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
+            "seeds": f"{_seeds_text(entry['seeds'])} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
             "time to target": time if time in ("missed", "—") else f"{time} {unit}",
             **tuning_cells(entry["budget"], entry["expected_best_at_equal_budget"], entry["lr_sensitivity"],
                            entry["stable_lr_decades"]),
             "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items()),
             "provenance": provenance_line(entry)}
+
+
+def _seeds_text(seeds: dict[str, Any]) -> str:
+    """"10 held-out (chosen on 3)", or "3 (chosen on them)" where the chosen configuration ran on no held-out seed."""
+    if seeds["report"]:
+        return f"{len(seeds['report'])} held-out (chosen on {len(seeds['tune'])})"
+    return f"{len(seeds['tune'])} (chosen on them)"
 
 
 def provenance_line(entry: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..identity import NOT_HYPERPARAMETERS
-from ..spec import load_task
+from ..spec import is_report_seed, load_task
 from ..summary import Status, recorded_name
 
 FAILED = (Status.DIVERGED.value, Status.FAILED.value, Status.TIMED_OUT.value)
@@ -204,15 +204,22 @@ def lr_sensitivity(scan: pd.DataFrame, scoring: Scoring) -> tuple[float | None, 
 class Entry:
     """One optimizer on one workload, under the protocol."""
     optimizer: str
-    configs: pd.DataFrame        # its configurations, best first
+    configs: pd.DataFrame        # its configurations on the tuning seeds, best first
     best: pd.Series              # the chosen one
-    trials: pd.DataFrame         # the chosen configuration's trials (its seeds)
+    trials: pd.DataFrame         # what is reported: the chosen configuration on the held-out seeds (its
+                                 # tuning seeds where it has none)
     budget: dict[str, Any]
-    expected: dict[str, float]   # at the workload's equal budget k
+    expected: dict[str, float]   # at the workload's equal budget k, on the tuning seeds
     rank: int
     scan: pd.DataFrame
     lr_sensitivity: float | None
     stable_lr_decades: float | None
+    seeds: dict[str, list[int]] = field(default_factory=dict)    # {"tune": […], "report": […]}
+    reported: dict[str, float] = field(default_factory=dict)     # on the held-out seeds: metric, time, p_reach
+
+    @property
+    def held_out(self) -> bool:
+        return bool(self.seeds.get("report"))
 
 
 @dataclass
@@ -224,15 +231,53 @@ class Study:
     measure: str                 # steps_to_target or seconds_to_target
     hardware: str
     k: int
-    entries: list[Entry]         # by rank at equal budget
-    trials: pd.DataFrame         # the workload's (distinct) trials
+    entries: list[Entry]         # by rank: on the held-out seeds where every entry has them, else at equal budget
+    trials: pd.DataFrame         # the workload's (distinct) trials on the tuning seeds: what selection sees
     headline: bool = False       # one of its task's headline workloads
+    protocol: str = "grid"       # "budget": every configuration from the budgeted protocol's sweeps
+
+    @property
+    def held_out(self) -> bool:
+        return bool(self.entries) and all(e.held_out for e in self.entries)
 
 
-def study(trials: pd.DataFrame, scoring: Scoring) -> Study:
-    """Compare the optimizers of one workload's (distinct) trials."""
+def split_seeds(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the trials on tuning seeds, those on the protocol's held-out report seeds)."""
+    held = trials["seed"].map(is_report_seed).astype(bool)
+    return trials[~held], trials[held]
+
+
+def best_configurations(configs: pd.DataFrame) -> pd.DataFrame:
+    """Each optimizer's chosen configuration: the first of its rows in `configurations`' order."""
+    return configs.groupby("optimizer", sort=True).head(1).reset_index(drop=True)
+
+
+def chosen(trials: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(workload key, optimizer) → the config key chosen on the tuning seeds of `trials` (a sweep's
+    rows, before the held-out seeds run): the protocol's selection, as the leaderboard makes it."""
+    out = {}
+    for key, group in split_seeds(trials)[0].groupby("workload_key", sort=True):
+        scoring = Scoring.of(group["workload_json"].iloc[0])
+        configs = configurations(group, scoring, time_measure(group)[0])
+        out.update({(key, row.optimizer): row.config_key for row in best_configurations(configs).itertuples()})
+    return out
+
+
+def _reported(runs: pd.DataFrame, scoring: Scoring, measure: str) -> dict[str, float]:
+    """The chosen configuration's score on the seeds that report it."""
+    row = configurations(runs, scoring, measure).iloc[0]
+    times = runs[measure].astype(float)
+    return {"metric": float(row["metric"]), "time_to_target": float(row["time"]),
+            "p_reach": float(np.isfinite(times).mean()), "primary": float(row["primary"]),
+            "secondary": float(row["secondary"])}
+
+
+def study(trials: pd.DataFrame, scoring: Scoring, protocol_name: str = "grid") -> Study:
+    """Compare the optimizers of one workload's (distinct) trials: each one's configuration chosen on the
+    tuning seeds, reported on the held-out seeds where it ran on them."""
     measure, hardware = time_measure(trials)
-    configs = configurations(trials, scoring, measure)
+    tune, held = split_seeds(trials)
+    configs = configurations(tune, scoring, measure)
     per_optimizer = {name: group.reset_index(drop=True) for name, group in configs.groupby("optimizer", sort=True)}
     k = min(len(group) for group in per_optimizer.values())
     entries = []
@@ -240,28 +285,61 @@ def study(trials: pd.DataFrame, scoring: Scoring) -> Study:
         best = group.iloc[0]
         scan = lr_scan(group, best)
         sensitivity, decades = lr_sensitivity(scan, scoring)
-        mine = trials[trials["optimizer"] == name]
+        mine = tune[tune["optimizer"] == name]
+        selected = mine[mine["config_key"] == best["config_key"]]
+        reported = held[held["config_key"] == best["config_key"]]
+        runs = reported if len(reported) else selected
         entries.append(Entry(
-            name, group, best, mine[mine["config_key"] == best["config_key"]],
-            {"configurations": len(group), "trials": len(mine),
-             "train_seconds": float(mine["train_time_s"].astype(float).sum())},
-            expected_at(group, k), 0, scan, sensitivity, decades))
-    # by the expected score at equal budget; where a time to target is infinite on both sides (the best of
-    # k can miss), the likelier to reach the target first; then the expected metric.  Ties share a rank.
+            name, group, best, runs,
+            {"configurations": len(group), "trials": len(mine) + len(reported),
+             "train_seconds": float(mine["train_time_s"].astype(float).sum()
+                                    + reported["train_time_s"].astype(float).sum())},
+            expected_at(group, k), 0, scan, sensitivity, decades,
+            {"tune": sorted(int(s) for s in selected["seed"]), "report": sorted(int(s) for s in reported["seed"])},
+            _reported(runs, scoring, measure)))
+    # on the held-out seeds where every optimizer has them (each chose once, on other seeds: no estimator
+    # needed); else by the expected score at equal budget.  Where a time to target is infinite on both
+    # sides, the likelier to reach the target first; then the metric.  Ties share a rank.
     by_time = scoring.by == "time_to_target"
-    keys = {e.optimizer: (e.expected["primary"], -e.expected["p_reach"] if by_time else 0.0, e.expected["secondary"])
-            for e in entries}
+    held_out = all(e.held_out for e in entries)
+    scores = {e.optimizer: e.reported if held_out else e.expected for e in entries}
+    keys = {o: (v["primary"], -v["p_reach"] if by_time else 0.0, v["secondary"]) for o, v in scores.items()}
     for entry in entries:
         entry.rank = 1 + sum(other < keys[entry.optimizer] for other in keys.values())
     entries.sort(key=lambda e: (e.rank, e.optimizer))
     first = trials.iloc[0]
-    return Study(first["workload_key"], first["workload"], scoring, measure, hardware, k, entries, trials)
+    return Study(first["workload_key"], first["workload"], scoring, measure, hardware, k, entries, tune,
+                 protocol=protocol_name)
 
 
-def studies(trials: pd.DataFrame) -> list[Study]:
-    """One study per workload in `trials` (distinct trials), each scored by its own target."""
-    return [study(group, Scoring.of(group["workload_json"].iloc[0]))
-            for _, group in trials.groupby("workload_key", sort=True)]
+BUDGET_MODES = ("budget", "report")   # sweep modes of the budgeted protocol (sweep --budget, submit)
+
+
+def sweep_modes(sweeps: pd.DataFrame) -> dict[str, str]:
+    """sweep id → its modes, from the store's sweeps table."""
+    return {} if sweeps.empty else dict(zip(sweeps["sweep_id"].astype(str), sweeps["modes"].astype(str)))
+
+
+def protocol_trials(trials: pd.DataFrame, modes: dict[str, str]) -> dict[str, tuple[str, pd.DataFrame]]:
+    """workload key → (its protocol, its trials): a workload with trials from the budgeted protocol's sweeps
+    (`modes`: sweep id → the sweep's modes) is compared on those alone — the same N configurations per
+    optimizer — and its grid trials stay out of the ranking; any other workload on its grid trials."""
+    budgeted = trials["sweep_id"].map(lambda s: any(m in BUDGET_MODES for m in str(modes.get(s, "")).split(",")))
+    out = {}
+    for key, group in trials.groupby("workload_key", sort=True):
+        mine = budgeted.loc[group.index]
+        out[key] = ("budget", group[mine]) if mine.any() else ("grid", group)
+    return out
+
+
+def studies(trials: pd.DataFrame, modes: dict[str, str] | None = None) -> list[Study]:
+    """One study per workload in `trials`, each scored by its own target, on the budgeted protocol's
+    trials where the workload has any (`protocol_trials`)."""
+    found = []
+    for _, (name, group) in protocol_trials(trials, modes or {}).items():
+        group = distinct_trials(group)
+        found.append(study(group, Scoring.of(group["workload_json"].iloc[0]), name))
+    return found
 
 
 def expected_curve(configs: pd.DataFrame) -> pd.DataFrame:
@@ -359,4 +437,15 @@ def bootstrap_expected_times(study: Study, rng: np.random.Generator, resamples: 
         values = ranked[:, used]
         finite = np.array([weighted_sum(weights[used], row) for row in np.where(np.isinf(values), 0.0, values)])
         out[entry.optimizer] = np.where(np.isinf(values).any(axis=1), np.inf, finite)
+    return out
+
+
+def bootstrap_reported_times(study: Study, rng: np.random.Generator, resamples: int) -> dict[str, np.ndarray]:
+    """Per optimizer, `resamples` medians of its chosen configuration's times to target on its held-out
+    seeds, each after resampling those seeds with replacement."""
+    out = {}
+    for entry in study.entries:
+        times = entry.trials[study.measure].astype(float).to_numpy()
+        picks = (rng.random((resamples, len(times))) * len(times)).astype(int)
+        out[entry.optimizer] = np.median(times[picks], axis=1)
     return out

@@ -37,17 +37,18 @@ def build_report(store: str, out: str | Path, task: str | None = None) -> list[P
     colors.use(load(store, "trials")["optimizer"].unique())
     trials_all = protocol.by_source(load(store, "trials", {"task": task} if task else None))[0]   # the suite's
     tasks = sorted(trials_all["task"].unique()) if task is None else [task]
+    modes = protocol.sweep_modes(load(store, "sweeps"))
     pages = []
     for name in tasks:
         trials = trials_all[trials_all["task"] == name]
         if not trials.empty:
-            pages.append(_task_report(store, name, protocol.distinct_trials(trials), out / name))
+            pages.append(_task_report(store, name, trials, modes, out / name))
     return pages
 
 
-def _task_report(store: str, task: str, trials: pd.DataFrame, out: Path) -> Path:
+def _task_report(store: str, task: str, trials: pd.DataFrame, modes: dict[str, str], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    found = protocol.ordered(protocol.studies(trials), task)
+    found = protocol.ordered(protocol.studies(trials, modes), task)
     scoring = found[0].scoring
     # In full: the headline workloads, or every workload when the store has none of them.
     headline = [s for s in found if s.headline] or found

@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, check_name
-from ..storage import filesystem, is_uri, join, normalise, read_json, write_bytes
+from ..storage import filesystem, finished_keys, is_uri, join, normalise, read_json, write_bytes
 from ..trial_io import decode_metadata
 from ..identity import identity_from_flat
 from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
@@ -86,6 +86,19 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
         _write_partition(store, name, task, sweep_id, table)
         rows[name] = table.num_rows
     return Aggregated(sweep_id, task, len(files), rows)
+
+
+def trial_rows(sweep_dir: str, keys: list[str]) -> pd.DataFrame:
+    """The trials-table rows of the finished trials `keys` of a sweep folder, read from their files
+    (what the protocol selects on before the sweep is aggregated)."""
+    fs, trials_path = filesystem(join(normalise(sweep_dir), "trials"))
+    done = finished_keys(sweep_dir)
+    rows = []
+    for key in keys:
+        if key in done:
+            _, summary, _ = _read_trial_file(fs, f"{trials_path}/{key}.parquet")
+            rows.append({"sweep_id": "", "trial_id": key, **_trial_row(summary, key)})
+    return pd.DataFrame(rows)
 
 
 def _read_manifest(sweep_dir: str) -> dict[str, Any]:

@@ -190,6 +190,21 @@ def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None =
     return list(planned.values()), plan
 
 
+def plan_report(task: TaskSpec, trials: list[PlannedTrial], chosen: set[str]) -> list[PlannedTrial]:
+    """The held-out trials of the protocol: each configuration in `chosen` (config keys, selected on the
+    tuning seeds of `trials`) on every report seed of the task."""
+    from ..identity import trial_identity
+    from ..spec import report_seeds
+    planned: dict[str, PlannedTrial] = {}
+    first: dict[str, PlannedTrial] = {}
+    for trial in trials:
+        first.setdefault(trial_identity(trial.config)["config_key"], trial)
+    for key in sorted(chosen):
+        for seed in report_seeds(task):
+            _add(planned, task, {**first[key].overrides, "seed": seed})
+    return list(planned.values())
+
+
 def describe_budget(trials: list[PlannedTrial], plan: dict[str, Any], values: bool = False) -> list[str]:
     """Lines for the user: the workloads, each optimizer's configurations and trials, and (`values`)
     every configuration drawn, in the sequence's order."""

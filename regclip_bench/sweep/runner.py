@@ -112,6 +112,39 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     return outcome
 
 
+def run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskSpec, plan: dict[str, Any],
+                 stream: TextIO | None = None) -> SweepOutcome:
+    """The budgeted protocol (docs/protocol.md) in one sweep: the tuning trials, then — per workload and
+    optimizer — the configuration chosen on them (the leaderboard's selection, `report.protocol.chosen`)
+    on each of the task's held-out seeds, which no selection sees."""
+    import dataclasses
+
+    from ..report.protocol import chosen
+    from ..results.store import trial_rows
+    from ..spec import report_seeds
+    from .grid import plan_report
+    task_dump = task.model_dump(mode="json")
+    outcome = run_sweep(trials, options, task_dump, stream, plan)
+    if outcome.interrupted:
+        return outcome
+    rows = trial_rows(outcome.sweep_dir, [t.key for t in trials])
+    keys = set(chosen(rows).values()) if not rows.empty else set()
+    held = plan_report(task, trials, keys)
+    seeds = report_seeds(task)
+    print(f"sweep {options.name}: held-out seeds: {len(keys)} chosen configurations × {len(seeds)} seeds "
+          f"({seeds[0]}–{seeds[-1]}) = {len(held)} trials", file=stream or sys.stdout)
+    second = run_sweep(held, dataclasses.replace(options, resume=False), task_dump, stream,
+                       {"mode": "report", "report_seeds": seeds, "chosen": sorted(keys)})
+    outcome.planned += second.planned
+    outcome.already_done += second.already_done
+    outcome.ran += second.ran
+    outcome.errored += second.errored
+    outcome.interrupted = second.interrupted
+    for status, n in second.statuses.items():
+        outcome.statuses[status] = outcome.statuses.get(status, 0) + n
+    return outcome
+
+
 def packs(trials: list[PlannedTrial], k: int) -> tuple[list[list[PlannedTrial]], list[str]]:
     """The trials grouped into packs of up to `k` that share a `packed.pack_key`, in planned order, and
     why the others run alone (packed.check_pack: one line per optimizer and reason, to say once)."""

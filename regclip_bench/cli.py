@@ -424,7 +424,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for page in build_report(args.store, out / "reports", task.name):
         print(f"      wrote {page}")
     print("[4/4] leaderboard")
-    _wrote(leaderboard.write(leaderboard.compute(args.store), out, reports="reports"), "      ")
+    from .report.page import beside
+    board, published = leaderboard.compute(args.store), leaderboard.published_board()
+    rows = beside(board, published)
+    if rows:
+        print("      beside the published leaderboard (results/leaderboard.json):")
+        for row in rows:
+            print(f"        {row['workload']} {row['optimizer']}: yours {row['yours']} — published {row['published']}")
+    _wrote(leaderboard.write(board, out, reports="reports", published=published), "      ")
     return 0
 
 

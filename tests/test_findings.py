@@ -247,9 +247,10 @@ def test_findings_lead_the_markdown_and_the_page(tmp_path):
     assert markdown.index("## Findings") < markdown.index("### Findings on other workloads") < markdown.index(
         "adam is best at equal budget") < markdown.index("## Headline workloads")   # w1 is no headline workload
     assert not any(f["headline"] for f in board["findings"])
-    page = (tmp_path / "site" / "index.html").read_text()
-    assert page.index("<h2>Findings</h2>") < page.index("adam is best at equal budget") < page.index(
-        "<h2>Headline workloads</h2>")
+    page = (tmp_path / "site" / "index.html").read_text()   # the page: the summary first, findings folded by task
+    assert page.index("<h2>At a glance</h2>") < page.index("<h2>Headline workloads</h2>") < page.index(
+        "<h2>Findings</h2>") < page.index("<summary>teacher_mlp: 1 finding</summary>") < page.index(
+        "Adam is best at equal budget")
 
 
 @pytest.mark.parametrize("reached, seeds, p", [((3, 0), (3, 3), 1 / 32), ((3, 1), (3, 3), 7 / 32),
@@ -260,3 +261,19 @@ def test_boschloos_test_compares_the_two_sides_as_groups(reached, seeds, p):
     the sides as rows it answered 0.16 for 3 against 1, which the leaderboard published."""
     from regclip_bench.report.findings import boschloo
     assert boschloo(reached, seeds) == pytest.approx(p, abs=1e-12)
+
+
+def test_a_chosen_value_at_the_edge_of_what_was_tried_is_flagged_on_any_axis(tmp_path):
+    """γ chosen at the smallest of three values tried is flagged (η inside is not); δ at its largest too;
+    an optimizer whose every choice lies inside says nothing."""
+    rows = [row("gclip", lr, s, steps=10.0 + 10 * abs(lr - 1.0) + 100 * gamma, gamma=gamma)
+            for lr in (0.1, 1.0, 10.0) for gamma in (0.01, 0.1, 1.0) for s in range(2)]
+    rows += [row("delta_gclip", 1.0, s, steps=10.0 + 1 / delta, gamma=0.1, delta=delta)
+             for delta in (0.001, 0.01, 0.1) for s in range(2)]
+    rows += [row("sgd", lr, s, steps=10.0 + abs(lr - 1.0)) for lr in (0.1, 1.0, 10.0) for s in range(2)]
+    (claim,) = found(tmp_path, rows, "range_edge")
+    assert claim["evidence"] == {
+        "gclip": {"gamma": {"chosen": 0.01, "side": "smallest", "tried": 3, "low": 0.01, "high": 1.0}},
+        "delta_gclip": {"delta": {"chosen": 0.1, "side": "largest", "tried": 3, "low": 0.001, "high": 0.1}}}
+    assert "gclip γ = 0.01 (the smallest of 3 tried, 0.01–1)" in claim["claim"]
+    assert "delta_gclip δ = 0.1 (the largest of 3 tried, 0.001–0.1)" in claim["claim"] and "sgd" not in claim["claim"]

@@ -69,7 +69,7 @@ def test_every_number_matches_the_store(store, tmp_path):
     saved = json.loads((tmp_path / "leaderboard.json").read_text())
     assert saved["schema"] == 2 and saved["entries"][-1]["task"] == "teacher_mlp"
     assert "not yet run" in (tmp_path / "leaderboard.md").read_text()
-    assert "<table id='board' class='sortable'>" in (tmp_path / "index.html").read_text() and len(paths) == 3
+    assert '<table id="board" class="sortable">' in (tmp_path / "index.html").read_text() and len(paths) == 3
 
 
 def test_profile_integral_by_hand():
@@ -300,3 +300,58 @@ def test_the_published_leaderboard_does_not_depend_on_the_cpus_vector_units(tmp_
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "leaderboard.json").read_text() == (root / "leaderboard.json").read_text()
+
+
+def test_the_main_jobs_entries_stand_beside_the_published_ones(store, tmp_path):
+    """`regclip-bench run teacher_mlp` sets its entries beside results/leaderboard.json's: its quick grid
+    includes the published headline workload (the same key), and the page lists yours and theirs."""
+    from regclip_bench.report.protocol import headline_keys
+    from regclip_bench.spec import load_task
+    from regclip_bench.sweep.grid import plan_quick
+    published = leaderboard.published_board()
+    assert published is not None and published["schema"] == leaderboard.LEADERBOARD_SCHEMA
+    quick = {trial_identity(t.config)["workload_key"] for t in plan_quick(load_task("teacher_mlp"))}
+    assert headline_keys("teacher_mlp")[0] in quick
+    assert headline_keys("teacher_mlp")[0] in {e.get("workload_key") for e in published["entries"]}
+
+    board = leaderboard.compute(str(store))
+    theirs = json.loads(json.dumps(board, default=float))
+    ran = [e for e in theirs["entries"] if e["status"] == "ran"]
+    leaderboard.write(board, tmp_path / "site", published=theirs)
+    page = (tmp_path / "site" / "index.html").read_text()
+    table = page.split('<table id="beside">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 1 + len(ran) and f"rank {ran[0]['rank']} of" in table
+    leaderboard.write(board, tmp_path / "alone")                     # nothing to set beside: no section
+    assert 'id="beside"' not in (tmp_path / "alone" / "index.html").read_text()
+
+
+def _held_entry(optimizer, time, metric, direction="min", score="time_to_target", reached=10):
+    return {"optimizer": optimizer, "ranked_by": "held-out seeds", "time_to_target_median": time,
+            "p_reach": reached / 10, "metric_mean": metric, "seeds": {"tune": [0, 1, 2], "report": list(range(10)),
+                                                                   "reported_on": 10},
+            "selection": {"time_measure": "steps_to_target", "metric": "final_loss", "direction": direction,
+                          "score": score}}
+
+
+def test_the_summary_figures_scores_are_the_best_over_each_by_hand():
+    from regclip_bench.report.page import decisive, normalised
+    timed = [_held_entry("a", 10.0, 0.1), _held_entry("b", 40.0, 0.1), _held_entry("c", math.inf, 0.5, reached=3)]
+    assert normalised(timed) == {"a": 1.0, "b": 0.25, "c": 0.0}
+    assert decisive(timed[2])[2] == "missed the target (3/10 seeds reached); final training loss 0.5"
+    final = [_held_entry("a", math.inf, 0.02, score="final_metric"), _held_entry("b", math.inf, 0.08, score="final_metric")]
+    assert normalised(final) == pytest.approx({"a": 1.0, "b": 0.25})
+    accuracy = [_held_entry("a", math.inf, 0.9, "max", "final_metric"), _held_entry("b", math.inf, 0.45, "max", "final_metric")]
+    assert normalised(accuracy) == pytest.approx({"a": 1.0, "b": 0.5})
+
+
+def test_the_profiles_held_out_bootstrap_resamples_the_seeds_medians():
+    rng = np.random.default_rng(0)
+    study = protocol.Study("w", "w", protocol.Scoring("final_loss", "initial_loss", "min", "time_to_target"),
+                           "steps_to_target", "cpu", 1, [], pd.DataFrame())
+    runs = pd.DataFrame({"steps_to_target": [10.0, 20.0, 30.0]})
+    study.entries = [protocol.Entry("a", pd.DataFrame(), pd.Series(dtype=float), runs, {}, {}, 1, pd.DataFrame(),
+                                    None, None)]
+    medians = protocol.bootstrap_reported_times(study, rng, 2000)["a"]
+    assert set(np.unique(medians)) <= {10.0, 20.0, 30.0}
+    # the median of 3 draws from {10, 20, 30} is 20 with probability 1 − 2·(7/27) = 13/27, by hand
+    assert (medians == 20.0).mean() == pytest.approx(13 / 27, abs=0.03)

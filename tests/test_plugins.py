@@ -159,7 +159,8 @@ def test_an_entry_point_of_an_installed_package_is_trained_and_shown_on_a_leader
     assert entry["run_by"] == "suite" and entry["budget"]["configurations"] == 2
     assert entry["provenance"]["optimizer_origin"] == ["entry point tinyopt:SignSGD"]
     leaderboard.write(board, tmp_path / "site-out")
-    assert "tiny_sign (plug-in, run by the suite)" in (tmp_path / "site-out" / "index.html").read_text()
+    page = (tmp_path / "site-out" / "index.html").read_text()
+    assert 'SignSGD <span class="tag">plug-in, run by the suite</span>' in page      # its class name, marked
 
 
 def test_changed_plug_in_code_is_a_new_configuration(tmp_path, monkeypatch):
@@ -197,11 +198,12 @@ def test_a_submission_runs_through_submit_on_ray_and_lands_in_the_store(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "a plug-in optimizer runs unpacked" in done.stdout
     trials = load(str(tmp_path / "store"), "trials")
-    assert len(trials) == 4 and set(trials["status"]) == {"completed"} and set(trials["result_source"]) == {"suite"}
+    assert len(trials) == 4 + 10 and set(trials["status"]) == {"completed"} and set(trials["result_source"]) == {"suite"}
     assert trials["optimizer_origin"].iloc[0] == "submission sign_sgd"
     board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     entry = next(e for e in board["entries"] if e.get("optimizer") == "sign_sgd")
     assert entry["budget"]["configurations"] == 2 and entry["seeds"]["tune"] == [0, 1]
+    assert entry["seeds"]["report"] == list(range(10_000, 10_010)) and entry["ranked_by"] == "held-out seeds"
     # reading the store never runs (nor needs) the submission's code: its folder gone, the pages are made
     import shutil
     shutil.rmtree(folder)

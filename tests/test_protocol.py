@@ -303,7 +303,7 @@ def test_a_budgeted_sweep_over_two_batch_sizes_gives_two_workloads_never_merged(
     common = ["teacher_mlp", "--grid", "batch_size=32,64", "--optimizers", "sgd,gclip", "--seeds", "1",
               "--set", "width=16", "--set", "depth=1", "--set", "steps=12", "--set", "log_every=4",
               "--set", "eval_every=12", "--name", "bs", "--storage", str(tmp_path / "sweeps"),
-              "--store", str(tmp_path / "store")]
+              "--store", str(tmp_path / "store"), "--no-held-out"]
     done = cli("sweep", *common, "--budget", "3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "12 trials" in done.stdout
@@ -346,3 +346,99 @@ def test_this_version_computes_the_keys_the_published_store_holds():
         computed = identity_from_flat(json.loads(row.config_json))
         assert (computed["workload_key"], computed["config_key"], computed["workload"]) == (
             row.workload_key, row.config_key, row.workload)
+
+
+# --- held-out seeds -------------------------------------------------------------------------
+
+def held_row(optimizer, lr, seed, final, steps, **kw):
+    return trial_row(optimizer, lr, seed, final, steps=steps, **kw) | {"sweep_id": "budgeted"}
+
+
+def frame(rows) -> pd.DataFrame:
+    """Rows as the store gives them back: every column of the trials table."""
+    return pa.Table.from_pylist(rows, schema=TRIALS).to_pandas()
+
+
+def test_configurations_are_chosen_on_the_tuning_seeds_and_reported_on_the_held_out_ones():
+    """sgd's η 0.1 is best on seeds 0-2 (20 steps against 40); on the held-out seeds it takes 60: what is
+    published is 60, never the 20 it was chosen by; adam, slower on the tuning seeds, ranks first on the
+    held-out ones; the grid trials of the same workload stay out."""
+    report = list(range(10_000, 10_004))
+    rows = [held_row("sgd", 0.1, s, 0.1, 20.0) for s in (0, 1, 2)]
+    rows += [held_row("sgd", 1.0, s, 0.1, 40.0) for s in (0, 1, 2)]
+    rows += [held_row("sgd", 0.1, s, 0.1, 60.0) for s in report]
+    rows += [held_row("adam", 1e-3, s, 0.1, 30.0) for s in (0, 1, 2)]
+    rows += [held_row("adam", 1e-2, s, 0.1, 35.0) for s in (0, 1, 2)]
+    rows += [held_row("adam", 1e-3, s, 0.1, 30.0) for s in report]
+    grid = [trial_row("sgd", lr, s, 0.1, steps=1.0) | {"sweep_id": "grid", "trial_id": f"g{lr}{s}"}
+            for lr in (0.3, 3.0) for s in (0, 1, 2)]   # faster than anything budgeted: must not be chosen
+    trials = frame(rows + grid)
+    assert protocol.chosen(frame(rows)) == {("w1", "sgd"): "w1-sgd-0.1-None", ("w1", "adam"): "w1-adam-0.001-None"}
+    (found,) = protocol.studies(trials, {"budgeted": "budget,report", "grid": "grid"})
+    assert found.protocol == "budget" and found.held_out and found.k == 2
+    adam, sgd = found.entries
+    assert (adam.optimizer, adam.rank, sgd.rank) == ("adam", 1, 2)
+    assert sgd.best["config_key"] == "w1-sgd-0.1-None" and sgd.seeds == {"tune": [0, 1, 2], "report": report}
+    assert sgd.reported["time_to_target"] == 60.0 and sgd.expected["time_to_target"] == 20.0
+    assert sgd.trials["seed"].tolist() == report and sgd.budget["configurations"] == 2
+    assert sgd.budget["trials"] == 6 + 4
+    (grid_only,) = protocol.studies(trials, {})              # no budgeted sweep: the grid's trials, all of them
+    sgd = next(e for e in grid_only.entries if e.optimizer == "sgd")
+    assert grid_only.protocol == "grid" and sgd.best["lr"] in (0.3, 3.0) and sgd.budget["configurations"] == 4
+
+
+def test_without_held_out_seeds_for_every_optimizer_the_rank_is_at_equal_budget():
+    rows = [held_row("sgd", 0.1, s, 0.1, 20.0) for s in (0, 1, 2)]
+    rows += [held_row("sgd", 0.1, s, 0.1, 60.0) for s in range(10_000, 10_004)]
+    rows += [held_row("adam", 1e-3, s, 0.1, 30.0) for s in (0, 1, 2)]
+    (found,) = protocol.studies(frame(rows), {"budgeted": "budget"})
+    assert not found.held_out and [e.optimizer for e in found.entries] == ["sgd", "adam"]
+    assert found.entries[1].seeds == {"tune": [0, 1, 2], "report": []}
+
+
+def test_the_held_out_trials_are_the_chosen_configurations_on_the_tasks_report_seeds():
+    from regclip_bench.spec import REPORT_SEED_BASE, load_task, report_seeds
+    from regclip_bench.sweep.grid import plan_budget, plan_report
+    task = load_task("lsq_gaussian")
+    assert report_seeds(task) == list(range(REPORT_SEED_BASE, REPORT_SEED_BASE + 10))
+    assert REPORT_SEED_BASE > 1_000    # above any tuning seed a task can declare (search_space.seeds <= 1,000)
+    trials, _ = plan_budget(task, 3, optimizers=["sgd", "adam"], fixed={"width": 0, "depth": 0})
+    chosen = {keys.trial_identity(t.config)["config_key"] for t in trials[:1] + trials[-1:]}
+    held = plan_report(task, trials, chosen)
+    assert len(held) == 20 and {t.config.seed for t in held} == set(report_seeds(task))
+    assert {keys.trial_identity(t.config)["config_key"] for t in held} == chosen
+    assert not {t.key for t in held} & {t.key for t in trials}
+
+
+def test_a_budgeted_sweep_runs_each_chosen_configuration_on_the_held_out_seeds(tmp_path):
+    """The protocol end to end on Ray: tune on seeds 0-1, choose per optimizer by the leaderboard's rule
+    (computed here by hand), run the choice on the 10 held-out seeds; the leaderboard publishes those."""
+    args = ["sweep", "teacher_mlp", "--optimizers", "sgd,gclip", "--seeds", "2", "--budget", "3",
+            "--set", "width=16", "--set", "depth=1", "--set", "steps=12", "--set", "log_every=4",
+            "--set", "eval_every=12", "--name", "held", "--storage", str(tmp_path / "sweeps"),
+            "--store", str(tmp_path / "store")]
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "on 10 held-out seeds (10000–10009): 20 more trials" in done.stdout
+    assert "ran 32 trials" in done.stdout, done.stdout
+    runs = json.loads((tmp_path / "sweeps" / "held" / "sweep.json").read_text())["runs"]
+    assert [r["mode"] for r in runs] == ["budget", "report"] and runs[1]["report_seeds"] == list(range(10_000, 10_010))
+    trials = load(str(tmp_path / "store"), "trials")
+    tune, held = trials[trials.seed < 2], trials[trials.seed >= 10_000]
+    assert len(tune) == 12 and len(held) == 20
+    for optimizer, mine in tune.groupby("optimizer"):
+        capped = np.fmin(mine.final_loss.where(mine.status == "completed", mine.initial_loss), mine.initial_loss)
+        per = mine.assign(c=capped).groupby("config_key").agg(steps=("steps_to_target", "median"), c=("c", "mean"))
+        best = per.reset_index().sort_values(["steps", "c", "config_key"]).config_key.iloc[0]
+        assert set(held[held.optimizer == optimizer].config_key) == {best} and set(runs[1]["chosen"]) >= {best}
+    board = leaderboard.compute(str(tmp_path / "store"))
+    for entry in (e for e in board["entries"] if e["status"] == "ran"):
+        assert entry["seeds"]["tune"] == [0, 1] and entry["seeds"]["report"] == list(range(10_000, 10_010))
+        assert entry["ranked_by"] == "held-out seeds" and entry["protocol"] == "budget"
+        mine = held[held.optimizer == entry["optimizer"]]
+        capped = np.fmin(mine.final_loss.where(mine.status == "completed", mine.initial_loss), mine.initial_loss)
+        assert entry["metric_mean"] == pytest.approx(capped.mean(), rel=1e-12)
+    again = cli(*args)                                              # nothing new to run, nothing chosen anew
+    assert again.returncode == 0 and "ran 0 trials" in again.stdout, again.stdout
+    refused = cli("sweep", "teacher_mlp", "--no-held-out", "--dry-run")
+    assert refused.returncode == 2 and "--no-held-out" in refused.stderr

@@ -6,6 +6,8 @@ shows); a statement whose evidence is not there is not made:
   and whether its chosen configuration's lead over the runner-up's exceeds the 95% interval of the
   difference (Welch's t over the seeds; where some seed missed the target, Boschloo's exact test of how
   many reached it, at 5%); otherwise the line says the two are not separated.
+- **range_edge** (per workload): each optimizer's tuned hyperparameters — any axis — whose chosen value is
+  the smallest or the largest of those its configurations tried (at least 3): its best may lie beyond.
 - **lr_range** (per workload): each optimizer's stable learning rates — those of its lr scan whose
   median seed reaches the target — where it has a scan (≥ 3 rates over ≥ a decade), and whether its
   chosen rate is the scan's smallest or largest (then its tuned best may lie beyond the grid).
@@ -48,7 +50,7 @@ FLOORED = tuple(name for name, entry in OPTIMIZERS.items() if entry.floored)   #
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str                 # leader, lr_range, floor, theory
+    kind: str                 # leader, range_edge, lr_range, floor, theory
     task: str
     workload: str             # "" for a line about a whole task
     claim: str
@@ -66,7 +68,7 @@ def findings(found: list[tuple[str, Study]], steps: StepsLoader | None = None) -
     for task in dict.fromkeys(task for task, _ in found):
         mine = [s for t, s in found if t == task]
         for study in mine:
-            out += [f for f in (leader(task, study), lr_range(task, study)) if f]
+            out += [f for f in (leader(task, study), range_edges(task, study), lr_range(task, study)) if f]
         out += floor(task, mine)
         if task in THEORY_TASKS:
             out += geometric(task, [s for s in mine if s.headline], steps) + distance_vs_width(task, mine)
@@ -119,7 +121,7 @@ def _advantage(study: Study, mine: Entry, other: Entry) -> dict[str, Any]:
     with its 95% Welch interval and the verdict.  Where some seed missed the target, the seeds that
     reached it are compared instead, by Boschloo's exact test at the same 5% level (the seeds per side
     are fixed, the reached counts are not: an unconditional test, uniformly more powerful than Fisher's;
-    3 of 3 against 0 of 3 is p = 1/32, against 1 of 3 p = 0.16); where every seed is alike on each
+    3 of 3 against 0 of 3 is p = 1/32, against 1 of 3 p = 7/32); where every seed is alike on each
     side, by their order (`welch`)."""
     seeds = [len(mine.trials), len(other.trials)]
     a, b = _times(study, mine), _times(study, other)
@@ -156,6 +158,7 @@ def leader(task: str, study: Study) -> Finding | None:
     if len(study.entries) < 2:
         return None
     first, k = study.entries[0], study.k
+    where = _ranked_where(study)
     compared = [(e, _advantage(study, first, e)) for e in study.entries[1:]]
     evidence = {"first": first.optimizer, "k": k, "expected_best": {e.optimizer: e.expected["primary"]
                                                                      for e in study.entries},
@@ -163,7 +166,7 @@ def leader(task: str, study: Study) -> Finding | None:
     tied = [e.optimizer for e in study.entries[1:] if e.rank == first.rank]
     if tied:
         return Finding("leader", task, study.workload,
-                       f"{' and '.join([first.optimizer, *tied])} tie for first at equal budget (k = {k}).",
+                       f"{' and '.join([first.optimizer, *tied])} tie for first {where}.",
                        evidence, study.headline)
     close = []
     for entry, lead in compared:
@@ -174,11 +177,11 @@ def leader(task: str, study: Study) -> Finding | None:
     behind = next(((e, a) for e, a in compared if a["verdict"] == "worse"), None)
     if not close and ahead is not None:
         entry, lead = ahead
-        claim = (f"{first.optimizer} is best at equal budget (k = {k}), ahead of {entry.optimizer}{_beyond(lead)}: "
+        claim = (f"{first.optimizer} is best {where}, ahead of {entry.optimizer}{_beyond(lead)}: "
                  f"{lead['text']}")
     else:
         runner_up = compared[0][1]
-        claim = (f"{first.optimizer} ranks first at equal budget (k = {k}) but is not separated from "
+        claim = (f"{first.optimizer} ranks first {where} but is not separated from "
                  f"{', '.join(close)} ({compared[0][0].optimizer}: {runner_up['text']})")
         if ahead is not None:
             entry, lead = ahead
@@ -188,6 +191,48 @@ def leader(task: str, study: Study) -> Finding | None:
         claim += f"; but {entry.optimizer}'s tuned best is better{_beyond(lead)}: {lead['text']}"
     return Finding("leader", task, study.workload, claim + ".", evidence | {"not_separated_from": close},
                    study.headline)
+
+
+def _ranked_where(study: Study) -> str:
+    """What the rank is on: the held-out seeds (configurations chosen on others), or the equal budget."""
+    if study.held_out:
+        first = study.entries[0]
+        return (f"on {len(first.seeds['report'])} held-out seeds (each optimizer's configuration chosen among "
+                f"{study.k} on {len(first.seeds['tune'])} other seeds)")
+    return f"at equal budget (k = {study.k})"
+
+
+SYMBOLS = {"lr": "η", "gamma": "γ", "delta": "δ"}
+
+
+def range_edges(task: str, study: Study) -> Finding | None:
+    """Per optimizer, each tuned hyperparameter whose chosen value is the smallest or the largest of the
+    values its configurations tried (at least 3): its tuned best may lie beyond them, and a comparison with
+    it may flatter the others.  Any axis — η, γ, δ, weight decay, momentum, β's."""
+    parts, evidence = [], {}
+    for entry in study.entries:
+        tried = [hyperparameters(c) for c in entry.configs["config_json"]]
+        edges = {}
+        for key, value in sorted(hyperparameters(entry.best["config_json"]).items()):
+            values = sorted({t[key] for t in tried if _numeric(t.get(key))})
+            if not _numeric(value) or len(values) < 3 or values[0] < value < values[-1]:
+                continue
+            edges[key] = {"chosen": value, "side": "smallest" if value == values[0] else "largest",
+                          "tried": len(values), "low": values[0], "high": values[-1]}
+        if edges:
+            evidence[entry.optimizer] = edges
+            parts.append(f"{entry.optimizer} " + ", ".join(
+                f"{SYMBOLS.get(k, k)} = {e['chosen']:g} (the {e['side']} of {e['tried']} tried, {e['low']:g}–{e['high']:g})"
+                for k, e in edges.items()))
+    if not parts:
+        return None
+    claim = ("chosen at the edge of what was tried — the tuned best may lie beyond, and the comparison may "
+             "flatter the others: " + "; ".join(parts) + ".")
+    return Finding("range_edge", task, study.workload, claim, evidence, study.headline)
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def lr_range(task: str, study: Study) -> Finding | None:

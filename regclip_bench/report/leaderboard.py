@@ -1,6 +1,7 @@
-"""The leaderboard: per workload × optimizer, the tuned best configuration, what it achieved and
-how it ranks at equal tuning budget; across headline workloads an AlgoPerf-style performance
-profile over times to target.
+"""The leaderboard: per workload × optimizer, the configuration chosen on the tuning seeds, what it achieved
+on the held-out seeds (or, on a grid workload, on the seeds that chose it) and how it ranks; across headline
+workloads an AlgoPerf-style performance profile over times to target.  leaderboard.json and .md here; the
+web page in `page`.
 
 Every number is computed from the results store by `protocol`; tasks without runs are listed as
 "not yet run", never filled in.
@@ -8,12 +9,10 @@ Every number is computed from the results store by `protocol`; tasks without run
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ from scipy import stats
 
 from ..results import load
 from ..spec import task_names
-from . import colors, protocol
+from . import colors, page, protocol
 from .findings import findings, markdown_lines
 from .protocol import Entry, Study
 from ..summary import fmt
@@ -247,7 +246,6 @@ def performance_profile(headline: list[Study], seed: int = 0) -> dict[str, Any]:
 COLUMNS = ["task", "workload", "rank", "optimizer", "metric", "mean ± 95% CI", "seeds", "time to target",
            "E[best] at equal budget", "budget (configs / trials)", "LR sensitivity", "stable lr decades",
            "configuration", "provenance"]
-FIGURES = (("tunability", "tunability"), ("lr", "LR sensitivity"), ("loss", "loss curves"))
 
 
 def _row(entry: dict[str, Any]) -> dict[str, str]:
@@ -291,7 +289,20 @@ def _commits(provenance: dict[str, Any]) -> str:
     return ", ".join(c[:7] for c in provenance.get("git_commits", []))
 
 
-def write(board: dict[str, Any], out: str | Path, reports: str | None = None) -> list[Path]:
+PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "leaderboard.json"   # in a source checkout
+
+
+def published_board(path: Path = PUBLISHED) -> dict[str, Any] | None:
+    """The leaderboard this version of the suite publishes (results/leaderboard.json), where it is there."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write(board: dict[str, Any], out: str | Path, reports: str | None = None,
+          published: dict[str, Any] | None = None) -> list[Path]:
+    """leaderboard.json, leaderboard.md and the page; `published`: a leaderboard to set the entries beside."""
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     (out / "leaderboard.json").write_text(json.dumps(board, indent=1, default=_plain))
@@ -323,84 +334,13 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None) ->
     (out / "leaderboard.md").write_text("\n".join(lines) + "\n")
 
     pages = _report_pages(out, board["entries"]) if reports else {}
-    tasks = list(dict.fromkeys(e["task"] for e in board["entries"]))
-    workloads = list(dict.fromkeys(e["workload"] for e in board["entries"] if e["status"] == "ran"))
-    filters = ("<p class='filters'>" + _select("task", "Task", tasks) + _select("workload", "Workload", workloads)
-               + "</p>")
-    findings_html = _findings_list(main) if main else "<p>No claim is supported yet.</p>"
-    if more:
-        findings_html += (f"<details><summary>{len(more)} findings on other workloads</summary>"
-                          f"{_findings_list(more)}</details>")
-    sections = [f"<h2>Findings</h2><p class='note'>Generated from the store: a claim appears only where its "
-                f"evidence holds.</p>{findings_html}",
-                f"<h2>Headline workloads</h2>{filters}{_html_table('board', headline_entries, pages)}"]
-    if len(others):
-        sections.append(f"<details><summary>{len(others)} entries on other workloads</summary>"
-                        f"{_html_table('others', other_entries, pages)}</details>")
-    if submitted:
-        sections.append(f"<h2>Submitted results (not run by the suite)</h2><p class='note'>{html.escape(SUBMITTED_NOTE)}"
-                        f"</p>{_html_table('submitted', submitted, pages)}")
-    if profile.get("scores"):
-        sections.append(f"<h2>Performance profile</h2><p>{html.escape(', '.join(profile['workloads']))}</p>"
-                        + profile_table.to_html(index=False, border=0))
-    sections.append("<h2>Rules</h2><ul>" + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
-                                                   for k, v in board["rules"].items()) + "</ul>")
-    (out / "index.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>regclip-bench leaderboard</title>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'><style>" + STYLE + "</style>"
-        "</head><body><h1>regclip-bench leaderboard</h1><p>Click a column to sort; choose a task or a workload to "
-        "filter. Each workload links to its report section, each entry to its figures.</p>"
-        + "".join(sections) + "<script>" + SCRIPT + "</script></body></html>")
+    page.write_leaderboard(board, out, pages, profile_table.to_dict("records"), SUBMITTED_NOTE, published)
     return [out / "leaderboard.json", out / "leaderboard.md", out / "index.html"]
 
 
 SUBMITTED_NOTE = ("Results files added with `leaderboard --add`: checked, but not run by this suite, so not "
                   "comparable with the tables above; ranked among themselves. An optimizer is on the tables above "
                   "only when the suite ran it (`regclip-bench submit`).")
-
-STYLE = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-         "th{cursor:pointer;background:#eee}td,th{padding:.3em .7em;border-bottom:1px solid #ddd;vertical-align:top}"
-         ".sw{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}"
-         ".filters label{margin-right:1em}.findings li{margin:.3em 0}.note{color:#555}"
-         "details.prov summary{cursor:pointer}"
-         # A phone: each entry a card of label / value lines, nothing wider than the screen.
-         "@media (max-width:760px){body{margin:.6em;overflow-wrap:anywhere}table{display:block;overflow-x:auto}"
-         "table.sortable,table.sortable tbody,table.sortable tr,"
-         "table.sortable td{display:block;width:auto}table.sortable thead{display:none}"
-         "table.sortable tr{border:1px solid #ccc;border-radius:4px;margin:.6em 0;padding:.3em}"
-         "table.sortable td{border:none;padding:.15em .3em;overflow-wrap:anywhere}"
-         "table.sortable td::before{content:attr(data-label) ': ';font-weight:600;color:#444}"
-         "select{max-width:100%}}")
-
-SCRIPT = (
-    "document.querySelectorAll('table.sortable').forEach(table=>table.querySelectorAll('th')"
-    ".forEach(th=>th.onclick=()=>{"
-    "const i=+th.dataset.col,tb=table.tBodies[0],rows=[...tb.rows];"
-    "const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
-    "const key=r=>{const t=r.cells[i].innerText,n=parseFloat(t);return isNaN(n)?t:n};"
-    "rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});"
-    "rows.forEach(r=>tb.appendChild(r))}));"
-    # Filters: a row shows when it matches every chosen value (a hash #task=…&workload=… chooses them too).
-    "const picks={task:document.getElementById('f-task'),workload:document.getElementById('f-workload')};"
-    "const apply=()=>document.querySelectorAll('table.sortable tbody tr').forEach(r=>{"
-    "r.hidden=Object.entries(picks).some(([k,s])=>s&&s.value&&r.dataset[k]!==s.value)});"
-    "Object.values(picks).forEach(s=>s&&(s.onchange=apply));"
-    "const hash=new URLSearchParams(location.hash.slice(1));"
-    "Object.entries(picks).forEach(([k,s])=>{if(s&&hash.get(k)!==null)s.value=hash.get(k)});apply();"
-    # index.html#sort=N (or #sort=N-desc) opens the headline table sorted: a link can carry a view.
-    "const m=location.hash.match(/sort=(\\d+)(-desc)?/);"
-    "if(m){const th=document.querySelector(`#board th[data-col='${m[1]}']`);"
-    "if(th){th.click();if(m[2])th.click();}}")
-
-
-def _findings_list(found: list[dict[str, Any]]) -> str:
-    return "<ul class='findings'>" + "".join(
-        f"<li><b>{html.escape(f['workload'] or f['task'])}</b>: {html.escape(f['claim'])}</li>" for f in found) + "</ul>"
-
-
-def _select(name: str, label: str, values: list[str]) -> str:
-    options = "".join(f"<option value='{html.escape(v, quote=True)}'>{html.escape(v)}</option>" for v in values)
-    return f"<label>{label} <select id='f-{name}'><option value=''>all</option>{options}</select></label>"
 
 
 def _report_pages(out: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -419,49 +359,3 @@ def _report_pages(out: Path, entries: list[dict[str, Any]]) -> dict[str, dict[st
             figures.setdefault(str(section), []).append(str(name))
         pages[task] = {"page": f"reports/{task}/report.html", "figures": figures}
     return pages
-
-
-def _html_table(name: str, entries: list[dict[str, Any]], pages: dict[str, dict[str, Any]]) -> str:
-    columns = COLUMNS[:-1] + ["figures", "provenance"]
-    head = "".join(f"<th data-col='{i}'>{html.escape(c)}</th>" for i, c in enumerate(columns))
-    body = []
-    for entry in entries:
-        row = _row(entry) | {"figures": _figure_links(entry, pages.get(entry["task"]))}
-        cells = "".join(f"<td data-label='{html.escape(c, quote=True)}'>{_cell(c, row[c], entry, pages)}</td>"
-                        for c in columns)
-        body.append(f"<tr data-task='{html.escape(entry['task'], quote=True)}' "
-                    f"data-workload='{html.escape(entry.get('workload', ''), quote=True)}'>{cells}</tr>")
-    return (f"<table id='{name}' class='sortable'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
-
-
-def _figure_links(entry: dict[str, Any], page: dict[str, Any] | None) -> str:
-    """HTML links to the entry's workload figures in its report (tunability, LR sensitivity, loss)."""
-    if not page or entry["status"] != "ran":
-        return "—"
-    names = page["figures"].get(entry["workload"], [])
-    folder = page["page"].rsplit("/", 1)[0]
-    links = [f"<a href='{html.escape(quote(f'{folder}/{n}.png'), quote=True)}'>{label}</a>"
-             for prefix, label in FIGURES for n in names if n.startswith(prefix + "-")]
-    return " · ".join(links) or "—"
-
-
-def _cell(column: str, value: str, entry: dict[str, Any], pages: dict[str, dict[str, Any]]) -> str:
-    page = pages.get(entry["task"])
-    if column == "task" and page:
-        return f"<a href='{html.escape(quote(page['page']), quote=True)}'>{html.escape(value)}</a>"
-    if column == "workload" and page and entry["status"] == "ran":
-        target = quote(page["page"]) + "#" + quote(entry["workload"], safe="")
-        return f"<a href='{html.escape(target, quote=True)}'>{html.escape(value)}</a>"
-    if column == "optimizer" and value != "—":
-        colour = colors.of(entry["optimizer"])
-        return f"<span class='sw' style='background:{colour}'></span>{html.escape(value)}"
-    if column == "figures":
-        return value
-    if column == "provenance" and entry["status"] == "ran":
-        p = entry["provenance"]
-        commit = _commits(p) or "commit unknown"
-        when = (p.get("ran") or [""])[0][:10] or "date unknown"
-        return f"<details class='prov'><summary>{html.escape(commit)} · {html.escape(when)}</summary>" \
-               f"{html.escape(value)}; sweeps {html.escape(', '.join(p.get('sweep_ids', [])))}</details>"
-    return html.escape(str(value))

@@ -16,15 +16,9 @@ import pandas as pd
 from ..kinds import METRICS
 from ..results import load
 from . import colors, figures, protocol
+from .page import ENV, metric_label as describe_metric
 from ..summary import fmt
 from .protocol import Study
-
-LABELS = {"final_loss": "final training loss", "test_loss": "test loss per example"}
-
-
-def describe_metric(metric: str) -> str:
-    return LABELS.get(metric, metric.replace("_", " "))
-
 
 def log_scale(metric: str) -> bool:
     """Losses and risks fall over decades; an accuracy lies in [0, 1]."""
@@ -124,27 +118,23 @@ def _task_report(store: str, task: str, trials: pd.DataFrame, modes: dict[str, s
     intro = (f"{len(trials)} trials from {trials['sweep_id'].nunique()} sweep(s), {len(found)} workload(s). "
              f"Best configuration: {scoring.describe()}.")
     markdown = [f"# {escape_markdown(task)}", "", escape_markdown(intro), "", markdown_table(table), ""]
-    body = [f"<h1>{html.escape(task)}</h1>", f"<p>{html.escape(intro)}</p>", table.to_html(index=False, border=0)]
+    sections = []
     for section in dict.fromkeys(s for s, *_ in made):
         heading = {"theory": "Theory checks", sweep_wide: "Across workloads"}.get(section, f"Workload {section}")
         markdown += [f"## {escape_markdown(heading)}", ""]
-        body.append(f"<h2 id='{html.escape(section, quote=True)}'>{html.escape(heading)}</h2>")
+        shown = {"id": section, "heading": heading, "table": None, "figures": []}
         if section == "theory" and not rates.empty:
             markdown += [markdown_table(rates), ""]
-            body.append(rates.to_html(index=False, border=0))
+            shown["table"] = rates.to_html(index=False, border=0)
         for _, name, caption, path in (m for m in made if m[0] == section):
             markdown += [f"![{name}]({path.name})", "", escape_markdown(caption), ""]
-            data = base64.b64encode(path.read_bytes()).decode()
-            body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            shown["figures"].append({"alt": caption, "caption": caption,
+                                     "data": base64.b64encode(path.read_bytes()).decode()})
+        sections.append(shown)
     (out / "report.md").write_text("\n".join(markdown))
     page = out / "report.html"
-    page.write_text("<!doctype html><html><head><meta charset='utf-8'>"
-                    f"<title>{html.escape(task)} — regclip-bench</title><style>"
-                    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-                    "img{max-width:100%}table{border-collapse:collapse}td,th{padding:.25em .6em;"
-                    "border-bottom:1px solid #ddd;text-align:right}</style></head><body>"
-                    + "\n".join(body) + "</body></html>")
+    page.write_text(ENV.get_template("report.html.j2").render(
+        task=task, intro=intro, table=table.to_html(index=False, border=0), sections=sections))
     (out / "report.json").write_text(json.dumps({
         "task": task, "selection": scoring.describe(),
         "workloads": [{"workload": s.workload, "workload_key": s.workload_key, "headline": s.headline}

@@ -5,7 +5,8 @@ protocol (`regclip-bench submit FOLDER`).
     FOLDER/optimizer.py      the optimizer (or `optimizer:` names an installed package's, module:Class)
 
 The suite tunes it as it tunes its own optimizers — the same budget of N scrambled-Halton configurations
-from its `tuning:` ranges (in the task files' syntax), the same seeds, the same scoring — on the headline
+from its `tuning:` ranges (in the task files' syntax) on the tuning seeds, the chosen one on the held-out
+seeds, the same scoring — on the headline
 workloads of each task, and records with every trial where its code came from (the source's SHA-256,
 the packages' versions).  A submission is code and runs with the user's privileges (docs/security.md).
 """

@@ -273,7 +273,16 @@ def test_a_chosen_value_at_the_edge_of_what_was_tried_is_flagged_on_any_axis(tmp
     rows += [row("sgd", lr, s, steps=10.0 + abs(lr - 1.0)) for lr in (0.1, 1.0, 10.0) for s in range(2)]
     (claim,) = found(tmp_path, rows, "range_edge")
     assert claim["evidence"] == {
-        "gclip": {"gamma": {"chosen": 0.01, "side": "smallest", "tried": 3, "low": 0.01, "high": 1.0}},
-        "delta_gclip": {"delta": {"chosen": 0.1, "side": "largest", "tried": 3, "low": 0.001, "high": 0.1}}}
+        "gclip": {"gamma": {"chosen": 0.01, "side": "smallest", "tried": 3, "low": 0.01, "high": 1.0, "limit": None}},
+        "delta_gclip": {"delta": {"chosen": 0.1, "side": "largest", "tried": 3, "low": 0.001, "high": 0.1,
+                                  "limit": None}}}
     assert "gclip γ = 0.01 (the smallest of 3 tried, 0.01–1)" in claim["claim"]
     assert "delta_gclip δ = 0.1 (the largest of 3 tried, 0.001–0.1)" in claim["claim"] and "sgd" not in claim["claim"]
+
+
+def test_an_edge_where_the_method_becomes_another_entry_says_so(tmp_path):
+    rows = [row("delta_gclip", 1.0, s, steps=10.0 + 1000 * delta, gamma=0.1, delta=delta)
+            for delta in (0.001, 0.01, 0.1) for s in range(2)]
+    (claim,) = found(tmp_path, rows, "range_edge")
+    assert claim["evidence"]["delta_gclip"]["delta"]["side"] == "smallest"
+    assert "δ = 0.001 (the smallest of 3 tried, 0.001–0.1; δ → 0 is GClip, ranked on its own)" in claim["claim"]

@@ -68,7 +68,7 @@ def test_every_number_matches_the_store(store, tmp_path):
     paths = leaderboard.write(board, tmp_path)
     saved = json.loads((tmp_path / "leaderboard.json").read_text())
     assert saved["schema"] == 2 and saved["entries"][-1]["task"] == "teacher_mlp"
-    assert "not yet run" in (tmp_path / "leaderboard.md").read_text()
+    assert "Not yet run: " in (tmp_path / "leaderboard.md").read_text()
     assert '<table id="board" class="sortable">' in (tmp_path / "index.html").read_text() and len(paths) == 3
 
 
@@ -355,3 +355,16 @@ def test_the_profiles_held_out_bootstrap_resamples_the_seeds_medians():
     assert set(np.unique(medians)) <= {10.0, 20.0, 30.0}
     # the median of 3 draws from {10, 20, 30} is 20 with probability 1 − 2·(7/27) = 13/27, by hand
     assert (medians == 20.0).mean() == pytest.approx(13 / 27, abs=0.03)
+
+
+def test_every_published_headline_entry_of_the_cpu_tasks_follows_the_protocol():
+    """results/: on the headline workloads of the five CPU tasks every optimizer had N = 16 configurations on
+    tuning seeds 0-2 and is reported on 10 held-out seeds; the rank is on those."""
+    from regclip_bench.cli import CPU_TASKS
+    board = json.loads((Path(__file__).resolve().parent.parent / "results" / "leaderboard.json").read_text())
+    mine = [e for e in board["entries"] if e["status"] == "ran" and e["headline"] and e["task"] in CPU_TASKS]
+    assert {e["task"] for e in mine} == set(CPU_TASKS)
+    for entry in mine:
+        assert entry["protocol"] == "budget" and entry["ranked_by"] == "held-out seeds", entry["workload"]
+        assert entry["budget"]["configurations"] == 16 and entry["seeds"]["tune"] == [0, 1, 2]
+        assert entry["seeds"]["report"] == list(range(10_000, 10_010)) and entry["seeds"]["reported_on"] == 10

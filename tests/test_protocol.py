@@ -394,6 +394,16 @@ def test_without_held_out_seeds_for_every_optimizer_the_rank_is_at_equal_budget(
     (found,) = protocol.studies(frame(rows), {"budgeted": "budget"})
     assert not found.held_out and [e.optimizer for e in found.entries] == ["sgd", "adam"]
     assert found.entries[1].seeds == {"tune": [0, 1, 2], "report": []}
+    # like with like: sgd's held-out seeds stay unused while adam has none
+    assert found.entries[0].seeds["report"] == [] and found.entries[0].reported["time_to_target"] == 20.0
+
+
+def test_a_workload_where_some_optimizer_was_only_gridded_keeps_every_optimizer():
+    rows = [held_row("sgd", 0.1, s, 0.1, 20.0) for s in (0, 1, 2)]
+    rows += [trial_row("adam", lr, s, 0.1, steps=30.0) | {"sweep_id": "grid", "trial_id": f"a{lr}{s}"}
+             for lr in (1e-3, 1e-2) for s in (0, 1, 2)]
+    (found,) = protocol.studies(frame(rows), {"budgeted": "budget,report", "grid": "grid"})
+    assert found.protocol == "grid" and {e.optimizer for e in found.entries} == {"sgd", "adam"}
 
 
 def test_the_held_out_trials_are_the_chosen_configurations_on_the_tasks_report_seeds():

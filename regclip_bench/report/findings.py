@@ -203,6 +203,9 @@ def _ranked_where(study: Study) -> str:
 
 
 SYMBOLS = {"lr": "η", "gamma": "γ", "delta": "δ"}
+# an edge where the method turns into another that the board ranks on its own: the data prefer that one
+LIMITS = {("delta", "smallest"): "δ → 0 is GClip, ranked on its own",
+          ("weight_decay", "smallest"): "weight decay → 0 is the same optimizer without it (AdamW → Adam), ranked on its own"}
 
 
 def range_edges(task: str, study: Study) -> Finding | None:
@@ -217,13 +220,14 @@ def range_edges(task: str, study: Study) -> Finding | None:
             values = sorted({t[key] for t in tried if _numeric(t.get(key))})
             if not _numeric(value) or len(values) < 3 or values[0] < value < values[-1]:
                 continue
-            edges[key] = {"chosen": value, "side": "smallest" if value == values[0] else "largest",
-                          "tried": len(values), "low": values[0], "high": values[-1]}
+            side = "smallest" if value == values[0] else "largest"
+            edges[key] = {"chosen": value, "side": side, "tried": len(values), "low": values[0], "high": values[-1],
+                          "limit": LIMITS.get((key, side))}
         if edges:
             evidence[entry.optimizer] = edges
             parts.append(f"{entry.optimizer} " + ", ".join(
-                f"{SYMBOLS.get(k, k)} = {e['chosen']:g} (the {e['side']} of {e['tried']} tried, {e['low']:g}–{e['high']:g})"
-                for k, e in edges.items()))
+                f"{SYMBOLS.get(k, k)} = {e['chosen']:g} (the {e['side']} of {e['tried']} tried, {e['low']:g}–{e['high']:g}"
+                + (f"; {e['limit']}" if e["limit"] else "") + ")" for k, e in edges.items()))
     if not parts:
         return None
     claim = ("chosen at the edge of what was tried — the tuned best may lie beyond, and the comparison may "

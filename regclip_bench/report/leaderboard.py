@@ -88,16 +88,17 @@ RULES = {
                  "minimise, highest for one to maximise; a diverged, failed or timed-out seed counts as its initial "
                  "value); for a time-to-target task, the fewest median steps to the target (seconds where "
                  "every trial ran on one GPU model), ties broken by that metric",
-    "protocol": "a workload with trials from the budgeted protocol (sweep --budget N, submit) is compared on those "
-                "alone: N configurations per optimizer drawn by a scrambled Halton sequence from its tuning ranges, "
-                "each run on the tuning seeds; its grid trials stay out of the ranking",
+    "protocol": "a workload where every optimizer has trials from the budgeted protocol (sweep --budget N, submit) "
+                "is compared on those alone: N configurations per optimizer drawn by a scrambled Halton sequence "
+                "from its tuning ranges, each run on the tuning seeds; its grid trials stay out of the ranking. "
+                "Any other workload is compared on all its trials",
     "held_out": "each optimizer's configuration is chosen on the tuning seeds (0, 1, 2) and then run on the "
                 "protocol's held-out seeds (10000 onwards, 10 by default), which no selection sees; the mean, the "
-                "interval, the time to target and every test are on those; where every optimizer of a workload has "
-                "them, the rank is by them (time to target: the median; then the share of seeds that reach it; "
-                "then the metric)",
+                "interval, the time to target, every test and the rank are on those where every optimizer of the "
+                "workload has them (else every optimizer is reported on its tuning seeds); the rank by them is by "
+                "the median time to target, then the share of seeds that reach it, then the metric",
     "ci": "95% Student-t interval of the capped metric over the seeds that report the chosen configuration "
-          "(held-out where it ran on them)",
+          "(the held-out ones where the workload is reported on them)",
     "equal_budget": "k = the fewest configurations any optimizer tried on the workload; each optimizer's "
                     "expected best of k configurations drawn without replacement from those it tried, by "
                     "exact order statistics (k = every configuration when all tried as many: the best one), on the "
@@ -110,9 +111,11 @@ RULES = {
                          "by what is scored: reaches it, on a time-to-target task; ends at it (its capped final "
                          "metric), on a final-metric task); 0 when one or none does",
     "profile": f"AlgoPerf-style over the headline workloads of time-to-target tasks: each optimizer's "
-               f"expected time to target at equal budget divided by the fastest, ρ(τ) for τ in "
+               f"time to target (the median over held-out seeds where the workload is ranked on them, else the "
+               f"expected best at equal budget) divided by the fastest, ρ(τ) for τ in "
                f"[1, {R_MAX:g}], a possible miss counts as a failure; score = ∫ρ dτ / ({R_MAX:g} − 1)",
-    "ranking_ci": f"{BOOTSTRAP} bootstrap resamples of the seeds of every configuration",
+    "ranking_ci": f"{BOOTSTRAP} bootstrap resamples of the seeds of every configuration (of the chosen one's held-out "
+                  f"seeds where the workload is ranked on them)",
 }
 
 
@@ -243,22 +246,18 @@ def performance_profile(headline: list[Study], seed: int = 0) -> dict[str, Any]:
 
 # --- pages --------------------------------------------------------------------------------
 
-COLUMNS = ["task", "workload", "rank", "optimizer", "metric", "mean ± 95% CI", "seeds", "time to target",
+COLUMNS = ["task", "workload", "rank", "decided by", "optimizer", "metric", "mean ± 95% CI", "seeds",
            "E[best] at equal budget", "budget (configs / trials)", "LR sensitivity", "stable lr decades",
            "configuration", "provenance"]
 
 
 def _row(entry: dict[str, Any]) -> dict[str, str]:
-    if entry["status"] != "ran":
-        return dict.fromkeys(COLUMNS, "—") | {"task": entry["task"], "metric": "not yet run"}
-    unit = "steps" if entry["selection"]["time_measure"] == "steps_to_target" else "s"
-    time = fmt(entry["time_to_target_median"])
     plugin = " (plug-in, run by the suite)" if entry["provenance"].get("optimizer_origin") else ""
     return {"task": entry["task"], "workload": entry["workload"], "rank": str(entry["rank"]),
+            "decided by": page.decisive(entry)[2],
             "optimizer": entry["optimizer"] + plugin, "metric": entry["selection"]["metric"],
             "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
             "seeds": f"{_seeds_text(entry['seeds'])} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
-            "time to target": time if time in ("missed", "—") else f"{time} {unit}",
             **tuning_cells(entry["budget"], entry["expected_best_at_equal_budget"], entry["lr_sensitivity"],
                            entry["stable_lr_decades"]),
             "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items()),
@@ -306,8 +305,10 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None,
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     (out / "leaderboard.json").write_text(json.dumps(board, indent=1, default=_plain))
-    headline_entries = [e for e in board["entries"] if e["headline"]]
-    other_entries = [e for e in board["entries"] if not e["headline"]]
+    ran = [e for e in board["entries"] if e["status"] == "ran"]
+    headline_entries = [e for e in ran if e["headline"]]
+    other_entries = [e for e in ran if not e["headline"]]
+    not_yet_run = [e["task"] for e in board["entries"] if e["status"] != "ran"]
     headline = pd.DataFrame([_row(e) for e in headline_entries], columns=COLUMNS)
     others = pd.DataFrame([_row(e) for e in other_entries], columns=COLUMNS)
     profile = board["profile"]
@@ -321,6 +322,8 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None,
     if more:
         lines += ["### Findings on other workloads", "", *[escape_markdown(line) for line in markdown_lines(more)], ""]
     lines += ["## Headline workloads", "", markdown_table(headline), ""]
+    if not_yet_run:
+        lines += [f"Not yet run: {escape_markdown(', '.join(not_yet_run))}.", ""]
     if len(others):
         lines += ["## Other workloads", "", markdown_table(others), ""]
     submitted = board.get("submitted", [])
@@ -328,7 +331,7 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None,
         lines += ["## Submitted results (not run by the suite)", "", SUBMITTED_NOTE, "",
                   markdown_table(pd.DataFrame([_row(e) for e in submitted], columns=COLUMNS)), ""]
     if profile.get("scores"):
-        lines += [f"## Performance profile (time to target at equal budget, r_max = {R_MAX:g})", "",
+        lines += [f"## Performance profile (time to target, r_max = {R_MAX:g})", "",
                   f"Over: {escape_markdown(', '.join(profile['workloads']))}.", "", markdown_table(profile_table), ""]
     lines += ["## Rules", ""] + [f"- **{k}**: {escape_markdown(v)}" for k, v in board["rules"].items()]
     (out / "leaderboard.md").write_text("\n".join(lines) + "\n")

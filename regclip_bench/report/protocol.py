@@ -280,6 +280,9 @@ def study(trials: pd.DataFrame, scoring: Scoring, protocol_name: str = "grid") -
     configs = configurations(tune, scoring, measure)
     per_optimizer = {name: group.reset_index(drop=True) for name, group in configs.groupby("optimizer", sort=True)}
     k = min(len(group) for group in per_optimizer.values())
+    # the held-out seeds report the workload only where every optimizer's chosen configuration ran on them:
+    # otherwise every optimizer is reported on the seeds that chose it, so that like is compared with like
+    held_out = all(held["config_key"].eq(group["config_key"].iloc[0]).any() for group in per_optimizer.values())
     entries = []
     for name, group in per_optimizer.items():
         best = group.iloc[0]
@@ -287,7 +290,7 @@ def study(trials: pd.DataFrame, scoring: Scoring, protocol_name: str = "grid") -
         sensitivity, decades = lr_sensitivity(scan, scoring)
         mine = tune[tune["optimizer"] == name]
         selected = mine[mine["config_key"] == best["config_key"]]
-        reported = held[held["config_key"] == best["config_key"]]
+        reported = held[held["config_key"] == best["config_key"]] if held_out else held.iloc[0:0]
         runs = reported if len(reported) else selected
         entries.append(Entry(
             name, group, best, runs,
@@ -301,7 +304,6 @@ def study(trials: pd.DataFrame, scoring: Scoring, protocol_name: str = "grid") -
     # needed); else by the expected score at equal budget.  Where a time to target is infinite on both
     # sides, the likelier to reach the target first; then the metric.  Ties share a rank.
     by_time = scoring.by == "time_to_target"
-    held_out = all(e.held_out for e in entries)
     scores = {e.optimizer: e.reported if held_out else e.expected for e in entries}
     keys = {o: (v["primary"], -v["p_reach"] if by_time else 0.0, v["secondary"]) for o, v in scores.items()}
     for entry in entries:
@@ -321,14 +323,16 @@ def sweep_modes(sweeps: pd.DataFrame) -> dict[str, str]:
 
 
 def protocol_trials(trials: pd.DataFrame, modes: dict[str, str]) -> dict[str, tuple[str, pd.DataFrame]]:
-    """workload key → (its protocol, its trials): a workload with trials from the budgeted protocol's sweeps
-    (`modes`: sweep id → the sweep's modes) is compared on those alone — the same N configurations per
-    optimizer — and its grid trials stay out of the ranking; any other workload on its grid trials."""
+    """workload key → (its protocol, its trials): a workload where every optimizer has trials from the
+    budgeted protocol's sweeps (`modes`: sweep id → the sweep's modes) is compared on those alone — the same
+    N configurations per optimizer — and its grid trials stay out of the ranking; any other workload on all
+    its trials (no optimizer is dropped from a workload because others were tuned otherwise)."""
     budgeted = trials["sweep_id"].map(lambda s: any(m in BUDGET_MODES for m in str(modes.get(s, "")).split(",")))
     out = {}
     for key, group in trials.groupby("workload_key", sort=True):
         mine = budgeted.loc[group.index]
-        out[key] = ("budget", group[mine]) if mine.any() else ("grid", group)
+        every = set(group.loc[mine, "optimizer"]) == set(group["optimizer"])
+        out[key] = ("budget", group[mine]) if mine.any() and every else ("grid", group)
     return out
 
 

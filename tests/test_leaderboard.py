@@ -339,7 +339,9 @@ def test_the_summary_figures_scores_are_the_best_over_each_by_hand():
     assert normalised(timed) == {"a": 1.0, "b": 0.25, "c": 0.0}
     assert decisive(timed[2])[2] == "missed the target (3/10 seeds reached); final training loss 0.5"
     final = [_held_entry("a", math.inf, 0.02, score="final_metric"), _held_entry("b", math.inf, 0.08, score="final_metric")]
-    assert normalised(final) == pytest.approx({"a": 1.0, "b": 0.25})
+    assert normalised(final) == pytest.approx({"a": 1.0, "b": 0.25}, rel=1e-5)   # + 1e-7 on both sides
+    assert normalised([_held_entry("a", math.inf, 1e-14, score="final_metric"),
+                       _held_entry("b", math.inf, 1e-10, score="final_metric")])["b"] == pytest.approx(1.0, rel=1e-3)
     accuracy = [_held_entry("a", math.inf, 0.9, "max", "final_metric"), _held_entry("b", math.inf, 0.45, "max", "final_metric")]
     assert normalised(accuracy) == pytest.approx({"a": 1.0, "b": 0.5})
 
@@ -364,6 +366,11 @@ def test_every_published_headline_entry_of_the_cpu_tasks_follows_the_protocol():
     board = json.loads((Path(__file__).resolve().parent.parent / "results" / "leaderboard.json").read_text())
     mine = [e for e in board["entries"] if e["status"] == "ran" and e["headline"] and e["task"] in CPU_TASKS]
     assert {e["task"] for e in mine} == set(CPU_TASKS)
+    # the one headline workload whose built-ins were not rerun (results/README.md: what was cut): compared as a
+    # grid at equal budget, and said so — never ranked on held-out seeds some optimizers lack
+    cut = [e for e in mine if e["workload"] == "teacher_mlp[depth=4]"]
+    assert cut and all(e["protocol"] == "grid" and e["seeds"]["report"] == [] for e in cut)
+    mine = [e for e in mine if e not in cut]
     for entry in mine:
         assert entry["protocol"] == "budget" and entry["ranked_by"] == "held-out seeds", entry["workload"]
         assert entry["budget"]["configurations"] == 16 and entry["seeds"]["tune"] == [0, 1, 2]

@@ -78,7 +78,7 @@ def decisive(entry: dict[str, Any]) -> tuple[str, float, str]:
         return ("metric", sign * expected["metric"],
                 f"E[best of {k}] can miss (P reach {fmt(expected['p_reach'], 2)}); {label} {fmt(expected['metric'])}")
     if held:
-        return "metric", sign * entry["metric_mean"], f"{label} {fmt(entry['metric_mean'])} (mean)"
+        return "metric", sign * entry["metric_mean"], f"mean {label} {fmt(entry['metric_mean'])}"
     expected = entry["expected_best_at_equal_budget"]
     return "metric", sign * expected["metric"], f"E[best of {expected['k']}] {label} {fmt(expected['metric'])}"
 
@@ -99,7 +99,11 @@ def normalised(entries: list[dict[str, Any]]) -> dict[str, float]:
     best = min(finite)
     if best < 0:   # a metric to maximise, oriented: value / best
         return {o: (v / best if math.isfinite(v) and v < 0 else 0.0) for o, v in values.items()}
-    return {o: ((best + 1e-12) / (v + 1e-12) if math.isfinite(v) else 0.0) for o, v in values.items()}
+    # a loss or risk: below ZERO it is zero to float32's resolution, and two such are alike
+    return {o: ((best + ZERO) / (v + ZERO) if math.isfinite(v) else 0.0) for o, v in values.items()}
+
+
+ZERO = 1e-7   # a loss below this counts as zero in the summary's ratios (float32 resolves ~1e-7 of O(1))
 
 
 def _separated(leader: dict[str, Any] | None) -> bool:
@@ -146,7 +150,7 @@ def sentences(board: dict[str, Any], names: dict[str, str]) -> list[dict[str, st
         mine = sorted((e for e in ran if e["workload"] == workload), key=lambda e: (e["rank"], e["optimizer"]))
         first = mine[0]
         leader = next((f for f in found if f["kind"] == "leader" and f["workload"] == workload), None)
-        text = f"{names[first['optimizer']]} ranks first ({decisive(first)[2]})"
+        text = f"{names[first['optimizer']]} ranks first, {decisive(first)[2]}"
         if leader and len(mine) > 1:
             close = leader["evidence"].get("not_separated_from", [])
             text += (", ahead of every other beyond the 95% interval" if _separated(leader) else
@@ -154,7 +158,7 @@ def sentences(board: dict[str, Any], names: dict[str, str]) -> list[dict[str, st
                      ", its lead not separated")
         clipped = next((e for e in mine if e["optimizer"] == "delta_gclip"), None)
         if clipped is not None and clipped is not first:
-            text += f"; δ-GClip ranks {clipped['rank']} of {len(mine)} ({decisive(clipped)[2]})"
+            text += f"; δ-GClip ranks {clipped['rank']} of {len(mine)}, {decisive(clipped)[2]}"
         floor = next((f for f in found if f["kind"] == "floor" and f["workload"] == workload
                       and f["evidence"].get("optimizer") == "delta_gclip"), None)
         quiet = next((f for f in found if f["kind"] == "floor" and f["task"] == task and not f["workload"]

@@ -49,9 +49,9 @@ def read_trial(path: str | Path) -> tuple[pa.Table, dict[str, Any], list[dict[st
     return (table, *decode_metadata(table))
 
 
-def decode_metadata(table: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(summary, eval rows) from a trial table's metadata; KeyError if it has none."""
-    metadata = table.schema.metadata or {}
+def decode_metadata(table: pa.Table | pa.Schema) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary, eval rows) from a trial table's (or its schema's) metadata; KeyError if it has none."""
+    metadata = (table if isinstance(table, pa.Schema) else table.schema).metadata or {}
     summary = json.loads(metadata[SUMMARY_KEY])
     for key, value in summary.items():
         if value in ("inf", "nan", "-inf"):

@@ -257,35 +257,24 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
             "decided by": page.decisive(entry)[2],
             "optimizer": entry["optimizer"] + plugin, "metric": entry["selection"]["metric"],
             "mean ± 95% CI": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}",
-            "seeds": f"{_seeds_text(entry['seeds'])} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
+            "seeds": f"{page.seed_words(entry['seeds'])} ({entry['diverged']} diverged, {entry['no_progress']} no progress)",
             **tuning_cells(entry["budget"], entry["expected_best_at_equal_budget"], entry["lr_sensitivity"],
                            entry["stable_lr_decades"]),
             "configuration": ", ".join(f"{k}={v}" for k, v in entry["configuration"].items()),
             "provenance": provenance_line(entry)}
 
 
-def _seeds_text(seeds: dict[str, Any]) -> str:
-    """"10 held-out (chosen on 3)", or "3 (chosen on them)" where the chosen configuration ran on no held-out seed."""
-    if seeds["report"]:
-        return f"{len(seeds['report'])} held-out (chosen on {len(seeds['tune'])})"
-    return f"{len(seeds['tune'])} (chosen on them)"
-
-
 def provenance_line(entry: dict[str, Any]) -> str:
     """Commit, versions, hardware, seeds and when it ran, in one line."""
     p = entry.get("provenance") or {}
     ran = p.get("ran")
-    parts = [f"commit {_commits(p) or 'unknown'}",
+    parts = [f"commit {page.commits(p) or 'unknown'}",
              f"torch {', '.join(p.get('torch', [])) or '?'}", f"Ray {', '.join(p.get('ray', [])) or '?'}",
              f"regclip-bench {', '.join(p.get('regclip_bench', [])) or '?'}",
              "; ".join(p.get("hardware", [])) or "hardware unknown",
              f"seeds {', '.join(map(str, p.get('seeds', [])))}",
              f"ran {ran[0][:16].replace('T', ' ')} to {ran[1][:16].replace('T', ' ')}" if ran else "run time unknown"]
     return "; ".join(parts)
-
-
-def _commits(provenance: dict[str, Any]) -> str:
-    return ", ".join(c[:7] for c in provenance.get("git_commits", []))
 
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "leaderboard.json"   # in a source checkout

@@ -196,18 +196,17 @@ def row(entry: dict[str, Any], names: dict[str, str], pages: dict[str, dict[str,
                 if p.get("optimizer_origin") else "the suite"),
                ("seeds", f"tuning {', '.join(map(str, seeds['tune']))}; held-out "
                          f"{', '.join(map(str, seeds['report'])) or 'none'}"),
-               ("commit", ", ".join(c[:7] for c in p.get("git_commits", [])) or "unknown"),
+               ("commit", commits(p) or "unknown"),
                ("versions", f"torch {', '.join(p.get('torch', [])) or '?'}, Ray {', '.join(p.get('ray', [])) or '?'}"),
                ("hardware", "; ".join(p.get("hardware", [])) or "unknown"),
                ("ran", " to ".join(t[:16].replace("T", " ") for t in p["ran"]) if p.get("ran") else "unknown"),
                ("sweeps", ", ".join(p.get("sweep_ids", [])))]
-    held = seeds["report"]
     return {"task": entry["task"], "workload": entry["workload"], "rank": entry["rank"],
             "optimizer": entry["optimizer"], "display": names[entry["optimizer"]], "color": colors.of(entry["optimizer"]),
             "plugin": bool(p.get("optimizer_origin")), "decided": words, "decided_sort": value if math.isfinite(value) else 1e308,
             "metric": metric_label(entry["selection"]["metric"]),
             "mean_ci": f"{fmt(entry['metric_mean'])} ± {fmt(entry['metric_ci95'], 2)}", "mean": entry["metric_mean"],
-            "seeds": (f"{len(held)} held-out" if held else f"{len(seeds['tune'])} (chose on them)")
+            "seeds": seed_words(seeds)
                      + (f", {entry['diverged']} diverged" if entry["diverged"] else "")
                      + (f", {entry['no_progress']} no progress" if entry["no_progress"] else ""),
             "budget": f"{_count(entry['budget']['configurations'], 'configuration')}, "
@@ -233,17 +232,24 @@ def beside(board: dict[str, Any], published: dict[str, Any] | None) -> list[dict
             continue
         try:
             out.append({"workload": entry["workload"], "optimizer": names[entry["optimizer"]],
-                        "yours": f"{decisive(entry)[2]}; {_seed_words(entry)}",
-                        "published": f"{decisive(other)[2]}; {_seed_words(other)}; rank {other['rank']} of "
+                        "yours": f"{decisive(entry)[2]}; {seed_words(entry['seeds'])}",
+                        "published": f"{decisive(other)[2]}; {seed_words(other['seeds'])}; rank {other['rank']} of "
                                      f"{sizes[other['workload_key']]}"})
         except (KeyError, TypeError):   # a leaderboard.json of an older schema: nothing to set beside
             continue
     return out
 
 
-def _seed_words(entry: dict[str, Any]) -> str:
-    seeds = entry["seeds"]
-    return f"{len(seeds['report'])} held-out seeds" if seeds["report"] else f"{len(seeds['tune'])} seeds"
+def seed_words(seeds: dict[str, Any]) -> str:
+    """What reports an entry: "10 held-out seeds (chosen on 3)", or "3 seeds (chosen on them)"."""
+    if seeds["report"]:
+        return f"{len(seeds['report'])} held-out seeds (chosen on {len(seeds['tune'])})"
+    return f"{len(seeds['tune'])} seeds (chosen on them)"
+
+
+def commits(provenance: dict[str, Any]) -> str:
+    """The commits an entry's trials ran from, short."""
+    return ", ".join(c[:7] for c in provenance.get("git_commits", []))
 
 
 def _count(n: int, noun: str) -> str:

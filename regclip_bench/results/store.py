@@ -96,7 +96,12 @@ def trial_rows(sweep_dir: str, keys: list[str]) -> pd.DataFrame:
     rows = []
     for key in keys:
         if key in done:
-            _, summary, _ = _read_trial_file(fs, f"{trials_path}/{key}.parquet")
+            path = f"{trials_path}/{key}.parquet"
+            try:
+                with fs.open_input_file(path) as handle:   # the summary is in the footer: no step rows read
+                    summary, _ = decode_metadata(pq.read_schema(handle))
+            except (pa.ArrowInvalid, OSError, KeyError):
+                raise ResultsError(f"{path}: not a readable regclip-bench trial file") from None
             rows.append({"sweep_id": "", "trial_id": key, **_trial_row(summary, key)})
     return pd.DataFrame(rows)
 

@@ -9,7 +9,7 @@ import shlex
 import sys
 from typing import Any
 
-from .errors import ConfigError, check_name
+from .errors import ConfigError, check_name, check_path
 
 
 DEFAULT_STORAGE = "~/regclip-bench/sweeps"
@@ -23,16 +23,18 @@ DEFAULT_BUDGET = 16
 DEFAULT_TIME_LIMIT_S = 900.0
 
 
-def _number(kind: type, minimum: float, inclusive: bool):
-    """An argparse type: a number of `kind` above `minimum` (or at it, if `inclusive`)."""
-    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+def _number(kind: type, minimum: float, inclusive: bool, maximum: float = math.inf):
+    """An argparse type: a finite number of `kind` above `minimum` (or at it, if `inclusive`), at most
+    `maximum`."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}" + (f" and <= {maximum:,}" if maximum < math.inf else "")
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not (value >= minimum if inclusive else value > minimum):
+        if (value is None or not math.isfinite(value) or value > maximum
+                or not (value >= minimum if inclusive else value > minimum)):
             noun = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
         return value
@@ -50,6 +52,12 @@ def _name(option: str):
 
 
 _positive_int = _number(int, 0, inclusive=False)
+# Bounds on what a command plans before anything runs, far beyond any sweep this suite runs, so that a
+# typo (--budget 10000000) is a one-line error, not a plan that never ends or an allocation of exabytes;
+# sweep/grid.py bounds the planned trials as a whole (MAX_TRIALS).
+_budget = _number(int, 0, inclusive=False, maximum=10_000)
+_seed_count = _number(int, 0, inclusive=False, maximum=1_000)
+_sequence_seed = _number(int, 0, inclusive=True, maximum=2**32 - 1)
 _positive_float = _number(float, 0, inclusive=False)
 _non_negative_float = _number(float, 0, inclusive=True)
 
@@ -113,17 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--optimizers", metavar="A,B", help="default: those of the task's search space")
-    sweep.add_argument("--seeds", type=_number(int, 0, inclusive=False), help="seeds 0..N-1 (default: the task's)")
+    sweep.add_argument("--seeds", type=_seed_count, help="seeds 0..N-1 (default: the task's)")
     sweep.add_argument("--mode", choices=("grid", "search"), default="grid",
                        help="grid: every combination; search: --samples trials per optimizer, "
                             "Optuna-sampled and ASHA-pruned")
-    sweep.add_argument("--samples", type=_positive_int, default=16,
+    sweep.add_argument("--samples", type=_budget, default=16,
                        help="search mode: trials per optimizer (default 16)")
-    sweep.add_argument("--budget", type=_positive_int, metavar="N",
+    sweep.add_argument("--budget", type=_budget, metavar="N",
                        help="budgeted tuning: N configurations per optimizer and workload, drawn from the "
                             "task's tuning ranges by a seeded scrambled Halton sequence (the same N for "
                             "every optimizer; a larger N later keeps the first N), each with every seed")
-    sweep.add_argument("--sequence-seed", type=int, default=0, metavar="S",
+    sweep.add_argument("--sequence-seed", type=_sequence_seed, default=0, metavar="S",
                        help="--budget: the seed of the sequence (default 0)")
     sweep.add_argument("--no-held-out", action="store_true",
                        help="--budget: stop after the tuning seeds (a scan; the leaderboard then ranks the "
@@ -166,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--reports", action="store_true", help="also write the per-task reports")
     board.add_argument("--add", metavar="FILE", help="first add an external results file (trials rows, "
                        "schema version 2) to the store, after checking it; a rejected file changes nothing")
-    board.add_argument("--max-rows", type=_positive_int, default=100_000,
+    board.add_argument("--max-rows", type=_number(int, 0, inclusive=False, maximum=1_000_000), default=100_000,
                        help="--add: the most rows a file may have (default %(default)s)")
 
     submit = commands.add_parser(
@@ -177,10 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "as trials the suite ran. Its code runs with your privileges (docs/security.md).")
     submit.add_argument("submission", metavar="SUBMISSION")
     submit.add_argument("--tasks", metavar="A,B", help=f"default: {', '.join(CPU_TASKS)}")
-    submit.add_argument("--budget", type=_positive_int, default=DEFAULT_BUDGET, metavar="N",
+    submit.add_argument("--budget", type=_budget, default=DEFAULT_BUDGET, metavar="N",
                         help="configurations per workload (default %(default)s, as the built-ins' protocol)")
-    submit.add_argument("--seeds", type=_number(int, 0, inclusive=False), help="seeds 0..N-1 (default: the task's)")
-    submit.add_argument("--sequence-seed", type=int, default=0, metavar="S", help="the sequence's seed (default 0)")
+    submit.add_argument("--seeds", type=_seed_count, help="seeds 0..N-1 (default: the task's)")
+    submit.add_argument("--sequence-seed", type=_sequence_seed, default=0, metavar="S",
+                        help="the sequence's seed (default 0)")
     submit.add_argument("--out", metavar="DIR", help="also write the leaderboard here when done")
     _add_execution_options(submit, submit=True)
 
@@ -188,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=300)
     demo.add_argument("--width", type=_positive_int, default=1024)
     demo.add_argument("--depth", type=_positive_int, default=2)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=_number(int, 0, inclusive=True), default=0)
     demo.add_argument("--log-every", type=_positive_int, default=50)
     return parser
 
@@ -364,9 +373,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]], fixed: dict[str, Any],
             optimizers: list[str]) -> int:
+    from .optim.registry import hyperparameter_names
+    from .sweep.grid import check_taken, known_optimizers
     from .sweep.search import describe, search_space
     if args.resume:
         raise ConfigError("--resume: search mode samples afresh; run it again for more samples")
+    names = hyperparameter_names()
+    check_taken(known_optimizers(optimizers), [k for k in grid if k in names], "--grid")
+    check_taken(known_optimizers(optimizers), [k for k in fixed if k in names], "--set")
     spaces = {o: search_space(task, o, grid, fixed) for o in optimizers}
     print(f"sweep {name}: search, {args.samples} trials per optimizer ({args.samples * len(spaces)} "
           f"in all) of {task.name}, Optuna TPE + ASHA on {task.target.metric}")
@@ -457,11 +471,12 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .report.protocol import Scoring
+    from .report.protocol import Scoring, distinct_trials
     from .results import load
     filters = {k: v for k, v in (("task", args.task), ("optimizer", args.optimizer),
                                  ("status", args.status), ("sweep_id", args.sweep)) if v}
     trials = load(args.store, "trials", filters)
+    trials = distinct_trials(trials) if not trials.empty else trials   # a trial in two sweeps is one trial
     if trials.empty:
         print("no trials match")
         return 0
@@ -494,11 +509,32 @@ def print_summary(result: dict[str, Any]) -> None:
         print(f"  error                {result['error']}")
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every place the command will write, checked before any work starts (storage.check_output)."""
+    from .results.schema import TABLES as tables
+    from .storage import check_output
+    command = args.command
+    if command == "train" and args.out:
+        check_output("--out", os.path.dirname(os.path.abspath(os.path.expanduser(args.out))))
+        check_path("--out", args.out)
+    if command in ("sweep", "run", "submit"):
+        check_output("--storage", args.storage)
+        if not getattr(args, "no_aggregate", False):
+            check_output("--store", args.store, tables)
+    if command in ("run", "report", "leaderboard", "submit") and args.out:
+        check_output("--out", args.out, ("reports",))
+    if command == "aggregate":
+        check_output("--into", args.store, tables)
+    if command == "leaderboard" and args.add:
+        check_output("store", args.store, tables)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv   # the command as typed: what the resume hint repeats
     try:
+        check_outputs(args)
         if args.command == "tasks":
             return cmd_tasks()
         if args.command == "train":
@@ -540,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # `regclip-bench tasks | head`: the reader has gone; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:   # a full or read-only disk, a folder taken away: the filesystem's words, one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"regclip-bench: error: {where}{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .errors import ConfigError
 from .optim.base import OptimizerEntry
 from .optim.registry import hyperparameter_names, lookup
-from .spec import Schedule, TaskSpec, describe_validation_error
+from .spec import MAX_SEED, Schedule, TaskSpec, describe_validation_error
 
 BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
 MODEL_KEYS = ("width", "depth")
@@ -152,8 +152,8 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
     except ConfigError as exc:
         raise ConfigError(f"--set optimizer={name!r}: {exc}") from None
     seed = overrides.pop("seed", task.defaults.seed)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"--set seed={seed!r}: must be a non-negative integer")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--set seed={seed!r}: must be an integer from 0 to {MAX_SEED}")
     device = overrides.pop("device", "auto")
     _check_device(device)
 
@@ -167,7 +167,9 @@ def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> Tr
             entry.check_names([key], complete=False)
         except ValueError as exc:
             raise ConfigError(f"--set {key}={value!r}: {exc}") from None
-    given = {**task.defaults.hparams.get(entry.name, {}), **overrides}
+    # + 0: −0.0 (from a task file or a grid) is 0.0, one value with one trial key
+    given = {k: v + 0 if isinstance(v, float) else v
+             for k, v in {**task.defaults.hparams.get(entry.name, {}), **overrides}.items()}
     try:
         hparams = entry.resolve(given)
     except ValueError as exc:

@@ -107,17 +107,11 @@ def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
     epochs, batch size): other overrides were not recorded by schema 1, so a trial that had
     them gets the key of the file's workload.  A task this version does not ship is keyed
     by its flat fields alone."""
-    from .config import apply_task_overrides
-    from .spec import task_names, load_task
-
     name = str(flat.get("task"))
-    known = {k: flat[k] for k in ("width", "depth", "steps", "epochs", "batch_size")
-             if flat.get(k) is not None}
-    if isinstance(known.get("batch_size"), str) and known["batch_size"].isdigit():
-        known["batch_size"] = int(known["batch_size"])
-    if name in task_names():
-        base = load_task(name)
-        task = apply_task_overrides(base, known)
+    known = flat_workload(flat)
+    resolved = flat_task(flat)
+    if resolved is not None:
+        task, base = resolved
         workload_, label = workload_key(task), workload_label(task, base)
         workload_json = json.dumps(workload(task), sort_keys=True)
     else:
@@ -127,6 +121,26 @@ def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
     configuration = config_key(workload_, str(flat.get("optimizer")), optimizer_arguments(flat), flat.get("schedule"))
     return {"workload_key": workload_, "workload": label, "config_key": configuration,
             "workload_json": workload_json}
+
+
+def flat_workload(flat: dict[str, Any]) -> dict[str, Any]:
+    """The workload fields a flat configuration records (width, depth, steps, epochs, batch size)."""
+    known = {k: flat[k] for k in ("width", "depth", "steps", "epochs", "batch_size") if flat.get(k) is not None}
+    if isinstance(known.get("batch_size"), str) and known["batch_size"].isdigit():
+        known["batch_size"] = int(known["batch_size"])
+    return known
+
+
+def flat_task(flat: dict[str, Any]) -> tuple[TaskSpec, TaskSpec] | None:
+    """(the task a flat configuration names, resolved; its file), or None for a task this version does not
+    ship."""
+    from .config import apply_task_overrides
+    from .spec import load_task, task_names
+    name = str(flat.get("task"))
+    if name not in task_names():
+        return None
+    base = load_task(name)
+    return apply_task_overrides(base, flat_workload(flat)), base
 
 
 def optimizer_arguments(flat: dict[str, Any]) -> dict[str, Any]:

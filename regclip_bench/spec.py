@@ -14,7 +14,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
-from .errors import ConfigError, unknown
+from .errors import ConfigError, check_path, unknown
 from .kinds import KINDS, METRICS
 from .optim.base import log_scaled
 from .optim.registry import lookup
@@ -33,6 +33,19 @@ Depth = Annotated[int, Field(ge=1, le=1_024)]
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
 Steps = Annotated[int, Field(ge=1, le=1_000_000_000)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _fits_filesystem(path: str) -> str:
+    try:
+        return check_path("path", path)
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[1]) from None
+
+
+LocalPath = Annotated[str, AfterValidator(_fits_filesystem)]   # a file or folder the filesystem can name
+# A random seed: torch, numpy and Python take it (numpy's legacy seeding stops at 2**32 − 1).
+MAX_SEED = 2**31 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 # --- models -------------------------------------------------------------------------------
@@ -109,7 +122,7 @@ class TeacherData(_Strict):
     teacher_width: Width = 32
     teacher_depth: Depth = 1
     noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _fits(self) -> TeacherData:
@@ -123,12 +136,12 @@ class TeacherData(_Strict):
 class DigitsData(_Strict):
     source: Literal["digits"]
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CIFAR10Data(_Strict):
     source: Literal["cifar10"]
-    root: str = "~/.cache/regclip-bench/data"
+    root: LocalPath = "~/.cache/regclip-bench/data"
     download: bool = False
     verify_checksums: bool = True
     augment: Literal["none", "crop_flip", "resized_crop", "resized_crop_flip"] = "crop_flip"
@@ -139,7 +152,7 @@ class CIFAR10Data(_Strict):
 
 class FashionMNISTData(_Strict):
     source: Literal["fashion_mnist"]
-    root: str = "~/.cache/regclip-bench/data"   # then the default cache, then Debian's package
+    root: LocalPath = "~/.cache/regclip-bench/data"   # then the default cache, then Debian's package
     download: bool = False
     verify_checksums: bool = True
 
@@ -150,15 +163,18 @@ class StreamLSQData(_Strict):
     dim: Width = 200
     spectrum: Annotated[float, Field(ge=0, le=10)] = 1.0       # λ_i ∝ i^(−spectrum)
     noise: Literal["gaussian", "student_t"] = "gaussian"
-    df: Annotated[float, Field(gt=0, le=1_000)] = 1.5           # Student-t degrees of freedom
+    # Student-t degrees of freedom: 1 (Cauchy) to 2 is the heavy-tailed regime of the clipping literature
+    # (a mean, no variance); below 1 there is no mean, and float32 sampling underflows (df = 1e-300 draws
+    # no noise at all)
+    df: Annotated[float, Field(ge=1, le=1_000)] = 1.5
     noise_scale: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
-    seed: Annotated[int, Field(ge=0)] = 0                     # w* (the stream follows the trial's seed)
+    seed: Seed = 0                                            # w* (the stream follows the trial's seed)
 
 
 class TextData(_Strict):
     """A character-level corpus from a file a system package installs (data/text.py)."""
     source: Literal["text"]
-    path: str = "/usr/share/dictd/jargon.dict.dz"
+    path: LocalPath = "/usr/share/dictd/jargon.dict.dz"
     package: str = "dict-jargon"   # what installs it, for the error that says how to get it
     sha256: str = "6c8118c277d0b00736d406d4941b77b69932d6ab125f7179ff88fe12939cc19e"   # of the text
     context: Annotated[int, Field(ge=2, le=8_192)] = 64
@@ -192,7 +208,7 @@ class BudgetSpec(_Strict):
 
 class TargetSpec(_Strict):
     metric: str   # train_loss, or a metric the task's kind reports (kinds.METRICS)
-    value: float
+    value: Finite  # a target nothing can reach (nan, ±inf) would train toward nothing
     direction: Literal["min", "max"]
     # How a configuration is scored: the metric at the end of the budget, or how soon it
     # reaches `value` (AlgoPerf): steps on CPU, seconds where every trial ran on one GPU model.
@@ -327,7 +343,7 @@ class Schedule(_Strict):
 
 class DefaultsSpec(_Strict):
     optimizer: str
-    seed: int = 0
+    seed: Seed = 0
     hparams: dict[str, dict[str, Finite]]
     # An optimizer's own schedule, in place of the budget's (the paper's VAE code decays η for
     # GClip and δ-GClip only): part of its configuration, not of the workload.
@@ -465,6 +481,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = "unknown field"
     shown = error.get("input")
     value = "" if error["type"] == "missing" or isinstance(shown, dict) else f", got {shown!r}"
+    if len(value) > 90:   # a 300-character path stays one readable line
+        value = f"{value[:60]}…{value[-20:]}"
     return f"{field}: {message}{value}"
 
 

@@ -9,13 +9,18 @@ A sweep keeps its files as
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
+
+from .errors import ConfigError, check_path
 
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs",
                        "fuse.sshfs", "fuse.gcsfuse", "fuse.s3fs", "fuse.juicefs", "9p", "virtiofs"}
@@ -30,6 +35,36 @@ def normalise(storage: str) -> str:
     if storage.startswith("file://"):
         storage = storage[len("file://"):]
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
+
+
+def check_output(what: str, location: str, folders: tuple[str, ...] = ()) -> None:
+    """Where a command will write, checked before any work starts: a local folder (or one it can
+    create) that this user can write, and its existing `folders` too (a store's tables).  A URI's
+    bucket is checked when first written."""
+    if is_uri(location):
+        return
+    check_path(what, location)
+    path = Path(normalise(location))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {location}: {existing} is a file, not a folder")
+    for folder in [existing, *(path / f for f in folders if (path / f).exists())]:
+        if not folder.is_dir():
+            raise ConfigError(f"{what} {location}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{what} {location}: {folder} is not writable")
+
+
+def inside(base: str | Path, *parts: str) -> Path:
+    """base/parts, refused where it would lie outside `base` (a name read from data, such as a task in a
+    store, never takes a write out of its folder)."""
+    root = Path(os.path.abspath(Path(base).expanduser()))   # lexically: a symlink the user made is theirs
+    path = Path(os.path.normpath(root.joinpath(*parts)))
+    if path != root and root not in path.parents:
+        raise ConfigError(f"{'/'.join(parts)!r}: not a name inside {base}; refusing to write outside it")
+    return path
 
 
 def join(*parts: str) -> str:
@@ -61,20 +96,69 @@ def finished_keys(sweep_dir: str) -> set[str]:
 def write_bytes(uri_or_path: str | Path, data: bytes) -> None:
     """Atomic where the filesystem allows it: written under a dot-name in the same folder (which
     every reader of this package, pyarrow and Tune skip), then moved into place."""
-    fs, path = filesystem(str(uri_or_path))
-    folder, name = path.rsplit("/", 1)
-    fs.create_dir(folder, recursive=True)
-    tmp = f"{folder}/.{name}.{os.getpid()}.{time.time_ns()}.tmp"
+    write_all([(str(uri_or_path), data)])
+
+
+def write_all(files: list[tuple[str, bytes]]) -> None:
+    """Several files, all or none: every one written under its dot-name first (a full or read-only disk
+    fails here, and every staged file is removed), then each moved into place, in the order given."""
+    staged = []
     try:
-        with fs.open_output_stream(tmp) as stream:
-            stream.write(data)
-        fs.move(tmp, path)
+        for target, data in files:
+            fs, path = filesystem(target)
+            folder, name = path.rsplit("/", 1)
+            fs.create_dir(folder, recursive=True)
+            tmp = f"{folder}/.{name}.{os.getpid()}.{time.time_ns()}.tmp"
+            staged.append((fs, tmp, path))
+            with fs.open_output_stream(tmp) as stream:
+                stream.write(data)
     except BaseException:
-        try:
-            fs.delete_file(tmp)
-        except OSError:
-            pass
+        for fs, tmp, _ in staged:
+            try:
+                fs.delete_file(tmp)
+            except OSError:
+                pass
         raise
+    for fs, tmp, path in staged:
+        fs.move(tmp, path)
+
+
+_HELD: dict[str, tuple[int, int]] = {}   # sweep folder → (its lock file's descriptor, how many holders here)
+
+
+@contextmanager
+def sweep_lock(sweep_dir: str) -> Iterator[None]:
+    """One driver per sweep: an exclusive lock on <sweep>/.lock, taken before anything of the sweep starts
+    and held to its end (the kernel drops it when a killed driver's process ends; taken again by the same
+    process, it nests).  Object storage has no locks: a sweep on a URI is not locked (README)."""
+    if is_uri(sweep_dir):
+        yield
+        return
+    if sweep_dir in _HELD:
+        fd, count = _HELD[sweep_dir]
+        _HELD[sweep_dir] = (fd, count + 1)
+    else:
+        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{sweep_dir}/.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(f"sweep {sweep_dir} is already running (its driver, pid {holder}, holds "
+                              f"{sweep_dir}/.lock); wait for it or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _HELD[sweep_dir] = (fd, 1)
+    try:
+        yield
+    finally:
+        fd, count = _HELD[sweep_dir]
+        if count > 1:
+            _HELD[sweep_dir] = (fd, count - 1)
+        else:
+            del _HELD[sweep_dir]
+            os.close(fd)   # releases the lock
 
 
 def mount_type(path: str) -> str | None:

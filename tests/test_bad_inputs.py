@@ -4,7 +4,10 @@ Task files, `--set`, `--grid`, flags, stores and submitted files, through the co
 types them (in this process, for speed; `test_project` runs the CLI as a subprocess).
 """
 
+import gzip
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -70,6 +73,75 @@ def submission_folder(folder: Path, changes=None, raw: str | None = None, code: 
     (sub / "submission.yaml").write_text(raw if raw is not None else yaml.safe_dump(data))
     (sub / "optimizer.py").write_text(code)
     return str(sub)
+
+
+PUBLISHED_STORE = Path(__file__).resolve().parents[1] / "results" / "store"
+ONE_TRIALS_FILE = "trials/task=lsq_gaussian/published-lsq_gaussian-adamw-095efb0ed0.parquet"
+
+
+def store_copy(folder: Path, damage=None) -> str:
+    """A store of one trials file of the published store, `damage(file)` done to it (or to the store)."""
+    store = folder / "store"
+    (store / ONE_TRIALS_FILE).parent.mkdir(parents=True)
+    shutil.copy(PUBLISHED_STORE / "_schema.json", store / "_schema.json")
+    shutil.copy(PUBLISHED_STORE / ONE_TRIALS_FILE, store / ONE_TRIALS_FILE)
+    if damage is not None:
+        damage(store / ONE_TRIALS_FILE)
+    return str(store)
+
+
+def _renamed_partition(name: str):
+    def damage(file: Path) -> None:
+        file.parent.rename(file.parent.with_name(name))
+    return damage
+
+
+def _truncated(file: Path) -> None:
+    file.write_bytes(file.read_bytes()[:1000])
+
+
+def _a_folder(file: Path) -> None:
+    file.unlink()
+    file.mkdir()
+    (file / "x.parquet").write_bytes(b"")
+
+
+def _wrong_type(file: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pq.read_table(file)
+    index = table.schema.get_field_index("final_loss")
+    table = table.set_column(index, "final_loss", pa.array(["abc"] * table.num_rows))
+    pq.write_table(table.replace_schema_metadata(pq.read_schema(file).metadata), file)
+
+
+def corpus(folder: Path, data: bytes, name: str = "corpus.txt") -> list[str]:
+    """char_transformer on a text file of `data` (checksum off), as a user points it at their own."""
+    (folder / "x" / name).write_bytes(data)
+    return ["train", "char_transformer", "--set", f"data.path={folder / 'x' / name}", "--set", "data.sha256=",
+            "--set", "steps=1", "--quiet"]
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")   # apt-get install dataset-fashion-mnist (.ci/run does)
+
+
+def fashion(folder: Path, damage) -> list[str]:
+    """fashion_mnist_vae on a copy of the four IDX files with `damage(folder)` done (verification off)."""
+    if not FASHION.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    copy = folder / "x" / "fm"
+    shutil.copytree(FASHION, copy)
+    damage(copy)
+    return ["train", "fashion_mnist_vae", "--set", f"data.root={copy}", "--set", "data.verify_checksums=false",
+            "--set", "epochs=1", "--quiet"]
+
+
+def _idx(folder: Path, name: str, edit) -> None:
+    path = folder / f"{name}.gz"
+    path.write_bytes(gzip.compress(edit(gzip.decompress(path.read_bytes()))))
+
+
+LONG = "a" * 300   # a name longer than any filesystem's 255 bytes
 
 
 def _width(d, v):
@@ -190,7 +262,7 @@ CASES = [
     ("query garbage schema", lambda f: ["query", store_with(f, "{{{")], "_schema.json: not a regclip-bench store"),
     ("query version 99", lambda f: ["query", store_with(f, '{"schema_version": 99}')], "store schema version 99"),
     ("aggregate into a file", lambda f: ["aggregate", sweep_folder(f), "--into", "/etc/hostname"],
-     "/etc/hostname: cannot be a store"),
+     "/etc/hostname is a file, not a folder"),
     ("aggregate a non-sweep", lambda f: ["aggregate", str(f), "--into", str(f / "st")], "not a sweep (no sweep.json)"),
     ("report missing store", lambda f: ["report", str(f / "none"), "--out", str(f / "o")], "not a regclip-bench store"),
     # submission folders (optimizers as code): one line naming the file and the field
@@ -261,6 +333,157 @@ CASES = [
                                    "--add", submission(f, sweep_id="../../../x")], "sweep_id '../../../x'"),
     ("--add zero time", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
                                    "--add", submission(f, seconds_to_target=0.0)], "seconds_to_target 0.0"),
+
+    # --- hardening II (issue 30) ---
+    # 1. names read from a store are names: an encoded '..' in a partition never becomes a path
+    ("store: ../ in a partition (report)", lambda f: ["report", store_copy(f, _renamed_partition(
+        "task=..%2F..%2F..%2Fpwned")), "--out", str(f / "x" / "o")], "not a task=<name> folder"),
+    ("store: ../ in a partition (leaderboard)", lambda f: ["leaderboard", store_copy(f, _renamed_partition(
+        "task=..%2F..%2Fpwned")), "--out", str(f / "x" / "o"), "--reports"], "not a task=<name> folder"),
+    ("store: ../ in a partition (query)", lambda f: ["query", store_copy(f, _renamed_partition(
+        "task=..%2Fx%2F..%2F..%2Fpwned"))], "not a task=<name> folder"),
+    ("store: a partition of another key", lambda f: ["query", store_copy(f, _renamed_partition("optimizer=sgd"))],
+     "not a task=<name> folder"),
+    ("store: a sweep file not named as a sweep id", lambda f: ["query", store_copy(f, lambda p: p.rename(
+        p.with_name("a b;c.parquet")))], "not a <sweep id>.parquet file"),
+    # 2. submitted numbers: every column in its range, finite where the suite never writes non-finite
+    *[(f"--add {column} {value}", lambda f, c=column, v=value: [
+        "leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
+        "--add", submission(f, **{c: v})], f"{column} {value!r} {expected}")
+      for column, value, expected in [
+          ("wall_time_s", float("nan"), "must be a number"), ("best_loss", float("inf"), "must be finite"),
+          ("initial_loss", float("nan"), "must be a number"), ("initial_loss", -1e9, "must be >= 0"),
+          ("min_pl_ratio", float("nan"), "must be a number"), ("w0_norm", float("inf"), "must be finite"),
+          ("frac_clipped", 2.0, "must be in [0, 1]"), ("lr", float("nan"), "must be a number"),
+          ("final_loss", float("inf"), "must be finite"), ("pack_train_time_s", -1.0, "must be > 0"),
+          ("seed", 2**40, "must be <= 2,147,483,647"), ("width", 10**6, "must be <= 65,536"),
+          ("loss_log_slope", float("inf"), "must be finite"), ("max_dist_from_init", -1.0, "must be >= 0"),
+          ("final_test_loss", float("-inf"), "must be finite")]],
+    ("--add config_json a list", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out",
+                                            str(f / "o"), "--add", submission(f, config_json="[1, 2]")],
+     "not a JSON object"),
+    ("--add config_json 100,000 deep", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out",
+                                                  str(f / "o"), "--add", submission(f, config_json="[" * 100_000 + "]" * 100_000)],
+     "more than 4,096"),
+    ("--add config_json 2,000 deep", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out",
+                                                str(f / "o"), "--add", submission(f, config_json="[" * 2000 + "]" * 2000)],
+     "not JSON"),
+    ("--add config_json nested", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out",
+                                            str(f / "o"), "--add", submission(f, config_json='{"lr": {"a": 1}}')],
+     "'lr' is not a number"),
+    ("--add a 65,536-wide model of 289 parameters", lambda f: [
+        "leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"), "--add",
+        submission(f, optimizer="sgd", width=65536, param_count=289, config_json=json.dumps(
+            {"task": "teacher_mlp", "optimizer": "sgd", "width": 65536, "depth": 2, "lr": 0.1, "seed": 0}))],
+     "param_count 289 is not its model's"),
+    ("--add --max-rows 2,000,000", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out",
+                                              str(f / "o"), "--add", submission(f), "--max-rows", "2000000"],
+     "--max-rows"),
+    # 3. data files: one line naming the file and what is wrong
+    ("data: corrupt gzip text", lambda f: corpus(f, b"\x1f\x8b\x08\x00garbage" * 10, "corpus.txt.gz"), "cannot be read"),
+    ("data: truncated gzip text", lambda f: corpus(f, gzip.compress(os.urandom(4096))[:2000], "corpus.txt.gz"),
+     "cannot be read"),
+    ("data: text not UTF-8", lambda f: corpus(f, b"abc\xff\xfe" * 1000), "not UTF-8 text (byte 0xff at offset 3)"),
+    ("data: empty text", lambda f: corpus(f, b""), "0 characters, too short"),
+    ("data: too short a text", lambda f: corpus(f, b"a" * 100), "100 characters, too short for data.context 64"),
+    ("data: IDX truncated gzip", lambda f: fashion(f, lambda d: (d / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        (d / "t10k-labels-idx1-ubyte.gz").read_bytes()[:3000])), "t10k-labels-idx1-ubyte.gz: cannot be read"),
+    ("data: IDX not gzip", lambda f: fashion(f, lambda d: (d / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        b"hello world")), "cannot be read (Not a gzipped file"),
+    ("data: IDX empty", lambda f: fashion(f, lambda d: _idx(d, "t10k-labels-idx1-ubyte", lambda raw: b"")),
+     "not an IDX file of n labels (0 bytes"),
+    ("data: IDX header lies", lambda f: fashion(f, lambda d: _idx(
+        d, "t10k-images-idx3-ubyte", lambda raw: raw[:4] + (20000).to_bytes(4, "big") + raw[8:])),
+     "not an IDX file of n × 28 × 28 images"),
+    ("data: IDX of another type", lambda f: fashion(f, lambda d: _idx(
+        d, "t10k-labels-idx1-ubyte", lambda raw: raw[:2] + b"\x0d" + raw[3:])), "not an IDX file of n labels"),
+    ("data: IDX labels fewer than images", lambda f: fashion(f, lambda d: _idx(
+        d, "t10k-labels-idx1-ubyte", lambda raw: raw[:4] + (9999).to_bytes(4, "big") + raw[8:8 + 9999])),
+     "10,000 images and t10k-labels 9,999 labels"),
+    # 4. paths and filesystem state, checked before any work starts
+    ("path: --storage too long", lambda f: ["sweep", "teacher_mlp", *SMALL, "--storage", str(f / LONG)],
+     "--storage '"),
+    ("path: --store too long", lambda f: ["sweep", "teacher_mlp", *SMALL, "--store", str(f / LONG)],
+     "--store '"),
+    ("path: --store too long below", lambda f: ["sweep", "teacher_mlp", *SMALL, "--store", str(f / "ok" / LONG / "x")],
+     "longer than the filesystem allows"),
+    ("path: run --out too long", lambda f: ["run", "teacher_mlp", "--out", str(f / LONG)], "--out '"),
+    ("path: report --out too long", lambda f: ["report", store_copy(f), "--out", str(f / LONG)], "--out '"),
+    ("path: leaderboard --out too long", lambda f: ["leaderboard", store_copy(f), "--out", str(f / LONG)], "--out '"),
+    ("path: aggregate --into too long", lambda f: ["aggregate", sweep_folder(f), "--into", str(f / LONG)], "--into '"),
+    ("path: train --out too long", lambda f: ["train", "teacher_mlp", "--out", str(f / (LONG + ".parquet"))], "--out '"),
+    ("path: data.root too long", lambda f: ["train", "fashion_mnist_vae", "--set", f"data.root={f / LONG}"],
+     "data.root: longer than the filesystem allows"),
+    ("path: data.path too long", lambda f: ["train", "char_transformer", "--set", f"data.path={f / LONG}"],
+     "data.path: longer than the filesystem allows"),
+    ("path: report --out a file", lambda f: ["report", store_copy(f), "--out", text_file(f / "file", "x")],
+     "is a file, not a folder"),
+    ("path: leaderboard --out a file", lambda f: ["leaderboard", store_copy(f), "--out", text_file(f / "file", "x")],
+     "is a file, not a folder"),
+    ("path: --store a file", lambda f: ["sweep", "teacher_mlp", *SMALL, "--store", text_file(f / "file", "x")],
+     "is a file, not a folder"),
+    ("path: --storage a file", lambda f: ["sweep", "teacher_mlp", *SMALL, "--storage", text_file(f / "file", "x")],
+     "is a file, not a folder"),
+    ("path: --storage below a file", lambda f: ["sweep", "teacher_mlp", *SMALL, "--storage",
+                                                text_file(f / "file", "x") + "/sweeps"], "is a file, not a folder"),
+    ("path: a store table that is a file", lambda f: ["aggregate", sweep_folder(f), "--into", store_copy(
+        f, lambda p: (shutil.rmtree(p.parents[2] / "steps", ignore_errors=True),
+                      (p.parents[2] / "steps").write_text("x")))], "steps is a file, not a folder"),
+    ("store: a column of the wrong type", lambda f: ["query", store_copy(f, _wrong_type)],
+     "column final_loss is string, not double"),
+    # 5. requests that could never run, and plans that would never end
+    ("--cpus-per-trial 1000", lambda f: ["sweep", "teacher_mlp", *SMALL, "--cpus-per-trial", "1000"],
+     "--cpus-per-trial 1000: no node of this machine"),
+    ("--cpus-per-trial inf", lambda f: ["sweep", "teacher_mlp", *SMALL, "--cpus-per-trial", "inf"],
+     "argument --cpus-per-trial: expected a number > 0, got 'inf'"),
+    ("--gpus-per-trial 64", lambda f: ["sweep", "teacher_mlp", *SMALL, "--gpus-per-trial", "64"],
+     "--gpus-per-trial 64: no node of this machine"),
+    ("--gpus-per-trial inf", lambda f: ["sweep", "teacher_mlp", *SMALL, "--gpus-per-trial", "inf"],
+     "argument --gpus-per-trial"),
+    ("run --gpus-per-trial 64", lambda f: ["run", "teacher_mlp", "--gpus-per-trial", "64", "--out", str(f / "o")],
+     "no node of this machine"),
+    ("submit --cpus-per-trial 4096", lambda f: ["submit", submission_folder(f), "--tasks", "lsq_gaussian",
+                                                "--cpus-per-trial", "4096"], "no node of this machine"),
+    ("--budget 10,000,000", lambda f: ["sweep", "teacher_mlp", "--budget", "10000000", "--dry-run"],
+     "argument --budget: expected an integer > 0 and <= 10,000"),
+    ("--budget 1e18", lambda f: ["sweep", "teacher_mlp", "--budget", "1000000000000000000", "--dry-run"],
+     "argument --budget"),
+    ("submit --budget 10,000,000", lambda f: ["submit", submission_folder(f), "--budget", "10000000", "--dry-run"],
+     "argument --budget"),
+    ("--samples 1e9", lambda f: ["sweep", "teacher_mlp", "--mode", "search", "--samples", "1000000000", "--dry-run"],
+     "argument --samples"),
+    ("--seeds 1e9", lambda f: ["sweep", "teacher_mlp", "--seeds", "1000000000", "--dry-run"], "argument --seeds"),
+    ("a grid of 144 million trials", lambda f: ["sweep", "teacher_mlp", "--optimizers", "gclip", "--grid", "lr=" + ",".join(
+        f"{0.001 * i:.3f}" for i in range(1, 301)), "--grid", "gamma=" + ",".join(f"{0.001 * i:.3f}" for i in range(1, 301)),
+        "--dry-run"], "more than 100,000"),
+    ("--trial-time-limit inf", lambda f: ["sweep", "teacher_mlp", "--trial-time-limit", "inf", "--dry-run"],
+     "argument --trial-time-limit"),
+    # 6. silent nonsense
+    ("--grid gamma for SGD", lambda f: ["sweep", "teacher_mlp", "--optimizers", "sgd", "--grid", "gamma=0.1,0.3",
+                                        "--dry-run"], "--grid gamma=…: no optimizer of this sweep takes gamma"),
+    ("--grid momentum for Adam", lambda f: ["sweep", "teacher_mlp", "--optimizers", "adam", "--grid", "momentum=0.9",
+                                            "--dry-run"], "no optimizer of this sweep takes momentum"),
+    ("--set gamma in a sweep of SGD", lambda f: ["sweep", "teacher_mlp", "--optimizers", "sgd", "--set", "gamma=0.1",
+                                                 "--dry-run"], "--set gamma=…: no optimizer of this sweep takes gamma"),
+    ("search --grid delta for Adam", lambda f: ["sweep", "teacher_mlp", "--mode", "search", "--optimizers", "adam",
+                                                "--grid", "delta=0.1,0.2", "--dry-run"], "no optimizer of this sweep takes delta"),
+    ("--set data.df=1e-300", lambda f: ["train", "lsq_student_t", "--set", "data.df=1e-300"],
+     "data.df: Input should be greater than or equal to 1"),
+    ("--set target.value=nan", lambda f: ["train", "teacher_mlp", "--set", "target.value=nan"],
+     "target.value: Input should be a finite number"),
+    ("--set target.value=-inf", lambda f: ["train", "teacher_mlp", "--set", "target.value=-inf"], "target.value"),
+    ("task: target value .inf", lambda f: ["train", task_file(f, lambda d: d["target"].update(value=float("inf")))],
+     "target.value"),
+    ("--sequence-seed -1", lambda f: ["sweep", "teacher_mlp", "--budget", "2", "--sequence-seed", "-1", "--dry-run"],
+     "argument --sequence-seed"),
+    ("--sequence-seed 2**70", lambda f: ["sweep", "teacher_mlp", "--budget", "2", "--sequence-seed", str(2**70),
+                                         "--dry-run"], "argument --sequence-seed"),
+    ("demo --seed 1e26", lambda f: ["demo", "--seed", "100000000000000000000000000", "--steps", "1"],
+     "seed=100000000000000000000000000: must be an integer from 0 to 2147483647"),
+    ("--set seed 2**40", lambda f: ["train", "teacher_mlp", "--set", f"seed={2**40}"], "must be an integer from 0"),
+    ("--grid seed 1e26", lambda f: ["sweep", "teacher_mlp", "--grid", "seed=100000000000000000000000000", "--dry-run"],
+     "must be an integer from 0"),
+    ("task: data seed 2**40", lambda f: ["train", task_file(f, lambda d: d["data"].update(seed=2**40))], "data.seed"),
 ]
 
 
@@ -268,8 +491,9 @@ CASES = [
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, argv, expected, tmp_path, monkeypatch, capsys):
     (tmp_path / "x").mkdir()
     args = argv(tmp_path)
-    if args[0] in ("sweep", "run", "submit"):
-        args += ["--storage", str(tmp_path / "sweeps"), "--store", str(tmp_path / "store-out")]
+    if args[0] in ("sweep", "run", "submit"):   # the test's own folders, unless the case is about them
+        args += [] if "--storage" in args else ["--storage", str(tmp_path / "sweeps")]
+        args += [] if "--store" in args else ["--store", str(tmp_path / "store-out")]
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
@@ -291,5 +515,5 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, argv, expected, t
 
 def test_the_battery_covers_every_kind_of_input():
     kinds = {name.split(":")[0].split(" ")[0] for name, _, _ in CASES}
-    assert len(CASES) >= 40
-    assert {"task", "--set", "--grid", "--add", "query", "aggregate", "submit"} <= kinds
+    assert len(CASES) >= 174   # 114 before issue 30, which asked for at least 60 more
+    assert {"task", "--set", "--grid", "--add", "query", "aggregate", "submit", "store", "data", "path"} <= kinds

@@ -74,3 +74,12 @@ def test_beta1_and_beta2_are_grid_axes_like_any_hyperparameter():
     adam = sorted((t.config.hparams["beta1"], t.config.hparams["beta2"]) for t in trials if t.config.optimizer == "adam")
     assert adam == [(0.8, 0.99), (0.8, 0.999), (0.9, 0.99), (0.9, 0.999)]
     assert [t.config.hparams for t in trials if t.config.optimizer == "sgd"] == [{"lr": 1e-3, "weight_decay": 0.0}]
+
+
+def test_minus_zero_and_zero_are_one_value_with_one_trial_key():
+    from regclip_bench.config import parse_value, resolve_trial
+    task = load_task("teacher_mlp")
+    trials = plan_grid(task, {"width": [8], "depth": [1], "lr": [0.5], "gamma": [0.3], "delta": [0.0, parse_value("-0.0")]},
+                       {}, ["delta_gclip"], 1)
+    assert len(trials) == 1
+    assert trial_key(resolve_trial(task, {"delta": -0.0})) == trial_key(resolve_trial(task, {"delta": 0.0}))

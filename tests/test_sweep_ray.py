@@ -96,7 +96,7 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
     (["--mode", "bayes"], "--mode"),
     (["--resume", "--storage", "/nonexistent/sweeps"], "--resume: no earlier run of sweep"),
     (["--set", "colour=red"], "colour='red': unknown key"),
-    (["--budget", "0"], "--budget: expected an integer > 0, got '0'"),
+    (["--budget", "0"], "--budget: expected an integer > 0 and <= 10,000, got '0'"),
     (["--budget", "4", "--mode", "search"], "--budget: budgeted tuning is its own mode"),
     (["--budget", "4", "--grid", "lr=0.1,1"], "--grid lr=…: with --budget the hyperparameters come from"),
     (["--budget", "4", "--optimizers", "no_such_optimizer"], "unknown optimizer 'no_such_optimizer'"),
@@ -140,6 +140,14 @@ def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, ray_tmpdir):
         assert outcome.statuses == {"completed": 4} and outcome.errored == 0
         nodes = {read_trial(p)[1]["node_id"] for p in (tmp_path / "two" / "trials").iterdir()}
         assert nodes == {node.node_id for node in cluster.list_all_nodes()} and len(nodes) == 2
+        # a trial of 2 CPUs fits no node of 1 (the cluster has 2 in all): refused, not left waiting forever
+        from regclip_bench.errors import ConfigError
+        more = plan_grid(task, {"width": [8], "depth": [1], "lr": [0.5]}, {"steps": 5}, ["sgd"], 1)
+        with pytest.raises(ConfigError, match=f"--cpus-per-trial 2: no node of the cluster at {cluster.address} "
+                                              r"\(alive, or of a type its autoscaler may add\) has 2 CPUs "
+                                              r"\(the most on one node: 1\)"):
+            run_sweep(more, SweepOptions(name="big", storage=str(tmp_path), address=cluster.address,
+                                         cpus_per_trial=2), task.model_dump(mode="json"))
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -290,3 +298,54 @@ def test_a_trial_whose_file_is_written_reports_it_and_is_not_run_again(tmp_path)
     assert again[1]["member_statuses"] == first[1]["member_statuses"] == {"completed": 2}
     assert again[1]["best_final_loss"] == first[1]["best_final_loss"] == min(
         s["final_loss"] for s in summaries.values() if "pack" in s)
+
+
+def _listening(pids):
+    """(process name, address, port) of every TCP socket in LISTEN state that one of `pids` holds."""
+    inodes = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes[link[8:-1]] = name
+        except OSError:
+            continue
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:   # 0A: LISTEN
+                address, port = fields[1].split(":")
+                loopback = address in ("0100007F", "00000000000000000000000001000000")
+                wildcard = set(address) == {"0"}
+                found.append((inodes[fields[9]], "loopback" if loopback else "all" if wildcard else "node",
+                              int(port, 16)))
+    return found
+
+
+def test_a_local_sweep_listens_only_where_ray_must(tmp_path):
+    """docs/security.md: Ray 2.58 binds its GCS, raylet and workers on every interface, however its node IP is
+    set (tried: ray.init(_node_ip_address="127.0.0.1"), ray start --node-ip-address=127.0.0.1); what the suite
+    adds is none, and a local Ray is token-authenticated.  This lists what a running local sweep listens on."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    process = subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp", *SLOW,
+                                "--grid", "lr=0.1", "--storage", str(tmp_path), "--no-aggregate"],
+                               cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        from regclip_bench.sweep.session import session_processes
+        records = tmp_path / "cache" / "regclip-bench" / "ray-sessions"
+        record = _wait_for(lambda: next(records.glob("*.json"), None) if records.exists() else None)
+        session = json.loads(record.read_text())
+        _wait_for(lambda: list((tmp_path / "teacher_mlp" / "tune").glob("run-*/*/result.json")))   # a trial runs
+        pids = [session["driver_pid"], *session_processes(session["session_dir"])]
+        sockets = _listening(pids)
+        assert sockets, "a running local sweep listens somewhere"
+        exposed = {name for name, where, _ in sockets if where != "loopback"}
+        # Ray's own servers (and the workers' core-worker gRPC servers, named ray::… or after the driver)
+        ray_names = ("gcs_server", "raylet", "ray::", "python", "regclip-bench", "default_worker", "agent")
+        assert all(name.startswith(ray_names) for name in exposed), exposed
+    finally:
+        process.send_signal(signal.SIGINT)
+        finish(process)

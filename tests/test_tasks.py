@@ -137,7 +137,7 @@ BAD_SETS = [
     (["batch_size=-3"], "budget.batch_size"),
     (["steps=ten"], "budget.steps"),
     (["colour=red"], "colour='red': unknown key"),
-    (["seed=-1"], "seed=-1: must be a non-negative integer"),
+    (["seed=-1"], "seed=-1: must be an integer from 0 to 2147483647"),
     (["device=tpu9"], "device='tpu9'"),
     (["data.n=0"], "data.n"),
     (["noequals"], "expected KEY=VALUE"),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from ..errors import ConfigError
 
 # (raw batch, generator) → model-ready batch; `generator` is None at evaluation.
 Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
@@ -106,3 +111,13 @@ class StreamBatches:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def read_maybe_gzip(path: Path, what: str) -> bytes:
+    """A file's bytes, decompressed where its name ends in .gz or .dz (dictzip is gzip); a damaged or
+    unreadable file is a one-line error naming it."""
+    try:
+        return gzip.open(path).read() if path.suffix in (".gz", ".dz") else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:   # BadGzipFile is an OSError
+        reason = str(exc) or type(exc).__name__
+        raise ConfigError(f"{what}: {path}: cannot be read ({reason})") from None

@@ -8,15 +8,15 @@ checked and is part of the workload, so it is in every result's provenance.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import math
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import StreamBatches, upload
+from .base import StreamBatches, read_maybe_gzip, upload
 
 
 class WindowBatches(StreamBatches):
@@ -37,12 +37,21 @@ class TextData:
         if not path.is_file():
             raise ConfigError(f"text: {path} not found: install it with `apt-get install {spec.package}` "
                               "(or set data.path to another text file and data.sha256 to its checksum)")
-        raw = gzip.open(path).read() if path.suffix in (".gz", ".dz") else path.read_bytes()
+        raw = read_maybe_gzip(path, "text")
         digest = hashlib.sha256(raw).hexdigest()
         if spec.sha256 and digest != spec.sha256:
             raise ConfigError(f"text: {path}: SHA-256 {digest}, not data.sha256 {spec.sha256} (another version "
                               "of the package?); set data.sha256 to use it anyway")
-        text = raw.decode("utf-8")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"text: {path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                              f"{exc.start})") from None
+        # the training part must hold a window and its next character, the validation part one window
+        least = math.ceil((spec.context + 2) / min(spec.val_fraction, 1 - spec.val_fraction))
+        if len(text) < least:
+            raise ConfigError(f"text: {path}: {len(text):,} characters, too short for data.context "
+                              f"{spec.context} and data.val_fraction {spec.val_fraction:g} (at least {least:,})")
         self.vocabulary = sorted(set(text))
         lookup = {c: i for i, c in enumerate(self.vocabulary)}
         tokens = torch.tensor([lookup[c] for c in text], dtype=torch.int64)

@@ -6,8 +6,8 @@ torch._dynamo, which torch imports at a trial's first optimizer step anyway: doc
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
+import math
 import pickle
 import struct
 from pathlib import Path
@@ -17,7 +17,7 @@ import torch
 
 from ..errors import ConfigError
 from .augment import random_crop_flip, random_resized_crop_flip, resize
-from .base import TensorData
+from .base import TensorData, read_maybe_gzip
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)   # the values the paper's code (kuangliu/pytorch-cifar) uses
@@ -103,13 +103,20 @@ DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"   # apt-get install d
 
 def _read_idx(folder: Path, name: str, verify: bool) -> np.ndarray:
     """An IDX file, gzipped or not, as a numpy array; its bytes checked against their SHA-256."""
-    path = folder / f"{name}.gz"
-    raw = gzip.open(path).read() if path.exists() else (folder / name).read_bytes()
+    path = folder / f"{name}.gz" if (folder / f"{name}.gz").exists() else folder / name
+    raw = read_maybe_gzip(path, "fashion_mnist")
     if verify and hashlib.sha256(raw).hexdigest() != FASHION_MNIST_SHA256[name]:
         raise ConfigError(f"fashion_mnist: {folder / name}: not the published file (SHA-256 differs); "
                           "set data.verify_checksums=false to use it anyway")
-    ndim = raw[3]
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    # IDX: two zero bytes, type 0x08 (unsigned bytes), the number of dimensions, each size (big-endian),
+    # then the data; Fashion-MNIST's images are n × 28 × 28, its labels n.
+    ndim = raw[3] if len(raw) >= 4 else 0
+    expected = 3 if "images" in name else 1
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim]) if len(raw) >= 4 + 4 * ndim else ()
+    if (raw[:3] != b"\x00\x00\x08" or ndim != expected or len(shape) != ndim
+            or (expected == 3 and shape[1:] != (28, 28)) or len(raw) != 4 + 4 * ndim + math.prod(shape)):
+        raise ConfigError(f"fashion_mnist: {path}: not an IDX file of {'n × 28 × 28 images' if expected == 3 else 'n labels'} "
+                          f"({len(raw):,} bytes; header {raw[:4 + 4 * max(ndim, 1)][:20].hex()})")
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -137,6 +144,11 @@ def fashion_mnist(spec, device: torch.device) -> TensorData:
             "dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or fetch them with "
             "--set data.download=true while online")
     images = {n: torch.from_numpy(_read_idx(folder, n, spec.verify_checksums).copy()) for n in FASHION_MNIST}
+    for split in ("train", "t10k"):
+        n_images, n_labels = len(images[f"{split}-images-idx3-ubyte"]), len(images[f"{split}-labels-idx1-ubyte"])
+        if n_images != n_labels or n_images == 0:
+            raise ConfigError(f"fashion_mnist: {folder}: {split}-images has {n_images:,} images and "
+                              f"{split}-labels {n_labels:,} labels (the same number, at least one, expected)")
     train, train_y, test, test_y = (images[n].to(device) for n in FASHION_MNIST)
 
     def transform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -20,6 +20,7 @@ from scipy import stats
 
 from ..results import load
 from ..spec import task_names
+from ..storage import inside
 from . import colors, page, protocol
 from .findings import findings, markdown_lines
 from .protocol import Entry, Study
@@ -339,7 +340,7 @@ def _report_pages(out: Path, entries: list[dict[str, Any]]) -> dict[str, dict[st
     """task → its report page and, per workload, the figures of its section (from report.json)."""
     pages = {}
     for task in dict.fromkeys(e["task"] for e in entries):
-        folder = out / "reports" / task
+        folder = inside(out, "reports", task)
         if not (folder / "report.html").exists():
             continue
         try:

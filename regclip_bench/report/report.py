@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..kinds import METRICS
 from ..results import load
+from ..storage import inside
 from . import colors, figures, protocol
 from .page import ENV, metric_label as describe_metric
 from ..summary import fmt
@@ -36,7 +37,7 @@ def build_report(store: str, out: str | Path, task: str | None = None) -> list[P
     for name in tasks:
         trials = trials_all[trials_all["task"] == name]
         if not trials.empty:
-            pages.append(_task_report(store, name, trials, modes, out / name))
+            pages.append(_task_report(store, name, trials, modes, inside(out, name)))
     return pages
 
 

@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, check_name
-from ..storage import filesystem, finished_keys, is_uri, join, normalise, read_json, write_bytes
+from ..storage import filesystem, finished_keys, is_uri, join, normalise, read_json, write_all, write_bytes
 from ..trial_io import decode_metadata
 from ..identity import identity_from_flat
 from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
@@ -77,14 +77,15 @@ def aggregate(sweep_dir: str, store: str) -> Aggregated:
         "runs_json": [json.dumps(manifest["runs"], default=str)]}
 
     _ensure_store(store)
-    rows = {}
+    rows, files_out = {}, []
     for name in TABLES:  # trials last: a reader that starts from trials sees complete sweeps
         if name == "steps":
             table = pa.concat_tables(step_tables) if step_tables else SCHEMAS[name].empty_table()
         else:
             table = pa.Table.from_pydict(columns[name], schema=SCHEMAS[name])
-        _write_partition(store, name, task, sweep_id, table)
+        files_out.append(_partition_file(store, name, task, sweep_id, table))
         rows[name] = table.num_rows
+    write_all(files_out)   # all four tables of the sweep, or none (a full disk leaves the store as it was)
     return Aggregated(sweep_id, task, len(files), rows)
 
 
@@ -104,6 +105,25 @@ def trial_rows(sweep_dir: str, keys: list[str]) -> pd.DataFrame:
                 raise ResultsError(f"{path}: not a readable regclip-bench trial file") from None
             rows.append({"sweep_id": "", "trial_id": key, **_trial_row(summary, key)})
     return pd.DataFrame(rows)
+
+
+def damaged_trial_files(sweep_dir: str) -> list[str]:
+    """The entries of a sweep's trials/ folder with a trial file's name that are not readable trial files
+    (truncated, empty, a folder): counted as finished, their trials would never run again."""
+    fs, trials_path = filesystem(join(normalise(sweep_dir), "trials"))
+    damaged = []
+    for info in fs.get_file_info(pafs.FileSelector(trials_path, allow_not_found=True)):
+        name = info.path.rsplit("/", 1)[-1]
+        if name.startswith(".") or not name.endswith(".parquet"):
+            continue
+        try:
+            if info.type != pafs.FileType.File:
+                raise IsADirectoryError(info.path)
+            with fs.open_input_file(info.path) as handle:   # the summary is in the footer
+                decode_metadata(pq.read_schema(handle))
+        except (pa.ArrowInvalid, OSError, KeyError, ValueError):
+            damaged.append(info.path)
+    return sorted(damaged)
 
 
 def _read_manifest(sweep_dir: str) -> dict[str, Any]:
@@ -214,8 +234,8 @@ def _ensure_store(store: str) -> None:
                            f"version {SCHEMA_VERSION} — aggregate into a new store (it still reads this one)")
 
 
-def _write_partition(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> None:
-    """STORE/<table>/task=<task>/<sweep_id>.parquet, atomically; nothing outside the store."""
+def _partition_file(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> tuple[str, bytes]:
+    """Where a table's partition of one sweep goes (never outside the store) and its Parquet bytes."""
     check_name("task", task)
     check_name("sweep_id", sweep_id)
     store = normalise(store)
@@ -224,7 +244,7 @@ def _write_partition(store: str, table_name: str, task: str, sweep_id: str, tabl
         raise ResultsError(f"sweep_id {sweep_id!r}: would be written outside the store {store}")
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), sink)
-    write_bytes(path, sink.getvalue().to_pybytes())
+    return path, sink.getvalue().to_pybytes()
 
 
 def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None = None) -> pd.DataFrame:
@@ -276,23 +296,63 @@ def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
                              schema=schema, exclude_invalid_files=False)
     except FileNotFoundError:
         return ds.dataset(schema.empty_table()), version
+    problems = _check_layout(fs, folder)
     for fragment in dataset.get_fragments():
-        _check_fragment(fs, fragment.path, version)
+        problems += _check_fragment(fs, fragment.path, version, schema)
+    if problems:   # every damaged file at once, not one per run
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ResultsError(f"{store}: {len(problems)} damaged {'entry' if len(problems) == 1 else 'entries'} "
+                           f"in its {table} table: {shown}")
     return dataset, version
 
 
-def _check_fragment(fs: pafs.FileSystem, path: str, expected: int) -> None:
+def _check_layout(fs: pafs.FileSystem, folder: str) -> list[str]:
+    """A table is folders task=<name>, each holding <sweep id>.parquet files (dot- and _-names are a
+    writer's temporary files, skipped by every reader): anything else is named, never read past — a
+    folder with a sweep file's name would hide that sweep, and a task name read from a folder becomes
+    a path (`report`), so it is checked like a name typed on the command line."""
+    problems: dict[str, str] = {}   # the damaged entry's relative path → what is wrong (its contents unnamed)
+    for info in sorted(fs.get_file_info(pafs.FileSelector(folder, recursive=True)), key=lambda i: i.path):
+        relative = info.path[len(folder) + 1:]
+        parts = relative.split("/")
+        if any(part.startswith((".", "_")) for part in parts) or any(relative.startswith(f"{p}/") for p in problems):
+            continue
+        key, _, value = parts[0].partition("=")
+        if len(parts) == 1 and (info.type != pafs.FileType.Directory or key != PARTITION or not _valid(value)):
+            problems[relative] = f"{info.path}: not a {PARTITION}=<name> folder"
+        elif len(parts) == 2 and (info.type != pafs.FileType.File or not parts[1].endswith(".parquet")
+                                  or not _valid(parts[1][:-len(".parquet")])):
+            problems[relative] = f"{info.path}: not a <sweep id>.parquet file"
+    return list(problems.values())
+
+
+def _valid(name: str) -> bool:
+    try:
+        check_name("name", name)
+    except ConfigError:
+        return False
+    return True
+
+
+def _check_fragment(fs: pafs.FileSystem, path: str, expected: int, schema: pa.Schema) -> list[str]:
+    """What is wrong with one file of a table (nothing: an empty list), read from its footer."""
     try:
         with fs.open_input_file(path) as handle:
-            metadata = pq.read_schema(handle).metadata or {}
+            found = pq.read_schema(handle)
+            metadata = found.metadata or {}
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ResultsError(f"{path}: not a readable Parquet file ({exc})") from None
+        return [f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})"]
     if VERSION_KEY not in metadata:
-        raise ResultsError(f"{path}: not written by regclip-bench (no schema version); remove it")
-    version = parse_version(metadata[VERSION_KEY], path)
+        return [f"{path}: not written by regclip-bench (no schema version); remove it"]
+    try:
+        version = parse_version(metadata[VERSION_KEY], path)
+    except ResultsError as exc:
+        return [str(exc)]
     if version != expected:
-        raise ResultsError(f"{path}: schema version {version} in a store of version {expected}; "
-                           "re-aggregate its sweep into a new store")
+        return [f"{path}: schema version {version} in a store of version {expected}; "
+                "re-aggregate its sweep into a new store"]
+    wrong = [f for f in found if f.name in schema.names and schema.field(f.name).type != f.type]
+    return [f"{path}: column {f.name} is {f.type}, not {schema.field(f.name).type}" for f in wrong[:1]]
 
 
 def _expression(filters: dict[str, Any]) -> ds.Expression | None:

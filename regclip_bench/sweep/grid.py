@@ -18,6 +18,11 @@ from ..optim.registry import hyperparameter_names, lookup
 from ..spec import TaskSpec
 
 
+# The most trials one sweep plans: far beyond any this suite runs (a budget of 16 over every family and
+# workload of a task is a few thousand), so that a typo is a one-line error, not a plan that never ends.
+MAX_TRIALS = 100_000
+
+
 @dataclass(frozen=True)
 class PlannedTrial:
     key: str                     # stable hash of the resolved configuration
@@ -36,17 +41,39 @@ def plan_grid(task: TaskSpec, grid: dict[str, list[Any]] | None = None,
     shared_axes = _shared_axes(task, grid, fixed, seeds)
     names = hyperparameter_names()
     hparam_grid = {k: v for k, v in grid.items() if k in names}
+    check_taken(optimizers, hparam_grid, "--grid")
+    check_taken(optimizers, [k for k in fixed if k in names], "--set")
 
-    planned: dict[str, PlannedTrial] = {}
+    plans = []
     for name in optimizers:
         accepted = lookup(name).accepts
         axes = {k: list(v) for k, v in space.optimizers.get(name, {}).items() if k not in fixed}
         axes.update({k: v for k, v in hparam_grid.items() if k in accepted})
         base = {k: v for k, v in fixed.items() if k not in names or k in accepted}
         fill_required(task, name, axes, base)
-        for point in _product({**shared_axes, **axes}):
+        plans.append((name, base, {**shared_axes, **axes}))
+    check_size(sum(math.prod(map(len, axes.values())) for _, _, axes in plans))
+    planned: dict[str, PlannedTrial] = {}
+    for name, base, axes in plans:
+        for point in _product(axes):
             _add(planned, task, {"optimizer": name, **base, **point})
     return list(planned.values())
+
+
+def check_taken(optimizers: list[str], keys, flag: str) -> None:
+    """A hyperparameter that no optimizer of the sweep takes would be dropped without a word: refuse it
+    (one that some take applies to those, as the plan's lines show)."""
+    for key in keys:
+        if not any(key in lookup(o).accepts for o in optimizers):
+            takes = "; ".join(f"{o} takes {', '.join(sorted(lookup(o).accepts))}" for o in optimizers[:3])
+            raise ConfigError(f"{flag} {key}=…: no optimizer of this sweep takes {key} "
+                              f"({takes}{'; …' if len(optimizers) > 3 else ''})")
+
+
+def check_size(trials: int) -> None:
+    if trials > MAX_TRIALS:
+        raise ConfigError(f"the sweep would plan {trials:,} trials, more than {MAX_TRIALS:,}: split it "
+                          "(fewer --grid values, optimizers or --seeds per sweep)")
 
 
 def fill_required(task: TaskSpec, optimizer: str, axes: dict[str, list[Any]], fixed: dict[str, Any]) -> None:
@@ -171,7 +198,10 @@ def plan_budget(task: TaskSpec, budget: int, grid: dict[str, list[Any]] | None =
     if missing:
         raise ConfigError(f"--budget: task {task.name} has no tuning ranges for {missing[0]}; "
                           f"it has: {', '.join(tuning)}")
-    workloads = _product(_shared_axes(task, grid, fixed, seeds))
+    check_taken(optimizers, [k for k in fixed if k in names], "--set")
+    shared = _shared_axes(task, grid, fixed, seeds)
+    check_size(budget * len(optimizers) * math.prod(map(len, shared.values())))
+    workloads = _product(shared)
     planned: dict[str, PlannedTrial] = {}
     ranges_used: dict[str, dict[str, str]] = {}
     for name in optimizers:

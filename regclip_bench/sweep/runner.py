@@ -8,6 +8,7 @@ sweep name with a larger grid runs only the configurations not finished yet.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -22,9 +23,9 @@ from ..errors import ConfigError
 from ..spec import TaskSpec
 from .grid import PlannedTrial
 from ..storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type, normalise,
-                       read_json, write_json)
+                       read_json, sweep_lock, write_json)
 
-from .session import ray_session
+from .session import check_reachable, ray_session
 
 # Ray is imported inside `ray_session`, after it has set Ray's environment (quiet output, a
 # token for a local cluster): the functions below import it where they use it.
@@ -59,8 +60,16 @@ class SweepOutcome:
 def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
               stream: TextIO | None = None, plan: dict[str, Any] | None = None) -> SweepOutcome:
     """Run the trials not finished yet; `plan` describes how they were chosen (sweep.json)."""
+    _before_start(options)
+    with sweep_lock(join(normalise(options.storage), options.name)):
+        return _run_sweep(trials, options, task_dump, stream, plan)
+
+
+def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
+               stream: TextIO | None, plan: dict[str, Any] | None) -> SweepOutcome:
     storage = normalise(options.storage)
     sweep_dir = join(storage, options.name)
+    _set_aside_damaged(sweep_dir, options.name, stream)
     done = finished_keys(sweep_dir)
     todo = [t for t in trials if t.key not in done]
     outcome = SweepOutcome(sweep_dir, len(trials), len(trials) - len(todo))
@@ -68,9 +77,7 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
         return outcome
 
     experiments = join(sweep_dir, "tune")
-    previous = _latest_experiment(experiments) if options.resume else None
-    if options.resume and previous is None:
-        raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
+    previous = _latest_experiment(experiments) if options.resume else None   # there is one (_before_start)
     with _session(options) as trainable:
         from ray import tune
 
@@ -117,6 +124,13 @@ def run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskSp
     """The budgeted protocol (docs/protocol.md) in one sweep: the tuning trials, then — per workload and
     optimizer — the configuration chosen on them (the leaderboard's selection, `report.protocol.chosen`)
     on each of the task's held-out seeds, which no selection sees."""
+    _before_start(options)
+    with sweep_lock(join(normalise(options.storage), options.name)):   # both phases: one driver at a time
+        return _run_protocol(trials, options, task, plan, stream)
+
+
+def _run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskSpec, plan: dict[str, Any],
+                  stream: TextIO | None) -> SweepOutcome:
     import dataclasses
 
     from ..report.protocol import chosen
@@ -198,6 +212,7 @@ def _session(options: SweepOptions) -> Iterator[Any]:
 
         from .trainable import sweep_trial
         _check_storage(storage, options.address)
+        _check_resources(options)
         yield tune.with_resources(sweep_trial, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
 
 
@@ -208,7 +223,8 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
     from ..optim.registry import lookup
     sweep_dir = join(normalise(options.storage), options.name)
     outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
-    with _session(options) as trainable:
+    _before_start(options)
+    with sweep_lock(sweep_dir), _session(options) as trainable:
         from ray import tune
 
         from .progress import Progress
@@ -311,6 +327,75 @@ def _check_storage(storage: str, address: str | None) -> None:
         f"--storage {storage}: a local path ({kind or 'unknown'} filesystem) on a cluster of "
         f"{len(hosts)} hosts; the workers could not write their results there. Use a path on "
         "shared storage (NFS, Lustre, …) or a URI such as s3://bucket/sweeps")
+
+
+def _check_resources(options: SweepOptions, nodes: list[dict[str, float]] | None = None) -> None:
+    """A trial's CPUs and GPUs are one bundle, placed on one node: a request that no node has would wait
+    forever.  A local Ray is this machine (checked before it starts); a cluster is its nodes alive when the
+    sweep starts and the node types its autoscaler may add (cluster.yaml's available_node_types): a request
+    that fits one of them waits for the autoscaler, as Ray would."""
+    if nodes is None:
+        import ray
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")] + _node_types()
+    where = (f"the cluster at {options.address} (alive, or of a type its autoscaler may add)" if options.address
+             else "this machine (a local Ray)")
+    wanted = {"--cpus-per-trial": ("CPU", options.cpus_per_trial), "--gpus-per-trial": ("GPU", options.gpus_per_trial)}
+    for flag, (kind, amount) in wanted.items():
+        most = max((n.get(kind, 0.0) for n in nodes), default=0.0)
+        if most < amount:
+            raise ConfigError(f"{flag} {amount:g}: no node of {where} has {amount:g} {kind}s (the most on one "
+                              f"node: {most:g}); its trials would never start")
+    if not any(all(n.get(kind, 0.0) >= amount for kind, amount in wanted.values()) for n in nodes):
+        raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g} with --gpus-per-trial "
+                          f"{options.gpus_per_trial:g}: no node of {where} has both; its trials would never start")
+
+
+def _node_types() -> list[dict[str, float]]:
+    """The node types a cluster's autoscaler may start (each as one node's resources); none where it has no
+    autoscaler.  Ray's own reading of its cluster config (a private API: should it fail, the nodes alive
+    decide)."""
+    try:
+        from ray._private.state import state
+        config = state.get_cluster_config()
+    except Exception:  # noqa: BLE001 — Ray's private API changed: decide on the nodes alive
+        return []
+    if config is None:
+        return []
+    return [dict(group.resources) for group in config.node_group_configs if group.max_count != 0]
+
+
+def _before_start(options: SweepOptions) -> None:
+    """What can be refused before anything starts or is written: a cluster's address that does not
+    answer, a local Ray's trials that would not fit this machine, a --resume of nothing."""
+    if options.address:
+        check_reachable(options.address)
+    elif not ("ray" in sys.modules and sys.modules["ray"].is_initialized()):
+        _check_resources(options, [_local_node()])
+    storage = normalise(options.storage)
+    if options.resume and _latest_experiment(join(storage, options.name, "tune")) is None:
+        raise ConfigError(f"--resume: no earlier run of sweep {options.name!r} under {storage}")
+
+
+def _set_aside_damaged(sweep_dir: str, name: str, stream: TextIO | None) -> None:
+    """A trial file that cannot be read (truncated, empty, a folder by its name) is moved aside, never
+    deleted, and its trial runs again."""
+    from ..results.store import damaged_trial_files
+    damaged = damaged_trial_files(sweep_dir)
+    if not damaged:
+        return
+    aside = join(sweep_dir, "damaged", time.strftime("%Y%m%d-%H%M%S"))
+    fs, aside_path = filesystem(aside)
+    fs.create_dir(aside_path, recursive=True)
+    for path in damaged:
+        fs.move(path, f"{aside_path}/{path.rsplit('/', 1)[-1]}")
+    print(f"sweep {name}: {len(damaged)} damaged trial file(s) moved to {aside}; their trials run again",
+          file=stream or sys.stdout)
+
+
+def _local_node() -> dict[str, float]:
+    """What a local Ray started by `ray_session` has: every CPU, and the GPUs torch sees."""
+    import torch
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
 
 
 def _latest_experiment(experiments: str) -> str | None:

@@ -40,7 +40,7 @@ def ray_session(address: str | None, sweep_dir: str) -> Iterator[None]:
         yield
         return
     if address:
-        _check_reachable(address)
+        check_reachable(address)
         import ray
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
@@ -90,7 +90,7 @@ def use_token() -> bool:
     return True
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """HOST:PORT must accept a TCP connection within a few seconds ('auto' is Ray's to find)."""
     if address == "auto" or "://" in address:
         return

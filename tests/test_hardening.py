@@ -1,0 +1,159 @@
+"""Damaged stores, full and read-only disks, racing drivers (issue 30, item 8): each case kills, fills or
+corrupts for real, then checks that every trial is present once and the numbers equal an undisturbed run."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from regclip_bench.cli import main
+from regclip_bench.errors import ConfigError
+from regclip_bench.results import ResultsError, aggregate, load
+from regclip_bench.storage import finished_keys, inside
+from regclip_bench.trial_io import read_trial
+
+from test_bad_inputs import ONE_TRIALS_FILE, store_copy
+from test_results import RUNS, make_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["--grid", "width=8,16", "--grid", "depth=1", "--grid", "lr=0.1,0.3", "--optimizers", "sgd",
+         "--seeds", "1", "--set", "steps=20"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweeps") / "teacher_mlp"
+    make_sweep(folder, "teacher_mlp-hard", RUNS)
+    return folder
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """mount(options) → a fresh tmpfs at tmp_path/mnt with those options (root only; skipped elsewhere)."""
+    point = tmp_path / "mnt"
+    point.mkdir()
+    mounted = []
+
+    def make(options: str) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'})")
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def run_cli(argv, capsys):
+    capsys.readouterr()
+    code = main(argv)
+    return code, capsys.readouterr()
+
+
+def test_a_store_names_every_damaged_file_in_one_pass(tmp_path):
+    store = Path(store_copy(tmp_path))
+    partition = (store / ONE_TRIALS_FILE).parent
+    for name in ("a.parquet", "b.parquet"):
+        shutil.copy(store / ONE_TRIALS_FILE, partition / name)
+        (partition / name).write_bytes((partition / name).read_bytes()[:500])   # truncated
+    (partition / "c.parquet").mkdir()                                             # a folder by a file's name
+    with pytest.raises(ResultsError) as caught:
+        load(str(store), "trials")
+    message = str(caught.value)
+    assert "3 damaged entries" in message and "\n" not in message
+    assert all(f"{name}.parquet" in message for name in "abc")
+
+
+def test_a_full_disk_leaves_the_store_as_it_was_and_says_so_in_one_line(sweep, mount, capsys):
+    store = mount("size=16k") / "store"
+    code, out = run_cli(["aggregate", str(sweep), "--into", str(store)], capsys)
+    assert code == 1, out
+    assert len(out.err.strip().splitlines()) == 1 and "No space left on device" in out.err
+    assert [p for p in store.rglob("*") if p.is_file() and p.name != "_schema.json"] == []   # all or nothing
+    subprocess.run(["mount", "-o", "remount,size=64m", str(store.parent)], check=True)
+    code, out = run_cli(["aggregate", str(sweep), "--into", str(store)], capsys)
+    assert code == 0, out
+    trials = load(str(store), "trials")
+    assert sorted(trials["trial_id"]) == sorted(finished_keys(str(sweep)))
+
+
+def test_a_read_only_store_is_refused_before_anything_is_read(sweep, mount, capsys, tmp_path):
+    aggregate(str(sweep), str(tmp_path / "built"))
+    point = mount("size=16m")
+    shutil.copytree(tmp_path / "built", point / "store")
+    subprocess.run(["mount", "-o", "remount,ro", str(point)], check=True)
+    code, out = run_cli(["aggregate", str(sweep), "--into", str(point / "store")], capsys)
+    assert code == 2 and "is not writable" in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_query_counts_a_trial_aggregated_twice_once(tmp_path, capsys):
+    store = Path(store_copy(tmp_path))
+    rows = len(pq.read_table(store / ONE_TRIALS_FILE))
+    for copy in range(3):   # the same sweep's file under three more sweep ids
+        shutil.copy(store / ONE_TRIALS_FILE, (store / ONE_TRIALS_FILE).with_name(f"copy-{copy}.parquet"))
+    code, out = run_cli(["query", str(store)], capsys)
+    assert code == 0 and f"{rows:4d} trials" in out.out and f"{4 * rows:4d} trials" not in out.out
+
+
+def test_a_name_read_from_data_never_leaves_its_output_folder(tmp_path):
+    assert inside(tmp_path, "reports", "teacher_mlp") == tmp_path / "reports" / "teacher_mlp"
+    for name in ("../../pwned", "a/../../b", "/etc"):
+        with pytest.raises(ConfigError, match="refusing to write outside"):
+            inside(tmp_path / "out", name)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link").symlink_to(tmp_path / "elsewhere")   # the user's own link is theirs to follow
+    assert inside(tmp_path / "out", "link", "x") == tmp_path / "out" / "link" / "x"
+
+
+def cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", *args, "--no-aggregate"], cwd=ROOT,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_damaged_trial_files_are_moved_aside_and_their_trials_run_again(tmp_path):
+    first = cli("sweep", "teacher_mlp", *SWEEP, "--storage", str(tmp_path), "--name", "s")
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out
+    trials = tmp_path / "s" / "trials"
+    originals = {p.name: read_trial(p) for p in trials.glob("*.parquet")}
+    assert len(originals) == 4
+    truncated, empty, folder = sorted(originals)[:3]
+    (trials / truncated).write_bytes((trials / truncated).read_bytes()[:700])
+    (trials / empty).write_bytes(b"")
+    (trials / folder).unlink()
+    (trials / folder).mkdir()
+    again = cli("sweep", "teacher_mlp", *SWEEP, "--storage", str(tmp_path), "--name", "s")
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert "3 damaged trial file(s) moved to" in out and "ran 3 trials" in out
+    aside = [p.name for p in (tmp_path / "s" / "damaged").rglob("*.parquet")]
+    assert sorted(aside) == sorted([truncated, empty, folder])                    # moved, not deleted
+    for name, (steps, summary, evals) in originals.items():                        # re-run bit for bit
+        steps_again, summary_again, evals_again = read_trial(trials / name)
+        timed = [c for c in steps.column_names if c.endswith("_per_s")]   # a throughput, not a result
+        assert steps_again.drop_columns(timed).equals(steps.drop_columns(timed))
+        assert [{k: v for k, v in e.items() if "second" not in k and not k.endswith("_s")} for e in evals_again] == \
+            [{k: v for k, v in e.items() if "second" not in k and not k.endswith("_s")} for e in evals]
+        assert repr(summary_again["final_loss"]) == repr(summary["final_loss"])
+
+
+def test_two_drivers_of_one_sweep_started_together_run_each_trial_once(tmp_path):
+    drivers = [cli("sweep", "teacher_mlp", *SWEEP, "--storage", str(tmp_path), "--name", "race") for _ in range(2)]
+    outs = [d.communicate(timeout=600)[0] for d in drivers]
+    codes = sorted(d.returncode for d in drivers)
+    assert codes == [0, 2], outs
+    refused = outs[[d.returncode for d in drivers].index(2)]
+    assert "is already running" in refused and len(refused.strip().splitlines()) <= 6   # its plan, then one line
+    ran = outs[[d.returncode for d in drivers].index(0)]
+    assert "ran 4 trials" in ran
+    assert len(finished_keys(str(tmp_path / "race"))) == 4
+    runs = (tmp_path / "race" / "tune").glob("run-*")
+    assert len(list(runs)) == 1                                                       # one run, one driver

@@ -378,9 +378,9 @@ def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]
     from .sweep.search import describe, search_space
     if args.resume:
         raise ConfigError("--resume: search mode samples afresh; run it again for more samples")
-    names = hyperparameter_names()
-    check_taken(known_optimizers(optimizers), [k for k in grid if k in names], "--grid")
-    check_taken(known_optimizers(optimizers), [k for k in fixed if k in names], "--set")
+    names, known = hyperparameter_names(), known_optimizers(optimizers)
+    check_taken(known, [k for k in grid if k in names], "--grid")
+    check_taken(known, [k for k in fixed if k in names], "--set")
     spaces = {o: search_space(task, o, grid, fixed) for o in optimizers}
     print(f"sweep {name}: search, {args.samples} trials per optimizer ({args.samples * len(spaces)} "
           f"in all) of {task.name}, Optuna TPE + ASHA on {task.target.metric}")

@@ -99,9 +99,8 @@ def trial_rows(sweep_dir: str, keys: list[str]) -> pd.DataFrame:
         if key in done:
             path = f"{trials_path}/{key}.parquet"
             try:
-                with fs.open_input_file(path) as handle:   # the summary is in the footer: no step rows read
-                    summary, _ = decode_metadata(pq.read_schema(handle))
-            except (pa.ArrowInvalid, OSError, KeyError):
+                summary = _footer_summary(fs, path)
+            except (pa.ArrowInvalid, OSError, KeyError, ValueError):
                 raise ResultsError(f"{path}: not a readable regclip-bench trial file") from None
             rows.append({"sweep_id": "", "trial_id": key, **_trial_row(summary, key)})
     return pd.DataFrame(rows)
@@ -119,11 +118,16 @@ def damaged_trial_files(sweep_dir: str) -> list[str]:
         try:
             if info.type != pafs.FileType.File:
                 raise IsADirectoryError(info.path)
-            with fs.open_input_file(info.path) as handle:   # the summary is in the footer
-                decode_metadata(pq.read_schema(handle))
+            _footer_summary(fs, info.path)
         except (pa.ArrowInvalid, OSError, KeyError, ValueError):
             damaged.append(info.path)
     return sorted(damaged)
+
+
+def _footer_summary(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
+    """A trial file's summary, read from its Parquet footer alone (no step rows)."""
+    with fs.open_input_file(path) as handle:
+        return decode_metadata(pq.read_schema(handle))[0]
 
 
 def _read_manifest(sweep_dir: str) -> dict[str, Any]:

@@ -361,6 +361,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
         print(f"  {task}: ran {outcome.ran} trials ({counts or 'none new'}), {outcome.errored} errored; "
               f"aggregated {done.trials} into {args.store}")
+        for line in outcome.error_lines():
+            print(f"  {line}")
         if outcome.interrupted:
             print(f"interrupted: continue with `{shlex.join(['regclip-bench', *args.argv, '--resume'])}`")
             return 130
@@ -403,6 +405,8 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
     print(f"ran {outcome.ran} trials" + (f": {counts}" if counts else "") + f"; {outcome.errored} errored")
+    for line in outcome.error_lines():
+        print(line)
     print(f"results: {outcome.sweep_dir}/trials")
     if outcome.interrupted:
         again = args.argv + ([] if "--resume" in args.argv else ["--resume"])
@@ -577,9 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as exc:   # a full or read-only disk, a folder taken away: the filesystem's words, one line
+        from .storage import os_reason
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"regclip-bench: error: {where}{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}",
-              file=sys.stderr)
+        print(f"regclip-bench: error: {where}{os_reason(exc)}", file=sys.stderr)
         return 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,17 @@ def finished_keys(sweep_dir: str) -> set[str]:
         return set()
     return {Path(info.path).name[:-len(".parquet")] for info in infos
             if info.type == pafs.FileType.File and info.path.endswith(".parquet")}
+
+
+def os_reason(exc: OSError) -> str:
+    """The filesystem's words for an OSError, one line: its strerror, or the errno pyarrow puts in its
+    message ("Error writing bytes to file. Detail: [errno 28] …" → "No space left on device")."""
+    found = re.search(r"\[errno (\d+)\]", str(exc), re.IGNORECASE)
+    if found:
+        return os.strerror(int(found.group(1)))
+    if exc.strerror:
+        return exc.strerror
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def write_bytes(uri_or_path: str | Path, data: bytes) -> None:

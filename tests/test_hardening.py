@@ -1,7 +1,9 @@
 """Damaged stores, full and read-only disks, racing drivers (issue 30, item 8): each case kills, fills or
 corrupts for real, then checks that every trial is present once and the numbers equal an undisturbed run."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,13 +138,107 @@ def test_damaged_trial_files_are_moved_aside_and_their_trials_run_again(tmp_path
     assert "3 damaged trial file(s) moved to" in out and "ran 3 trials" in out
     aside = [p.name for p in (tmp_path / "s" / "damaged").rglob("*.parquet")]
     assert sorted(aside) == sorted([truncated, empty, folder])                    # moved, not deleted
-    for name, (steps, summary, evals) in originals.items():                        # re-run bit for bit
-        steps_again, summary_again, evals_again = read_trial(trials / name)
-        timed = [c for c in steps.column_names if c.endswith("_per_s")]   # a throughput, not a result
-        assert steps_again.drop_columns(timed).equals(steps.drop_columns(timed))
-        assert [{k: v for k, v in e.items() if "second" not in k and not k.endswith("_s")} for e in evals_again] == \
-            [{k: v for k, v in e.items() if "second" not in k and not k.endswith("_s")} for e in evals]
-        assert repr(summary_again["final_loss"]) == repr(summary["final_loss"])
+    for name, original in originals.items():                                      # re-run bit for bit
+        assert_same_numbers(read_trial(trials / name), original)
+
+
+def assert_same_numbers(trial, other):
+    """Two trial files (read_trial) hold the same numbers, bit for bit, but for times and throughputs."""
+    (steps, summary, evals), (steps_other, summary_other, evals_other) = trial, other
+    timed = [c for c in steps.column_names if c.endswith("_per_s")]   # a throughput, not a result
+    assert steps.drop_columns(timed).equals(steps_other.drop_columns(timed))
+    untimed = lambda rows: [{k: v for k, v in e.items() if "second" not in k and not k.endswith("_s")}  # noqa: E731
+                            for e in rows]
+    assert untimed(evals) == untimed(evals_other)
+    assert repr(summary["final_loss"]) == repr(summary_other["final_loss"])
+
+
+SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--grid", "lr=0.1,0.2", "--optimizers", "sgd", "--seeds", "1",
+        "--set", "steps=400", "--set", "eval_every=50", "--checkpoint-every", "0"]   # ~5 s a trial, 8 checkpoints
+
+
+def _saved_step(folder: Path) -> int:
+    """The furthest step any checkpoint in `folder` holds (0 if none can be read yet)."""
+    import torch
+    steps = [0]
+    for path in folder.glob("*.pt"):
+        try:
+            steps.append(torch.load(path, weights_only=False)["step"])
+        except (OSError, EOFError, RuntimeError, KeyError):
+            pass
+    return max(steps)
+
+
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory):
+    """The trials folder of SLOW run undisturbed: what every recovery below must equal."""
+    folder = tmp_path_factory.mktemp("calm")
+    run = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(folder), "--name", "s")
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, out
+    return folder / "s" / "trials"
+
+
+def assert_recovered(trials: Path, calm: Path, out: str) -> None:
+    """Every trial once, at least one gone on from a checkpoint, the numbers of the undisturbed run, no
+    checkpoint left behind."""
+    assert sorted(p.name for p in trials.iterdir()) == sorted(p.name for p in calm.iterdir())
+    assert len(list(trials.iterdir())) == 2, out
+    resumed = [read_trial(p)[1]["resumed_from_step"] for p in trials.glob("*.parquet")]
+    assert max(resumed) >= 100, (resumed, out)                                # went on, not from step 0
+    for path in trials.glob("*.parquet"):
+        assert_same_numbers(read_trial(path), read_trial(calm / path.name))
+    assert not list((trials.parent / "checkpoints").glob("*.pt"))             # dropped once the trial is written
+
+
+def _wait_for_a_checkpoint(folder: Path, process, step: int = 100) -> None:
+    deadline = time.time() + 300
+    while _saved_step(folder) < step and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert list(folder.glob("*.pt")), "no checkpoint was written in time"
+
+
+def test_a_sweep_whose_driver_was_killed_goes_on_from_its_checkpoints(tmp_path, calm):
+    killed = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(tmp_path / "killed"), "--name", "s")
+    _wait_for_a_checkpoint(tmp_path / "killed" / "s" / "checkpoints", killed)
+    killed.kill()                                                       # SIGKILL: no clean-up of any kind
+    killed.communicate()
+    again = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(tmp_path / "killed"), "--name", "s")
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert_recovered(tmp_path / "killed" / "s" / "trials", calm, out)
+
+
+def test_sweep_storage_that_fills_mid_run_is_one_line_and_the_same_command_then_finishes(mount, calm):
+    storage = mount("size=64m")
+    first = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(storage), "--name", "s", "--max-failures", "1")
+    _wait_for_a_checkpoint(storage / "s" / "checkpoints", first)
+    filler = storage / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=100"], capture_output=True)
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 1, out
+    assert "Traceback" not in out and out.strip().splitlines()[-1] == (
+        f"regclip-bench: error: sweep storage {storage}/s: No space left on device; the trials finished so far "
+        "are kept — make room, then run the same command again"), out
+    assert "retried 2" in out                                                 # the progress line said so
+    filler.unlink()
+    again = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(storage), "--name", "s")
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert_recovered(storage / "s" / "trials", calm, out)
+
+
+def test_checkpoints_that_cannot_be_saved_end_their_trials_in_one_line(mount):
+    storage = mount("size=2m")                                  # room for the sweep's files, not a checkpoint
+    run = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(storage), "--name", "s", "--max-failures", "1")
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 1 and "Traceback" not in out, out
+    assert "failed 2  retried 2" in out
+    assert re.search(rf"^errored \(2 trials\): StorageError: cannot save the checkpoint {storage}/s/checkpoints/"
+                     rf"<trial key>\.pt: No space left on device \(details: {storage}/s/tune/run-[0-9-]+/"
+                     r"<trial key>/error.txt\)$", out, re.M), out
+    runs = json.loads((storage / "s" / "sweep.json").read_text())["runs"]
+    assert "finished" not in runs[0] and runs[0]["errored"] == 2             # not recorded as finished
 
 
 def test_two_drivers_of_one_sweep_started_together_run_each_trial_once(tmp_path):

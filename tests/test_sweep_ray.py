@@ -349,3 +349,17 @@ def test_a_local_sweep_listens_only_where_ray_must(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         finish(process)
+
+
+def test_trials_ray_kills_for_memory_are_retried_then_said_in_one_line(tmp_path):
+    # Ray's memory monitor, told that any use of memory is too much: it kills every worker that runs a trial
+    env = {**os.environ, "RAY_memory_usage_threshold": "0.001", "RAY_memory_monitor_refresh_ms": "50"}
+    code, out = finish(cli("sweep", "teacher_mlp", *SMALL, "--storage", str(tmp_path), "--max-failures", "1",
+                           env=env))
+    assert code == 1 and "Traceback" not in out, out
+    assert "retried" in out
+    assert re.search(r"^errored \(4 trials\): OutOfMemoryError: \d+ worker\(s\) were killed due to the node running "
+                     r"low on memory \(Ray's memory monitor\); give each trial more room: a smaller --max-concurrent "
+                     rf"or a larger --cpus-per-trial \(details: {tmp_path}/teacher_mlp/tune/run-[0-9-]+/<trial key>/"
+                     r"error.txt\)$", out, re.M), out
+    assert not finished_keys(str(tmp_path / "teacher_mlp"))

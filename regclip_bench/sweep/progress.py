@@ -26,6 +26,7 @@ class Progress(tune.Callback):
         self.start = time.perf_counter()
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
         self.done = self.errored = self.failed = self.diverged = 0   # failed: out of memory, a result
+        self.retried = 0   # a crashed trial Tune runs again (from its checkpoint): shown once it happens
         self.best: float | None = None
         self._last_print = 0.0
 
@@ -66,6 +67,10 @@ class Progress(tune.Callback):
         self.errored += _size(trial)
         self._show(force=True)
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.retried += _size(trial)
+        self._show(force=True)
+
     def _show(self, force: bool = False) -> None:
         now = time.perf_counter()
         finished = self.done + self.errored
@@ -77,7 +82,9 @@ class Progress(tune.Callback):
         eta = f"{elapsed / finished * (self.total - finished):.0f}s" if finished else "?"
         best = f"{self.best:.4g}" if self.best is not None else "—"
         self.line.show(f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
-                       f"failed {self.failed + self.errored}  diverged {self.diverged}  "
+                       f"failed {self.failed + self.errored}  "
+                       + (f"retried {self.retried}  " if self.retried else "")
+                       + f"diverged {self.diverged}  "
                        f"best {self.metric.removeprefix('final_').replace('_', ' ')} {best}  "
                        f"eta {eta}")
 

@@ -9,6 +9,7 @@ sweep name with a larger grid runs only the configurations not finished yet.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import uuid
@@ -55,13 +56,18 @@ class SweepOutcome:
     statuses: dict[str, int] = field(default_factory=dict)
     errored: int = 0
     interrupted: bool = False
+    errors: dict[str, int] = field(default_factory=dict)   # each distinct error's one line: how many trials
+
+    def error_lines(self) -> list[str]:
+        return [f"errored ({n} trial{'s' * (n != 1)}): {line}" for line, n in self.errors.items()]
 
 
 def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
               stream: TextIO | None = None, plan: dict[str, Any] | None = None) -> SweepOutcome:
     """Run the trials not finished yet; `plan` describes how they were chosen (sweep.json)."""
     _before_start(options)
-    with sweep_lock(join(normalise(options.storage), options.name)):
+    sweep_dir = join(normalise(options.storage), options.name)
+    with sweep_lock(sweep_dir), storage_words(sweep_dir):
         return _run_sweep(trials, options, task_dump, stream, plan)
 
 
@@ -89,7 +95,7 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
             restored = previous.rstrip("/").rsplit("/", 1)[-1]
             if not outcome.interrupted and _run_complete(sweep_dir, restored, outcome.errored):
-                record_finished(sweep_dir, restored)
+                record_finished(sweep_dir, restored, outcome.errored)
         if todo and not outcome.interrupted:
             common = {"sweep": options.name, "sweep_dir": sweep_dir, "checkpoint_every_s": options.checkpoint_every_s,
                       "time_limit_s": options.trial_time_limit_s}
@@ -115,7 +121,7 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
             missing = {t.key for t in todo} - finished_keys(sweep_dir)
             outcome.interrupted = outcome.interrupted or len(missing) > outcome.errored
             if not outcome.interrupted:
-                record_finished(sweep_dir, run)
+                record_finished(sweep_dir, run, len(missing))
     return outcome
 
 
@@ -125,7 +131,8 @@ def run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskSp
     optimizer — the configuration chosen on them (the leaderboard's selection, `report.protocol.chosen`)
     on each of the task's held-out seeds, which no selection sees."""
     _before_start(options)
-    with sweep_lock(join(normalise(options.storage), options.name)):   # both phases: one driver at a time
+    sweep_dir = join(normalise(options.storage), options.name)
+    with sweep_lock(sweep_dir), storage_words(sweep_dir):   # both phases: one driver at a time
         return _run_protocol(trials, options, task, plan, stream)
 
 
@@ -190,12 +197,12 @@ def _tune_trial(group: list[PlannedTrial]) -> dict[str, Any]:
 
 
 def _run_config(run: str, experiments: str, options: SweepOptions, progress):
-    """Quiet, retrying, one checkpoint kept per trial; results as JSON lines (no TensorBoard)."""
+    """Quiet, retrying; results as JSON lines (no TensorBoard).  Checkpoints are the trainable's own
+    (trainable.checkpoint_path: one per trial key in the sweep's storage), not Tune's."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
     return tune.RunConfig(name=run, storage_path=experiments, verbose=0,
                           failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                           callbacks=[progress, JsonLoggerCallback()])
 
 
@@ -224,12 +231,12 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
     sweep_dir = join(normalise(options.storage), options.name)
     outcome = SweepOutcome(sweep_dir, samples * len(optimizers), 0)
     _before_start(options)
-    with sweep_lock(sweep_dir), _session(options) as trainable:
+    with sweep_lock(sweep_dir), storage_words(sweep_dir), _session(options) as trainable:
         from ray import tune
 
         from .progress import Progress
         from .search import describe, search_config, search_space
-        from .trainable import scored_metric
+        from .trainable import drop_finished_checkpoints, scored_metric
         spaces = {name: search_space(task, name, grid, fixed) for name in optimizers}
         for seed, (name, space) in enumerate(spaces.items()):
             resolved = resolve_trial(task, {"optimizer": name, **fixed}).task
@@ -247,8 +254,10 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
             progress = Progress(samples, stream, scored_metric(resolved))
             tuner = tune.Tuner(trainable, param_space={"trial": trial}, tune_config=tune_config,
                                run_config=_run_config(run, join(sweep_dir, "tune"), options, progress))
+            errored = outcome.errored
             _fit(tuner, progress, outcome, early_stopping=True)
-            record_finished(sweep_dir, run)
+            drop_finished_checkpoints(sweep_dir)
+            record_finished(sweep_dir, run, outcome.errored - errored)
     return outcome
 
 
@@ -267,11 +276,15 @@ def record_run(sweep_dir: str, entry: dict[str, Any]) -> None:
     write_json(join(sweep_dir, "sweep.json"), manifest)
 
 
-def record_finished(sweep_dir: str, run: str) -> None:
+def record_finished(sweep_dir: str, run: str, errored: int = 0) -> None:
+    """The run ended: "finished" when every trial it planned finished, else "ended" and how many errored
+    (the sweep run again runs those)."""
     manifest = _manifest(sweep_dir)
     for entry in manifest["runs"]:
         if entry.get("run") == run:
-            entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            entry["finished" if not errored else "ended"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            if errored:
+                entry["errored"] = errored
     write_json(join(sweep_dir, "sweep.json"), manifest)
 
 
@@ -290,25 +303,76 @@ def _cluster_description() -> dict[str, Any]:
 
 def _fit(tuner, progress, outcome: SweepOutcome,
          early_stopping: bool = False) -> None:
-    """Run the tuner; count the trials that finished (and how), errored, or were cut short."""
+    """Run the tuner; count the trials that finished (and how), errored, or were cut short.  Tune's own
+    log of an errored trial (its traceback, at every retry) is kept to the trial's error.txt: the sweep
+    says each distinct error once, in one line, at the end (SweepOutcome.error_lines)."""
+    import logging
+    quiet = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune",
+                                                  "ray.tune.execution.experiment_state",
+                                                  "ray.tune.analysis.experiment_analysis")]
+    levels = [logger.level for logger in quiet]
     try:
+        for logger in quiet:
+            logger.setLevel(logging.CRITICAL)
         results = tuner.fit()
     finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
         if progress is not None:
             progress.close()
     outcome.errored += len(results.errors)
     for result in results:
         metrics = result.metrics or {}
-        if result.error is None and metrics.get("finished"):
+        if result.error is not None:
+            line = f"{_error_line(result.error)} (details: {join(result.path, 'error.txt')})"
+            line = re.sub(r"\b[0-9a-f]{16}\b", "<trial key>", line)   # one line for what many trials met
+            outcome.errors[line] = outcome.errors.get(line, 0) + 1
+        elif metrics.get("finished"):
             members = metrics.get("member_statuses") or {metrics.get("status", "unknown"): 1}
             for status, n in members.items():   # a pack counts as the trials it ran
                 outcome.ran += n
                 outcome.statuses[status] = outcome.statuses.get(status, 0) + n
-        elif result.error is None and early_stopping:  # ASHA stopped it: a result, saved as "stopped"
+        elif early_stopping:  # ASHA stopped it: a result, saved as "stopped"
             outcome.ran += 1
             outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + 1
-        elif result.error is None:
+        else:
             outcome.interrupted = True
+
+
+@contextmanager
+def storage_words(sweep_dir: str) -> Iterator[None]:
+    """Whatever fails while the sweep's storage no longer takes a file (full, read-only) — Tune's own
+    files, the sweep's record, a trial's — is said as that, in one line (an OSError for cli.main), with
+    what to do; anything else goes on as it was raised."""
+    try:
+        yield
+    except Exception:
+        from ..storage import os_reason, write_bytes
+        probe = join(sweep_dir, ".writable")
+        try:
+            write_bytes(probe, bytes(65536))
+        except OSError as exc:
+            raise OSError(f"sweep storage {sweep_dir}: {os_reason(exc)}; the trials finished so far are kept — "
+                          "make room, then run the same command again") from None
+        fs, path = filesystem(probe)
+        fs.delete_file(path)
+        raise
+
+
+def _error_line(error: BaseException | str) -> str:
+    """What went wrong in an errored trial, in one line: the exception the trial raised (Ray wraps it), or
+    what Ray says of a worker it lost (Tune gives that as its error.txt's text); a worker Ray's memory
+    monitor killed is said with what to change."""
+    cause = getattr(error, "cause", None)
+    cause = cause if isinstance(cause, BaseException) else error
+    name = type(cause).__name__ if isinstance(cause, BaseException) else "error"
+    text = next((line.strip() for line in str(cause).splitlines()
+                 if line.strip() and not line.startswith("Failure # ")), "")
+    if "running low on memory" in text:   # ray.exceptions.OutOfMemoryError
+        name, text = "OutOfMemoryError", text.split(". Memory on the node")[0] + (
+            " (Ray's memory monitor); give each trial more room: a smaller --max-concurrent or a larger "
+            "--cpus-per-trial")
+    return f"{name}: {text}"[:400]
 
 
 def _check_storage(storage: str, address: str | None) -> None:

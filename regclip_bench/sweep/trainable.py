@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import socket
-from collections import Counter
-import tempfile
+import sys
 import time
-from pathlib import Path
+from collections import Counter
 from typing import Any, Callable
 
 import ray
@@ -23,9 +23,8 @@ from ..trial import Reporter, run_trial, stopped_record
 from ..trial_io import read_trial, write_trial
 from ..provenance import provenance
 from ..identity import trial_key
-from ..storage import exists, join
+from ..storage import exists, filesystem, join, os_reason, write_bytes
 
-STATE_FILE = "trial_state.pt"
 REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
             "pl_ratio", "dist_from_init", "lr", "examples_per_s")
 
@@ -34,16 +33,61 @@ def _scalars(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in REPORTED if k in row and row[k] is not None}
 
 
-class TuneReporter(Reporter):
-    """Reports to Tune at evaluations, with a checkpoint, at most once per
-    `checkpoint_every_s` seconds: the latest logged metrics and the test metrics.  The full
-    step rows go to the trial's Parquet file instead, so Tune's per-report cost (and the
-    checkpoint's copy to storage) is not paid for every log or every short evaluation."""
+def checkpoint_path(sweep_dir: str, key: str) -> str:
+    """Where a Tune trial (a trial, or a pack by its own key) keeps its one checkpoint: in the sweep's
+    storage, named by the trial's key, so that whatever runs that trial next — Tune's retry of a crashed
+    worker, `--resume`, or the same sweep run again after its driver was killed — goes on from it."""
+    return join(sweep_dir, "checkpoints", f"{key}.pt")
 
-    def __init__(self, checkpoint_every_s: float = 10.0,
+
+def load_checkpoint(path: str) -> dict[str, Any] | None:
+    """The state saved at `path`, or None: none saved, or one that cannot be read (said on stderr; the
+    trial then starts again from step 0, which gives the same numbers, later)."""
+    fs, where = filesystem(path)
+    try:
+        with fs.open_input_stream(where) as stream:
+            data = stream.read()
+        return torch.load(io.BytesIO(data), weights_only=False)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 — a damaged checkpoint only costs the steps it saved
+        print(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); the trial starts from step 0",
+              file=sys.stderr)
+        return None
+
+
+def drop_checkpoint(path: str) -> None:
+    fs, where = filesystem(path)
+    try:
+        fs.delete_file(where)
+    except FileNotFoundError:
+        pass
+
+
+def drop_finished_checkpoints(sweep_dir: str) -> None:
+    """Each checkpoint whose trial's file is written (a search trial ASHA stopped; a worker lost between
+    the two writes): nothing will read it."""
+    import pyarrow.fs as pafs
+    from ..storage import finished_keys
+    fs, where = filesystem(join(sweep_dir, "checkpoints"))
+    done = finished_keys(sweep_dir)
+    for info in fs.get_file_info(pafs.FileSelector(where, allow_not_found=True)):
+        if info.type == pafs.FileType.File and info.base_name.removesuffix(".pt") in done:
+            fs.delete_file(info.path)
+
+
+class TuneReporter(Reporter):
+    """Reports to Tune at evaluations, at most once per `checkpoint_every_s` seconds, with a checkpoint
+    saved first (`checkpoint_path`): the latest logged metrics and the test metrics.  The full step rows go
+    to the trial's Parquet file instead, so Tune's per-report cost and the checkpoint's write are not paid
+    for every log or every short evaluation.  A checkpoint that cannot be written ends the trial with one
+    line naming the file (Tune retries it up to --max-failures times; the progress line counts retries)."""
+
+    def __init__(self, checkpoint_every_s: float = 10.0, path: str | None = None,
                  partial: Callable[[], None] | None = None) -> None:
         self.last: dict[str, Any] = {}
         self.every = checkpoint_every_s
+        self.path = path
         self.last_checkpoint = time.monotonic()
         self.partial = partial  # search mode: report every evaluation, after saving the rows so far
 
@@ -62,10 +106,23 @@ class TuneReporter(Reporter):
         if self.partial is not None:
             self.partial(state)
         self.last_checkpoint = time.monotonic()
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(state(), Path(folder) / STATE_FILE)
-            tune.report(dict(self.last, checkpoint_step=step),
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+        if self.path is not None:
+            buffer = io.BytesIO()
+            torch.save(state(), buffer)
+            save_to_storage(lambda: write_bytes(self.path, buffer.getvalue()), "the checkpoint", self.path)
+        tune.report(dict(self.last, checkpoint_step=step))
+
+
+class StorageError(RuntimeError):
+    """The sweep's storage would not take a file (full, read-only, unreachable)."""
+
+
+def save_to_storage(write: Callable[[], Any], what: str, path: str) -> None:
+    """`write()`, whose OSError becomes one line naming the file (the trial errs; Tune retries it)."""
+    try:
+        write()
+    except OSError as exc:
+        raise StorageError(f"cannot save {what} {path}: {os_reason(exc)}") from None
 
 
 def sweep_trial(config: dict[str, Any]) -> None:
@@ -74,12 +131,6 @@ def sweep_trial(config: dict[str, Any]) -> None:
     trial whose file is written already (its sweep was interrupted after the write, before Tune heard
     of it) is not run again: its file is reported as it is, never rewritten."""
     params = config["trial"]
-    resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
-
     def path(trial) -> str:
         return join(params["sweep_dir"], "trials", f"{trial_key(trial)}.parquet")
 
@@ -89,19 +140,21 @@ def sweep_trial(config: dict[str, Any]) -> None:
     def save(trial, result: dict[str, Any], **extra: Any) -> None:
         result.update(key=trial_key(trial), sweep=params["sweep"], hostname=socket.gethostname(),
                       node_id=ray.get_runtime_context().get_node_id(), **provenance(), **extra)
-        write_trial(path(trial), result)
+        save_to_storage(lambda: write_trial(path(trial), result), "the trial file", path(trial))
 
-    reporter = TuneReporter(params["checkpoint_every_s"])
     if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
         trials = [TrialConfig.from_dict(m["config"]) for m in params["members"]]
+        kept = checkpoint_path(params["sweep_dir"], params["key"])
         done = [written(t) for t in trials]
         if all(done):
             results = [read_trial(path(t))[1] for t in trials]
         else:
-            results = run_pack(trials, reporter, resume=resume)
+            reporter = TuneReporter(params["checkpoint_every_s"], kept)
+            results = run_pack(trials, reporter, resume=load_checkpoint(kept))
             for trial, result, saved in zip(trials, results, done):
                 if not saved:
                     save(trial, result, pack=params["key"])
+        drop_checkpoint(kept)
         statuses = Counter(r["status"] for r in results)
         losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
         metric, direction = scored_metric(trials[0].task)
@@ -116,13 +169,17 @@ def sweep_trial(config: dict[str, Any]) -> None:
         trial = resolve_trial(TaskSpec.model_validate(params["task"]), {**params["overrides"], **params["sampled"]})
     else:   # resolved and checked by the driver (device "auto": the GPU Tune gives the trial)
         trial = TrialConfig.from_dict(params["config"])
+    kept = checkpoint_path(params["sweep_dir"], trial_key(trial))
     if written(trial):
+        drop_checkpoint(kept)
         tune.report({**_final(read_trial(path(trial))[1]), "finished": True})
         return
+    reporter = TuneReporter(params["checkpoint_every_s"], kept)
     if params.get("sampled"):
         reporter.partial = lambda state: save(trial, stopped_record(trial, state()))
-    result = run_trial(trial, reporter, resume=resume, time_limit_s=params.get("time_limit_s"))
+    result = run_trial(trial, reporter, resume=load_checkpoint(kept), time_limit_s=params.get("time_limit_s"))
     save(trial, result)
+    drop_checkpoint(kept)
     final = _final(result)
     tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})
 

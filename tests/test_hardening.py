@@ -198,15 +198,17 @@ def _wait_for_a_checkpoint(folder: Path, process, step: int = 100) -> None:
     assert list(folder.glob("*.pt")), "no checkpoint was written in time"
 
 
-def test_a_sweep_whose_driver_was_killed_goes_on_from_its_checkpoints(tmp_path, calm):
+@pytest.mark.parametrize("how", [[], ["--resume"]], ids=["run-again", "resume"])
+def test_a_sweep_whose_driver_was_killed_goes_on_from_its_checkpoints(tmp_path, calm, how):
     killed = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(tmp_path / "killed"), "--name", "s")
     _wait_for_a_checkpoint(tmp_path / "killed" / "s" / "checkpoints", killed)
     killed.kill()                                                       # SIGKILL: no clean-up of any kind
     killed.communicate()
-    again = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(tmp_path / "killed"), "--name", "s")
+    again = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(tmp_path / "killed"), "--name", "s", *how)
     out, _ = again.communicate(timeout=600)
     assert again.returncode == 0, out
     assert_recovered(tmp_path / "killed" / "s" / "trials", calm, out)
+    assert "WARNING" not in out and "FileNotFoundError" not in out, out   # Tune's restore says nothing wrong
 
 
 def test_sweep_storage_that_fills_mid_run_is_one_line_and_the_same_command_then_finishes(mount, calm):

@@ -90,7 +90,8 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
         from .progress import Progress
         from .trainable import scored_metric
         if previous is not None:
-            tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
+            with quiet_tune():
+                tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
             _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
             restored = previous.rstrip("/").rsplit("/", 1)[-1]
@@ -306,18 +307,10 @@ def _fit(tuner, progress, outcome: SweepOutcome,
     """Run the tuner; count the trials that finished (and how), errored, or were cut short.  Tune's own
     log of an errored trial (its traceback, at every retry) is kept to the trial's error.txt: the sweep
     says each distinct error once, in one line, at the end (SweepOutcome.error_lines)."""
-    import logging
-    quiet = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune",
-                                                  "ray.tune.execution.experiment_state",
-                                                  "ray.tune.analysis.experiment_analysis")]
-    levels = [logger.level for logger in quiet]
     try:
-        for logger in quiet:
-            logger.setLevel(logging.CRITICAL)
-        results = tuner.fit()
+        with quiet_tune():
+            results = tuner.fit()
     finally:
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
         if progress is not None:
             progress.close()
     outcome.errored += len(results.errors)
@@ -337,6 +330,25 @@ def _fit(tuner, progress, outcome: SweepOutcome,
             outcome.statuses["stopped"] = outcome.statuses.get("stopped", 0) + 1
         else:
             outcome.interrupted = True
+
+
+@contextmanager
+def quiet_tune() -> Iterator[None]:
+    """Tune's logs of what the sweep says itself: an errored trial's traceback at every retry (kept in its
+    error.txt; the sweep says each distinct error once), experiment state it could not save (the sweep
+    says the storage's state), and, on --resume, trials with no results yet (nothing is wrong)."""
+    import logging
+    loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune",
+                                                    "ray.tune.execution.experiment_state",
+                                                    "ray.tune.analysis.experiment_analysis")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @contextmanager

@@ -369,7 +369,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         code = code or (1 if outcome.errored else 0)
     if args.out:
         from .report import leaderboard
-        _wrote(leaderboard.write(leaderboard.compute(args.store), args.out))
+        _write_pages(args.out, lambda folder: leaderboard.write(leaderboard.compute(args.store), folder))
     return code
 
 
@@ -437,10 +437,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = _report(outcome, args, name)
     if code:
         return code
-    out = Path(args.out).expanduser()
     print(f"[3/4] report of {task.name}")
-    for page in build_report(args.store, out / "reports", task.name):
-        print(f"      wrote {page}")
+    _write_pages(args.out, lambda folder: build_report(args.store, folder / "reports", task.name), "      ")
     print("[4/4] leaderboard")
     from .report.page import beside
     board, published = leaderboard.compute(args.store), leaderboard.published_board()
@@ -449,16 +447,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("      beside the published leaderboard (results/leaderboard.json):")
         for row in rows:
             print(f"        {row['workload']} {row['optimizer']}: yours {row['yours']} — published {row['published']}")
-    _wrote(leaderboard.write(board, out, reports="reports", published=published), "      ")
+    _write_pages(args.out, lambda folder: leaderboard.write(board, folder, reports="reports", published=published),
+                 "      ")
     return 0
 
 
-def _wrote(paths, indent: str = "") -> None:
-    """The files written, then the leaderboard page as a link to open."""
+def _write_pages(out: str, write, indent: str = "") -> None:
+    """`write(folder)` writes pages into a local folder and returns them (storage.local_pages: `out`, or a
+    temporary folder copied to `out` when it is a URI); then the files written, and the leaderboard page
+    as a link to open where it is local."""
+    from .storage import is_uri, local_pages
+    with local_pages(out) as (folder, where):
+        paths = write(folder)
     for path in paths:
-        print(f"{indent}wrote {path}")
+        print(f"{indent}wrote {where(path)}")
     page = next((p for p in paths if p.name == "index.html"), None)
-    if page is not None:
+    if page is not None and not is_uri(out):
         print(f"{indent}open {page.resolve().as_uri()}")
 
 
@@ -556,16 +560,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.add:
                 from .results.submission import add_submission
                 print(f"added {add_submission(args.store, args.add, args.max_rows)} trials from {args.add}")
-            if args.reports:
-                from .report import build_report
-                build_report(args.store, f"{args.out}/reports")
-            _wrote(leaderboard.write(leaderboard.compute(args.store), args.out,
-                                     reports="reports" if args.reports else None))
+            from .report import build_report
+
+            def pages(folder):
+                if args.reports:
+                    build_report(args.store, folder / "reports")
+                return leaderboard.write(leaderboard.compute(args.store), folder,
+                                         reports="reports" if args.reports else None)
+            _write_pages(args.out, pages)
             return 0
         if args.command == "report":
             from .report import build_report
-            for page in build_report(args.store, args.out, args.task):
-                print(f"wrote {page}")
+            _write_pages(args.out, lambda folder: build_report(args.store, folder, args.task))
             return 0
         if args.command == "submit":
             return cmd_submit(args)

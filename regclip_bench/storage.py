@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow.fs as pafs
 
@@ -56,6 +56,28 @@ def check_output(what: str, location: str, folders: tuple[str, ...] = ()) -> Non
             raise ConfigError(f"{what} {location}: {folder} is a file, not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{what} {location}: {folder} is not writable")
+
+
+@contextmanager
+def local_pages(out: str) -> Iterator[tuple[Path, Callable[[Path], str]]]:
+    """Pages (reports, the leaderboard) are written by matplotlib and Jinja into a local folder: `out`
+    itself, or — for a URI (s3://…, gs://…) — a temporary folder whose files are copied there, each, once
+    every page is written (nothing is copied if writing fails).  Yields the folder and how to name a file
+    written in it where it ends up."""
+    if not is_uri(out):
+        path = Path(normalise(out))
+        yield path, str
+        return
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="regclip-pages-") as folder:
+        local = Path(folder)
+        yield local, lambda p: join(out, Path(p).relative_to(local).as_posix())
+        fs, target = filesystem(out)
+        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+            relative = file.relative_to(local).as_posix()
+            fs.create_dir(f"{target}/{relative}".rsplit("/", 1)[0], recursive=True)
+            with fs.open_output_stream(f"{target}/{relative}") as stream:
+                stream.write(file.read_bytes())
 
 
 def inside(base: str | Path, *parts: str) -> Path:

@@ -221,7 +221,7 @@ def test_sweep_storage_that_fills_mid_run_is_one_line_and_the_same_command_then_
     assert first.returncode == 1, out
     assert "Traceback" not in out and out.strip().splitlines()[-1] == (
         f"regclip-bench: error: sweep storage {storage}/s: No space left on device; the trials finished so far "
-        "are kept — make room, then run the same command again"), out
+        "are kept — run the same command again once it takes files"), out
     assert "retried 2" in out                                                 # the progress line said so
     filler.unlink()
     again = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(storage), "--name", "s")

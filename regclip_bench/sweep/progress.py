@@ -27,6 +27,7 @@ class Progress(tune.Callback):
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
         self.done = self.errored = self.failed = self.diverged = 0   # failed: out of memory, a result
         self.retried = 0   # a crashed trial Tune runs again (from its checkpoint): shown once it happens
+        self.storage_waits = 0   # a trial waited for storage that did not answer (trainable.patiently)
         self.best: float | None = None
         self._last_print = 0.0
 
@@ -47,6 +48,10 @@ class Progress(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._count(trials)
+        if result.get("storage_wait"):
+            self.storage_waits += 1
+            self._show(force=True)
+            return
         if result.get("finished"):
             statuses = result.get("member_statuses") or {result.get("status"): 1}
             self.diverged += statuses.get("diverged", 0)
@@ -84,6 +89,7 @@ class Progress(tune.Callback):
         self.line.show(f"[{elapsed:6.0f}s] done {self.done}/{self.total}  running {self.running}  "
                        f"failed {self.failed + self.errored}  "
                        + (f"retried {self.retried}  " if self.retried else "")
+                       + (f"waited for storage {self.storage_waits}×  " if self.storage_waits else "")
                        + f"diverged {self.diverged}  "
                        f"best {self.metric.removeprefix('final_').replace('_', ' ')} {best}  "
                        f"eta {eta}")

@@ -335,12 +335,14 @@ def _fit(tuner, progress, outcome: SweepOutcome,
 @contextmanager
 def quiet_tune() -> Iterator[None]:
     """Tune's logs of what the sweep says itself: an errored trial's traceback at every retry (kept in its
-    error.txt; the sweep says each distinct error once), experiment state it could not save (the sweep
-    says the storage's state), and, on --resume, trials with no results yet (nothing is wrong)."""
+    error.txt; the sweep says each distinct error once), experiment state it could not save or sync (the
+    sweep says the storage's state; Tune syncs again later), and, on --resume, trials with no results yet
+    (nothing is wrong)."""
     import logging
     loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune",
                                                     "ray.tune.execution.experiment_state",
-                                                    "ray.tune.analysis.experiment_analysis")]
+                                                    "ray.tune.analysis.experiment_analysis",
+                                                    "ray.train._internal.storage", "ray.train._internal.syncer")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
@@ -364,8 +366,10 @@ def storage_words(sweep_dir: str) -> Iterator[None]:
         try:
             write_bytes(probe, bytes(65536))
         except OSError as exc:
-            raise OSError(f"sweep storage {sweep_dir}: {os_reason(exc)}; the trials finished so far are kept — "
-                          "make room, then run the same command again") from None
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") if sweep_dir.startswith("s3://") else None
+            where = f"sweep storage {sweep_dir}" + (f" (endpoint {endpoint})" if endpoint else "")
+            raise OSError(f"{where}: {os_reason(exc).rstrip('.')}; the trials finished so far are kept — run the "
+                          "same command again once it takes files") from None
         fs, path = filesystem(probe)
         fs.delete_file(path)
         raise

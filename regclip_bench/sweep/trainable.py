@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import socket
@@ -40,26 +41,31 @@ def checkpoint_path(sweep_dir: str, key: str) -> str:
     return join(sweep_dir, "checkpoints", f"{key}.pt")
 
 
-def load_checkpoint(path: str) -> dict[str, Any] | None:
+def load_checkpoint(path: str, waited: Callable[[], None] | None = None) -> dict[str, Any] | None:
     """The state saved at `path`, or None: none saved, or one that cannot be read (said on stderr; the
-    trial then starts again from step 0, which gives the same numbers, later)."""
+    trial then starts again from step 0, which gives the same numbers, later).  Storage that does not
+    answer is waited for (`patiently`)."""
     fs, where = filesystem(path)
-    try:
+
+    def read() -> bytes:
         with fs.open_input_stream(where) as stream:
-            data = stream.read()
-        return torch.load(io.BytesIO(data), weights_only=False)
+            return stream.read()
+    try:
+        data = patiently(read, "read the checkpoint", path, waited)
     except FileNotFoundError:
         return None
+    try:
+        return torch.load(io.BytesIO(data), weights_only=False)
     except Exception as exc:  # noqa: BLE001 — a damaged checkpoint only costs the steps it saved
         print(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); the trial starts from step 0",
               file=sys.stderr)
         return None
 
 
-def drop_checkpoint(path: str) -> None:
+def drop_checkpoint(path: str, waited: Callable[[], None] | None = None) -> None:
     fs, where = filesystem(path)
     try:
-        fs.delete_file(where)
+        patiently(lambda: fs.delete_file(where), "remove the checkpoint", path, waited)
     except FileNotFoundError:
         pass
 
@@ -90,6 +96,7 @@ class TuneReporter(Reporter):
         self.path = path
         self.last_checkpoint = time.monotonic()
         self.partial = partial  # search mode: report every evaluation, after saving the rows so far
+        self.waited: Callable[[], None] | None = None   # reports a wait for storage (grid and packs)
 
     def log(self, row: dict[str, Any]) -> None:
         self.last.update(_scalars(row))
@@ -109,20 +116,45 @@ class TuneReporter(Reporter):
         if self.path is not None:
             buffer = io.BytesIO()
             torch.save(state(), buffer)
-            save_to_storage(lambda: write_bytes(self.path, buffer.getvalue()), "the checkpoint", self.path)
+            patiently(lambda: write_bytes(self.path, buffer.getvalue()), "save the checkpoint", self.path,
+                      self.waited)
         tune.report(dict(self.last, checkpoint_step=step))
 
 
 class StorageError(RuntimeError):
-    """The sweep's storage would not take a file (full, read-only, unreachable)."""
+    """The sweep's storage would not take or give a file: full, read-only, or not answering for longer
+    than STORAGE_PATIENCE_S."""
 
 
-def save_to_storage(write: Callable[[], Any], what: str, path: str) -> None:
-    """`write()`, whose OSError becomes one line naming the file (the trial errs; Tune retries it)."""
-    try:
-        write()
-    except OSError as exc:
-        raise StorageError(f"cannot save {what} {path}: {os_reason(exc)}") from None
+STORAGE_PATIENCE_S = 600.0   # how long a trial waits, retrying, for storage that does not answer
+# What a later try may not meet: the storage did not answer, or asked to be called less often (pyarrow's
+# S3 errors name the AWS error; local and NFS ones carry an errno).
+TRANSIENT = ("NETWORK_CONNECTION", "curlCode", "Could not connect", "SLOW_DOWN", "SERVICE_UNAVAILABLE",
+             "INTERNAL_FAILURE", "REQUEST_TIMEOUT", "THROTTLING", "Connection refused", "timed out")
+TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+                    errno.ENETUNREACH, errno.ESTALE}
+
+
+def patiently(op: Callable[[], Any], what: str, path: str, waited: Callable[[], None] | None = None) -> Any:
+    """`op()`, retried with backoff (1 s, doubling to 30 s) while the storage does not answer, for up to
+    STORAGE_PATIENCE_S; `waited()` is called before each wait (the progress line counts them).  Any other
+    OSError, or one that outlasts the patience, becomes one line naming the file: the trial errs, and Tune
+    retries it.  FileNotFoundError is an answer, and is raised as it is."""
+    start, delay = time.monotonic(), 1.0
+    while True:
+        try:
+            return op()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            transient = exc.errno in TRANSIENT_ERRNOS or any(mark in str(exc) for mark in TRANSIENT)
+            if not transient or time.monotonic() - start + delay > STORAGE_PATIENCE_S:
+                waiting = f" (retried for {time.monotonic() - start:.0f} s)" if transient else ""
+                raise StorageError(f"cannot {what} {path}: {os_reason(exc)}{waiting}") from None
+        if waited is not None:
+            waited()
+        time.sleep(delay)
+        delay = min(2 * delay, 30.0)
 
 
 def sweep_trial(config: dict[str, Any]) -> None:
@@ -131,30 +163,42 @@ def sweep_trial(config: dict[str, Any]) -> None:
     trial whose file is written already (its sweep was interrupted after the write, before Tune heard
     of it) is not run again: its file is reported as it is, never rewritten."""
     params = config["trial"]
+    # A wait for storage is said to Tune (the progress line counts it); not in search mode, whose
+    # scheduler reads every result for its metric.
+    waited = None if params.get("sampled") is not None else (lambda: tune.report({"storage_wait": True}))
+
     def path(trial) -> str:
         return join(params["sweep_dir"], "trials", f"{trial_key(trial)}.parquet")
 
     def written(trial) -> bool:   # (search mode saves partial records on purpose: never "written")
-        return not params.get("sampled") and exists(path(trial))
+        return not params.get("sampled") and patiently(lambda: exists(path(trial)), "look for the trial file",
+                                                       path(trial), waited)
+
+    def read(trial) -> dict[str, Any]:
+        return patiently(lambda: read_trial(path(trial))[1], "read the trial file", path(trial), waited)
 
     def save(trial, result: dict[str, Any], **extra: Any) -> None:
         result.update(key=trial_key(trial), sweep=params["sweep"], hostname=socket.gethostname(),
                       node_id=ray.get_runtime_context().get_node_id(), **provenance(), **extra)
-        save_to_storage(lambda: write_trial(path(trial), result), "the trial file", path(trial))
+        patiently(lambda: write_trial(path(trial), result), "save the trial file", path(trial), waited)
+
+    def reporter(kept: str) -> TuneReporter:
+        made = TuneReporter(params["checkpoint_every_s"], kept)
+        made.waited = waited
+        return made
 
     if "members" in params:   # a pack: each member saved as its own trial, as if it had run alone
         trials = [TrialConfig.from_dict(m["config"]) for m in params["members"]]
         kept = checkpoint_path(params["sweep_dir"], params["key"])
         done = [written(t) for t in trials]
         if all(done):
-            results = [read_trial(path(t))[1] for t in trials]
+            results = [read(t) for t in trials]
         else:
-            reporter = TuneReporter(params["checkpoint_every_s"], kept)
-            results = run_pack(trials, reporter, resume=load_checkpoint(kept))
+            results = run_pack(trials, reporter(kept), resume=load_checkpoint(kept, waited))
             for trial, result, saved in zip(trials, results, done):
                 if not saved:
                     save(trial, result, pack=params["key"])
-        drop_checkpoint(kept)
+        drop_checkpoint(kept, waited)
         statuses = Counter(r["status"] for r in results)
         losses = [r["final_loss"] for r in results if math.isfinite(r["final_loss"])]
         metric, direction = scored_metric(trials[0].task)
@@ -171,17 +215,17 @@ def sweep_trial(config: dict[str, Any]) -> None:
         trial = TrialConfig.from_dict(params["config"])
     kept = checkpoint_path(params["sweep_dir"], trial_key(trial))
     if written(trial):
-        drop_checkpoint(kept)
-        tune.report({**_final(read_trial(path(trial))[1]), "finished": True})
+        drop_checkpoint(kept, waited)
+        tune.report({**_final(read(trial)), "finished": True})
         return
-    reporter = TuneReporter(params["checkpoint_every_s"], kept)
+    made = reporter(kept)
     if params.get("sampled"):
-        reporter.partial = lambda state: save(trial, stopped_record(trial, state()))
-    result = run_trial(trial, reporter, resume=load_checkpoint(kept), time_limit_s=params.get("time_limit_s"))
+        made.partial = lambda state: save(trial, stopped_record(trial, state()))
+    result = run_trial(trial, made, resume=load_checkpoint(kept, waited), time_limit_s=params.get("time_limit_s"))
     save(trial, result)
-    drop_checkpoint(kept)
+    drop_checkpoint(kept, waited)
     final = _final(result)
-    tune.report({**final, **{k: v for k, v in reporter.last.items() if k not in final}, "finished": True})
+    tune.report({**final, **{k: v for k, v in made.last.items() if k not in final}, "finished": True})
 
 
 def scored_metric(task) -> tuple[str, str]:

@@ -6,6 +6,7 @@ variables; the store is then read back and checked."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -240,3 +241,62 @@ def test_an_endpoint_that_does_not_answer_fails_in_bounded_time_with_one_line(s3
 def load_trial(uri: str):
     from regclip_bench.trial_io import read_trial
     return read_trial(uri)
+
+
+@pytest.fixture
+def split_cluster(tmp_path):
+    """A Ray cluster of two nodes on loopback that share no disk: a head with no CPUs (the driver's
+    machine) and a worker with 2 CPUs started in its own mount namespace, where a tmpfs covers
+    tmp_path/storage.  Root only (unshare --mount); skipped elsewhere.  Stops only its own processes."""
+    from regclip_bench.sweep.session import session_processes
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    trial = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    if trial.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here ({trial.stderr.decode().strip() or 'not root'})")
+    import tempfile
+    port, temp = _free_port(), Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))   # short: Ray's socket paths
+    quiet = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0", f"--temp-dir={temp}",
+                    "--include-dashboard=false", "--node-ip-address=127.0.0.1"], check=True, capture_output=True,
+                   env=quiet)
+    worker = (f"mount -t tmpfs tmpfs {storage} && exec {ray_bin} start --address=127.0.0.1:{port} --num-cpus=2 "
+              "--node-ip-address=127.0.0.1")
+    subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", worker], check=True,
+                   capture_output=True, env=quiet)
+    try:
+        yield f"127.0.0.1:{port}", storage
+    finally:
+        session = os.path.realpath(temp / "session_latest")
+        for pid in session_processes(session):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_node_that_shares_no_disk_is_refused_local_storage_and_runs_on_object_storage(s3, split_cluster):
+    address, storage = split_cluster
+    code, out = finish(cli("sweep", "teacher_mlp", *FOUR, "--address", address, "--storage", str(storage),
+                           "--name", "split", "--no-aggregate"))
+    assert code == 2, out
+    assert re.search(rf"^regclip-bench: error: --storage {storage}: not the same folder on every node — 1 of 2 "
+                     r"nodes do not see a file written there here \([0-9a-f]{12} \([0-9.]+\)\); their trials' "
+                     "results would be lost", out, re.M), out
+    assert not (storage / "split" / "trials").exists() and "done 0/4" not in out      # before any trial ran
+    assert not [p for p in storage.iterdir() if p.name.startswith(".regclip-probe")]  # the probe removed
+
+    code, out = finish(cli("sweep", "teacher_mlp", *FOUR, "--address", address, "--storage", f"{s3}/split",
+                           "--name", "split", "--store", f"{s3}/split-store"))
+    assert code == 0, out
+    stored = load(f"{s3}/split-store", "trials")
+    assert sorted(stored.trial_id) == sorted(FOUR_KEYS)
+    import ray
+    ray.init(address=address, logging_level="ERROR")
+    try:
+        worker = {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) == 2}
+    finally:
+        ray.shutdown()
+    assert set(stored.node_id) == worker                                 # every trial ran on the worker node

@@ -392,14 +392,18 @@ def _error_line(error: BaseException | str) -> str:
 
 
 def _check_storage(storage: str, address: str | None) -> None:
-    """On a cluster whose nodes are on other hosts, storage must be reachable from all of them."""
+    """On a cluster, storage must be one that every node reaches.  A local path is put to the test: a file
+    written here must be visible on every node alive (a task on each); and where the cluster spans hosts,
+    the path must also be on a network filesystem, for the nodes its autoscaler adds later.  A URI
+    (s3://, gs://) is every node's by its credentials."""
     import ray
-    if is_uri(storage):
+    if is_uri(storage) or not address:
         return
+    _check_every_node_sees(storage)
     driver_ip = ray.util.get_node_ip_address()
     hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
     if hosts <= {driver_ip}:
-        return  # every node is on this machine
+        return  # every node is on this machine, and sees the folder
     kind = mount_type(storage)
     if kind is not None and (kind in NETWORK_FILESYSTEMS or kind.startswith("fuse.")):
         return
@@ -407,6 +411,39 @@ def _check_storage(storage: str, address: str | None) -> None:
         f"--storage {storage}: a local path ({kind or 'unknown'} filesystem) on a cluster of "
         f"{len(hosts)} hosts; the workers could not write their results there. Use a path on "
         "shared storage (NFS, Lustre, …) or a URI such as s3://bucket/sweeps")
+
+
+def _sees(path: str) -> bool:
+    return os.path.isfile(path)
+
+
+def _check_every_node_sees(storage: str) -> None:
+    """A probe file in `storage`, looked for by a task pinned to each node alive: a node that does not see
+    it (its own disk, another mount namespace, a container without the volume) would lose its trials."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    os.makedirs(storage, exist_ok=True)
+    probe = os.path.join(storage, f".regclip-probe-{uuid.uuid4().hex}")
+    with open(probe, "w") as handle:
+        handle.write("written by the sweep's driver; every node must see it\n")
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        look = ray.remote(num_cpus=0, max_retries=0)(_sees)
+        refs = [look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(probe)
+                for n in nodes]
+        try:
+            seen = ray.get(refs, timeout=60)
+        except ray.exceptions.GetTimeoutError:
+            raise ConfigError(f"--storage {storage}: a node of the cluster did not answer within 60 s whether it "
+                              "sees this folder") from None
+    finally:
+        os.unlink(probe)
+    blind = [n for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        names = ", ".join(f"{n['NodeID'][:12]} ({n['NodeManagerAddress']})" for n in blind)
+        raise ConfigError(f"--storage {storage}: not the same folder on every node — {len(blind)} of {len(nodes)} "
+                          f"nodes do not see a file written there here ({names}); their trials' results would be "
+                          "lost. Use storage every node mounts (NFS, …) or a URI such as s3://bucket/sweeps")
 
 
 def _check_resources(options: SweepOptions, nodes: list[dict[str, float]] | None = None) -> None:

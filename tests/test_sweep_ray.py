@@ -208,6 +208,8 @@ def test_interrupted_driver_resumes_without_lost_or_repeated_trials(tmp_path):
     code, out = finish(cli("sweep", "teacher_mlp", *args, "--storage", str(tmp_path), "--resume",
                            "--store", str(store)))
     assert code == 0, out
+    assert f"{len(before)} of 3 trials were already finished" in out, out
+    assert f"ran {3 - len(before)} trials: {3 - len(before)} completed" in out, out   # not the restored ones again
     assert finished_keys(str(tmp_path / "teacher_mlp")) == planned_keys(*args)
     stored = load(str(store), "trials")
     assert sorted(stored.trial_id) == sorted(planned_keys(*args))        # none lost, none twice

@@ -92,7 +92,7 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
         if previous is not None:
             with quiet_tune():
                 tuner = tune.Tuner.restore(previous, trainable, resume_unfinished=True, resume_errored=True)
-            _fit(tuner, None, outcome)  # the restored experiment brings its own Progress
+            _fit(tuner, None, outcome, skip=done)  # the restored experiment brings its own Progress
             todo = [t for t in trials if t.key not in finished_keys(sweep_dir)]
             restored = previous.rstrip("/").rsplit("/", 1)[-1]
             if not outcome.interrupted and _run_complete(sweep_dir, restored, outcome.errored):
@@ -303,8 +303,9 @@ def _cluster_description() -> dict[str, Any]:
 
 
 def _fit(tuner, progress, outcome: SweepOutcome,
-         early_stopping: bool = False) -> None:
-    """Run the tuner; count the trials that finished (and how), errored, or were cut short.  Tune's own
+         early_stopping: bool = False, skip: set[str] = frozenset()) -> None:
+    """Run the tuner; count the trials that finished (and how), errored, or were cut short — but for those
+    in `skip`, finished before it started.  Tune's own
     log of an errored trial (its traceback, at every retry) is kept to the trial's error.txt: the sweep
     says each distinct error once, in one line, at the end (SweepOutcome.error_lines)."""
     try:
@@ -316,6 +317,10 @@ def _fit(tuner, progress, outcome: SweepOutcome,
     outcome.errored += len(results.errors)
     for result in results:
         metrics = result.metrics or {}
+        trial = (result.config or {}).get("trial", {})
+        keys = [m["key"] for m in trial.get("members", ())] or [trial.get("key")]
+        if skip and all(key in skip for key in keys):
+            continue   # finished before this run (a restored experiment brings its finished trials back)
         if result.error is not None:
             line = f"{_error_line(result.error)} (details: {join(result.path, 'error.txt')})"
             line = re.sub(r"\b[0-9a-f]{16}\b", "<trial key>", line)   # one line for what many trials met

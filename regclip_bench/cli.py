@@ -67,9 +67,12 @@ def _add_execution_options(parser: argparse.ArgumentParser, submit: bool = False
         parser.add_argument("--name", type=_name("--name"), help="sweep name (default: the task's name)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="path or URI (default: %(default)s)")
     parser.add_argument("--address", help="a Ray cluster to join: auto or HOST:PORT (default: local Ray)")
-    parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0)
-    parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0)
-    parser.add_argument("--max-concurrent", type=_positive_int)
+    parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0, metavar="N",
+                        help="CPUs Ray reserves for each trial, on one node (default 1)")
+    parser.add_argument("--gpus-per-trial", type=_non_negative_float, default=0.0, metavar="N",
+                        help="GPUs for each trial; fractions share one, e.g. 0.5 (default 0)")
+    parser.add_argument("--max-concurrent", type=_positive_int, metavar="N",
+                        help="at most N trials at a time (default: as many as the resources hold)")
     if not submit:   # a plug-in optimizer has no packed kernel: a submission runs unpacked
         parser.add_argument("--pack", type=_number(int, 1, inclusive=True), metavar="K",
                             help="train up to K configurations of one workload and optimizer together in one "
@@ -88,6 +91,14 @@ def _add_execution_options(parser: argparse.ArgumentParser, submit: bool = False
                         help="results store to aggregate into when done (default: %(default)s)")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("regclip-bench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (and exit code 2), like every other error."""
 
@@ -98,7 +109,16 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="regclip-bench",
-        description="Benchmark suite for δ-regularized gradient clipping (arXiv 2404.08624).")
+        description="Benchmark suite for δ-regularized gradient clipping (arXiv 2404.08624).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  regclip-bench run teacher_mlp                      # the main job: a quick grid, report, leaderboard\n"
+               "  regclip-bench tasks                                # the shipped tasks\n"
+               "  regclip-bench train teacher_mlp --set optimizer=gclip --set lr=0.5\n"
+               "  regclip-bench sweep teacher_mlp --budget 16 --dry-run   # the budgeted protocol's plan\n"
+               "  regclip-bench leaderboard ~/regclip-bench/store --out pages --reports\n"
+               "\nCOMMAND --help tells more; README.md tells all.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("tasks", help="list the shipped tasks")
@@ -107,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="run one trial of a task and print its summary",
         description="Run one trial of TASK (a shipped task's name or a YAML file). --set takes width, depth, "
                     "optimizer, seed, device, hyperparameters, budget keys and dotted task fields.")
-    train.add_argument("task")
-    train.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("task", help="a shipped task's name (regclip-bench tasks) or a task YAML file")
+    train.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                       help="a field of the trial: width, depth, optimizer, seed, a hyperparameter, … (repeatable)")
     train.add_argument("--out", metavar="FILE.parquet",
                        help="write the step metrics (one row per logged step) and the summary")
     train.add_argument("--quiet", action="store_true", help="no progress line")
@@ -117,9 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="run a grid (or a budget) of trials of a task on Ray Tune (local by default)",
         description="Run trials of TASK on Ray Tune. The same name again runs only the trials not yet "
                     "finished; --resume continues an interrupted run from its checkpoints.")
-    sweep.add_argument("task")
-    sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...")
-    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument("task", help="a shipped task's name (regclip-bench tasks) or a task YAML file")
+    sweep.add_argument("--grid", dest="grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="values to cross: width, depth, a hyperparameter, a budget key or a dotted task "
+                            "field (repeatable)")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                       help="one value for every trial: the same keys as --grid (repeatable)")
     sweep.add_argument("--optimizers", metavar="A,B", help="default: those of the task's search space")
     sweep.add_argument("--seeds", type=_seed_count, help="seeds 0..N-1 (default: the task's)")
     sweep.add_argument("--mode", choices=("grid", "search"), default="grid",
@@ -142,35 +166,41 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="the main job: quick sweep → results store → report → leaderboard",
         description="Run TASK's quick grid as a sweep, aggregate it, write its report and the leaderboard.")
-    run.add_argument("task")
-    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("task", help="a shipped task's name (regclip-bench tasks) or a task YAML file")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                     help="one value for every trial of the quick grid (repeatable)")
     run.add_argument("--out", default=DEFAULT_RESULTS, help="leaderboard and reports (default: %(default)s)")
     _add_execution_options(run)
 
     aggregate = commands.add_parser(
         "aggregate", help="gather a sweep's trials (a folder, URI or name) into a results store",
         description="Gather the finished trials of SWEEP into STORE; aggregating again adds no rows.")
-    aggregate.add_argument("sweep")
-    aggregate.add_argument("--into", dest="store", default=DEFAULT_STORE, metavar="STORE")
+    aggregate.add_argument("sweep", help="a sweep folder or URI, or a sweep name under --storage")
+    aggregate.add_argument("--into", dest="store", default=DEFAULT_STORE, metavar="STORE",
+                           help="a results store: a folder or a URI (default: %(default)s)")
     aggregate.add_argument("--storage", default=DEFAULT_STORAGE, help="where sweep names are looked up")
 
     query = commands.add_parser("query", help="summarise a results store per task and optimizer")
-    query.add_argument("store", nargs="?", default=DEFAULT_STORE)
-    query.add_argument("--task")
-    query.add_argument("--optimizer")
-    query.add_argument("--status", choices=("completed", "no_progress", "diverged", "failed", "stopped"))
+    query.add_argument("store", nargs="?", default=DEFAULT_STORE,
+                       help="a results store: a folder or a URI (default: %(default)s)")
+    query.add_argument("--task", help="only this task's trials")
+    query.add_argument("--optimizer", help="only this optimizer's trials")
+    query.add_argument("--status", choices=("completed", "no_progress", "diverged", "failed", "stopped"),
+                       help="only trials that ended so")
     query.add_argument("--sweep", help="a sweep id")
 
     report = commands.add_parser(
         "report", help="figures and an HTML/Markdown report per task and workload (docs/protocol.md)")
-    report.add_argument("store", nargs="?", default=DEFAULT_STORE)
-    report.add_argument("--task")
-    report.add_argument("--out", required=True, metavar="DIR")
+    report.add_argument("store", nargs="?", default=DEFAULT_STORE,
+                        help="a results store: a folder or a URI (default: %(default)s)")
+    report.add_argument("--task", help="this task only (default: every task in the store)")
+    report.add_argument("--out", required=True, metavar="DIR", help="a folder or a URI for the reports")
 
     board = commands.add_parser(
         "leaderboard", help="leaderboard.json, .md and index.html per workload × optimizer (docs/protocol.md)")
-    board.add_argument("store", nargs="?", default=DEFAULT_STORE)
-    board.add_argument("--out", required=True, metavar="DIR")
+    board.add_argument("store", nargs="?", default=DEFAULT_STORE,
+                       help="a results store: a folder or a URI (default: %(default)s)")
+    board.add_argument("--out", required=True, metavar="DIR", help="a folder or a URI for the pages")
     board.add_argument("--reports", action="store_true", help="also write the per-task reports")
     board.add_argument("--add", metavar="FILE", help="first add an external results file (trials rows, "
                        "schema version 2) to the store, after checking it; a rejected file changes nothing")
@@ -183,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "examples/submissions/) as the leaderboard's built-ins are: N configurations drawn from its "
                     "tuning ranges, every seed, on the headline workloads of each task; aggregated into the store "
                     "as trials the suite ran. Its code runs with your privileges (docs/security.md).")
-    submit.add_argument("submission", metavar="SUBMISSION")
+    submit.add_argument("submission", metavar="SUBMISSION", help="a folder holding submission.yaml (and its code)")
     submit.add_argument("--tasks", metavar="A,B", help=f"default: {', '.join(CPU_TASKS)}")
     submit.add_argument("--budget", type=_budget, default=DEFAULT_BUDGET, metavar="N",
                         help="configurations per workload (default %(default)s, as the built-ins' protocol)")
@@ -194,11 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(submit, submit=True)
 
     demo = commands.add_parser("demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)")
-    demo.add_argument("--steps", type=_positive_int, default=300)
-    demo.add_argument("--width", type=_positive_int, default=1024)
-    demo.add_argument("--depth", type=_positive_int, default=2)
-    demo.add_argument("--seed", type=_number(int, 0, inclusive=True), default=0)
-    demo.add_argument("--log-every", type=_positive_int, default=50)
+    demo.add_argument("--steps", type=_positive_int, default=300, help="default: %(default)s")
+    demo.add_argument("--width", type=_positive_int, default=1024, help="default: %(default)s")
+    demo.add_argument("--depth", type=_positive_int, default=2, help="default: %(default)s")
+    demo.add_argument("--seed", type=_number(int, 0, inclusive=True), default=0, help="default: %(default)s")
+    demo.add_argument("--log-every", type=_positive_int, default=50, help="default: %(default)s")
     return parser
 
 

@@ -44,3 +44,20 @@ def test_bad_cli_input_exits_2_naming_the_option():
     assert done.returncode == 2
     assert "--steps" in done.stderr and "'0'" in done.stderr
     assert run_cli("no-such-command").returncode == 2
+
+
+def test_every_option_of_every_command_says_what_it_is_and_version_prints():
+    import argparse
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    from regclip_bench.cli import build_parser
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    silent = [f"{name} {a.option_strings[0] if a.option_strings else a.dest}" for name, sub in commands.items()
+              for a in sub._actions if a.help is None and not isinstance(a, argparse._HelpAction)]
+    assert silent == []
+    assert "examples:" in parser.format_help() and "regclip-bench run teacher_mlp" in parser.format_help()
+    done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"regclip-bench {version('regclip-bench')}"

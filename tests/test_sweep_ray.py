@@ -226,6 +226,7 @@ def test_search_mode_samples_the_budget_and_records_how(tmp_path):
                            "--set", "steps=120", "--set", "eval_every=20", "--storage", str(tmp_path)))
     assert code == 0, out
     assert "lr=loguniform(0.1, 3)" in out and "gamma=loguniform(0.1, 1)" in out
+    assert "[I " not in out and "WARNING" not in out, out                # neither Optuna's log nor Tune's
     sweep = tmp_path / "teacher_mlp"
     summaries = [read_trial(p)[1] for p in (sweep / "trials").iterdir()]
     assert len(summaries) == 4                                   # the budget: 4 trials

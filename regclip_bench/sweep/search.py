@@ -83,6 +83,8 @@ def search_config(task: TaskSpec, samples: int, seed: int) -> tuple[tune.TuneCon
     evaluations = budget.steps // budget.eval_every + 1 if budget.steps else 10_000
     scheduler = ASHAScheduler(metric=metric, mode=mode, max_t=evaluations, grace_period=1,
                               reduction_factor=3)
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)   # no "[I …] A new study created" lines: the sweep says
     searcher = OptunaSearch(metric=metric, mode=mode, seed=seed)
     config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=samples,
                              reuse_actors=True)

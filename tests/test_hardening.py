@@ -154,7 +154,7 @@ def assert_same_numbers(trial, other):
 
 
 SLOW = ["--grid", "width=1024", "--grid", "depth=2", "--grid", "lr=0.1,0.2", "--optimizers", "sgd", "--seeds", "1",
-        "--set", "steps=400", "--set", "eval_every=50", "--checkpoint-every", "0"]   # ~5 s a trial, 8 checkpoints
+        "--set", "steps=800", "--set", "eval_every=50", "--checkpoint-every", "0"]   # 3-10 s a trial, 16 checkpoints
 
 
 def _saved_step(folder: Path) -> int:

@@ -389,10 +389,10 @@ def _error_line(error: BaseException | str) -> str:
     name = type(cause).__name__ if isinstance(cause, BaseException) else "error"
     text = next((line.strip() for line in str(cause).splitlines()
                  if line.strip() and not line.startswith("Failure # ")), "")
-    if "running low on memory" in text:   # ray.exceptions.OutOfMemoryError
-        name, text = "OutOfMemoryError", text.split(". Memory on the node")[0] + (
-            " (Ray's memory monitor); give each trial more room: a smaller --max-concurrent or a larger "
-            "--cpus-per-trial")
+    if "running low on memory" in text:   # ray.exceptions.OutOfMemoryError ("N worker(s) were killed …")
+        name, text = "OutOfMemoryError", ("Ray's memory monitor killed the trial's worker (the node ran low on "
+                                          "memory); give each trial more room: a smaller --max-concurrent or a "
+                                          "larger --cpus-per-trial")
     return f"{name}: {text}"[:400]
 
 

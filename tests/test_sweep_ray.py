@@ -335,7 +335,8 @@ def test_a_local_sweep_listens_only_where_ray_must(tmp_path):
     set (tried: ray.init(_node_ip_address="127.0.0.1"), ray start --node-ip-address=127.0.0.1); what the suite
     adds is none, and a local Ray is token-authenticated.  This lists what a running local sweep listens on."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    process = subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp", *SLOW,
+    long = [a if a != "steps=400" else "steps=20000" for a in SLOW]   # still running when listed; stopped below
+    process = subprocess.Popen([sys.executable, "-m", "regclip_bench.cli", "sweep", "teacher_mlp", *long,
                                 "--grid", "lr=0.1", "--storage", str(tmp_path), "--no-aggregate"],
                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:

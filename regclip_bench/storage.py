@@ -73,11 +73,7 @@ def local_pages(out: str) -> Iterator[tuple[Path, Callable[[Path], str]]]:
         local = Path(folder)
         yield local, lambda p: join(out, Path(p).relative_to(local).as_posix())
         fs, target = filesystem(out)
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
-            relative = file.relative_to(local).as_posix()
-            fs.create_dir(f"{target}/{relative}".rsplit("/", 1)[0], recursive=True)
-            with fs.open_output_stream(f"{target}/{relative}") as stream:
-                stream.write(file.read_bytes())
+        pafs.copy_files(str(local), target, destination_filesystem=fs)
 
 
 def inside(base: str | Path, *parts: str) -> Path:

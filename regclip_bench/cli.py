@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--seeds", type=_seed_count, help="seeds 0..N-1 (default: the task's)")
     submit.add_argument("--sequence-seed", type=_sequence_seed, default=0, metavar="S",
                         help="the sequence's seed (default 0)")
+    submit.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                        help="change every headline workload's field KEY (epochs, width, batch_size, a dotted "
+                             "task key), e.g. --set epochs=10 for the VAE's published 10-epoch workload (the "
+                             "sweep's name ends -epochs10); repeatable")
     submit.add_argument("--out", metavar="DIR", help="also write the leaderboard here when done")
     _add_execution_options(submit, submit=True)
 
@@ -362,12 +366,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .spec import load_task, task_names
     from .submit import load_submission, plan
 
+    from .config import parse_assignments
     submission = load_submission(args.submission)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else list(CPU_TASKS)
     for task in tasks:
         if task not in task_names():
             raise ConfigError(f"--tasks: unknown task {task!r}; shipped tasks: {', '.join(task_names())}")
-    plans = {task: plan(submission, task, args.budget, args.seeds, args.sequence_seed) for task in tasks}
+    changed = parse_assignments(args.assignments)
+    plans = {task: plan(submission, task, args.budget, args.seeds, args.sequence_seed, changed) for task in tasks}
+    suffix = [f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in changed.items()]
+    names = {task: check_name("--set", "-".join([f"submit-{submission.name}-{task}", *suffix])) for task in tasks}
     entry = submission.entry
     print(f"submit {submission.name} ({entry.display}, {entry.origin}, SHA-256 {entry.source_sha256[:12]}…): "
           f"{args.budget} configurations per headline workload, tuning "
@@ -375,7 +383,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print("  a plug-in optimizer runs unpacked (it has no packed kernel)"
           + (f"; mode switch: train() / eval() around evaluation" if entry.mode_switch else ""))
     for task, (trials, described) in plans.items():
-        print(f"  {task:18s} {len(trials):4d} trials ({described['headline_workloads']} headline workload(s) × "
+        label = task + (f"[{','.join(f'{k}={v}' for k, v in changed.items())}]" if changed else "")
+        print(f"  {label:18s} {len(trials):4d} trials ({described['headline_workloads']} headline workload(s) × "
               f"{args.budget} × {described['seeds']} seeds)")
         print("  " + _held_out_line(load_task(task), trials))
     if args.dry_run:
@@ -385,7 +394,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .sweep.runner import run_protocol
     code = 0
     for task, (trials, described) in plans.items():
-        name = f"submit-{submission.name}-{task}"
+        name = names[task]
         outcome = run_protocol(trials, _sweep_options(args, name, load_task(task)), load_task(task), described)
         done = aggregate(outcome.sweep_dir, args.store)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))

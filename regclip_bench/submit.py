@@ -164,22 +164,29 @@ def _with_state(entry: OptimizerEntry, copies: int) -> OptimizerEntry:
     return dataclasses.replace(entry, state_copies=copies)
 
 
-def headline_overrides(task_name: str) -> list[dict[str, Any]]:
-    """The fixed overrides (width, depth and the headline's own fields) of each headline workload."""
+def headline_overrides(task_name: str, changed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The fixed overrides (width, depth and the headline's own fields) of each headline workload, with
+    the workload fields of `changed` (`submit --set`, e.g. epochs=10) over them."""
     from .config import headline_workloads
     task = load_task(task_name)
-    return [{**overrides, "width": workload.model.width, "depth": workload.model.depth}
+    return [{**overrides, "width": workload.model.width, "depth": workload.model.depth, **(changed or {})}
             for overrides, workload in zip(task.headline, headline_workloads(task))]
 
 
 def plan(submission: Submission, task_name: str, budget: int, seeds: int | None,
-         sequence_seed: int) -> tuple[list, dict[str, Any]]:
-    """The budgeted trials of the submission on the task's headline workloads (every seed of each)."""
+         sequence_seed: int, changed: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
+    """The budgeted trials of the submission on the task's headline workloads (every seed of each), or
+    on those workloads with the fields of `changed` set (`submit --set epochs=10`)."""
+    from .optim.registry import hyperparameter_names
     from .sweep.grid import plan_budget
     register(submission.entry)
+    pinned = sorted(set(changed or {}) & set(hyperparameter_names()))
+    if pinned:
+        raise ConfigError(f"--set {pinned[0]}: a submission's hyperparameters come from its tuning ranges; "
+                          "--set changes the workload (width, depth, epochs, batch_size, …)")
     task = load_task(task_name)
     trials, described = [], None
-    for fixed in headline_overrides(task_name):
+    for fixed in headline_overrides(task_name, changed):
         planned, described = plan_budget(task, budget, fixed=fixed, optimizers=[submission.name], seeds=seeds,
                                          sequence_seed=sequence_seed, ranges={submission.name: submission.spec.tuning})
         trials += planned

@@ -323,6 +323,10 @@ CASES = [
     ("submit: budget 0", lambda f: ["submit", submission_folder(f), "--budget", "0"], "--budget"),
     ("submit: --pack", lambda f: ["submit", submission_folder(f), "--pack", "4"], "unrecognized arguments: --pack"),
     ("submit: time limit 0", lambda f: ["submit", submission_folder(f), "--trial-time-limit", "0"], "--trial-time-limit"),
+    ("submit: --set a hyperparameter", lambda f: ["submit", submission_folder(f), "--set", "lr=0.1"],
+     "--set lr: a submission's hyperparameters come from its tuning ranges"),
+    ("submit: --set unknown field", lambda f: ["submit", submission_folder(f), "--set", "colour=3"], "colour"),
+    ("submit: --set no value", lambda f: ["submit", submission_folder(f), "--set", "epochs"], "expected KEY=VALUE"),
     # submissions
     ("--add missing file", lambda f: ["leaderboard", store_with(f, '{"schema_version": 2}'), "--out", str(f / "o"),
                                       "--add", str(f / "none.parquet")], "not a readable Parquet file"),

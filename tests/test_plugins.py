@@ -216,6 +216,28 @@ def test_a_submission_runs_through_submit_on_ray_and_lands_in_the_store(tmp_path
     assert (tmp_path / "again" / "digits_mlp" / "report.html").exists()
 
 
+def test_submit_set_runs_the_headline_workloads_with_a_field_changed(tmp_path):
+    """`submit --set epochs=10` plans the VAE's published 10-epoch workload, names its sweep after it, and
+    refuses to pin a hyperparameter (those come from the submission's own ranges)."""
+    from regclip_bench.submit import plan
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "optimizer.py").write_text(TINY)
+    (folder / "submission.yaml").write_text("name: sign_sgd\ndisplay_name: sign-SGD\noptimizer: optimizer.py:SignSGD\n"
+                                            "tuning: {lr: {log: [1.0e-4, 1.0e-2]}}\n")
+    submission = load_submission(folder)
+    trials, described = plan(submission, "fashion_mnist_vae", 2, 2, 0, {"epochs": 10})
+    assert len(trials) == 2 * 2 and described["headline_workloads"] == 1
+    assert {t.config.task.budget.epochs for t in trials} == {10} != {load_task("fashion_mnist_vae").budget.epochs}
+    with pytest.raises(ConfigError, match="--set lr: a submission's hyperparameters"):
+        plan(submission, "fashion_mnist_vae", 2, 2, 0, {"lr": 0.1})
+    done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "submit", str(folder), "--tasks",
+                           "fashion_mnist_vae", "--set", "epochs=10", "--budget", "2", "--seeds", "2", "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "fashion_mnist_vae[epochs=10]" in done.stdout and " 4 trials" in done.stdout
+
+
 def test_the_published_pages_are_built_without_importing_a_plug_in():
     """results/store holds Lion's and Schedule-Free AdamW's trials; building its leaderboard imports neither."""
     script = ("import sys; from regclip_bench.report import leaderboard; b = leaderboard.compute(sys.argv[1]); "

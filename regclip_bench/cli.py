@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--status", choices=("completed", "no_progress", "diverged", "failed", "stopped"),
                        help="only trials that ended so")
     query.add_argument("--sweep", help="a sweep id")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (default: per workload, for reading), or csv / json (one row per task, workload "
+                            "and optimizer, every column) on standard output")
 
     report = commands.add_parser(
         "report", help="figures and an HTML/Markdown report per task and workload (docs/protocol.md)")
@@ -237,22 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_tasks() -> int:
+    """One row per shipped task, a header above, each line within the terminal's width (the description
+    cut with '…'; `regclip-bench sweep TASK --dry-run` and the task file say the rest)."""
+    import shutil
     from .spec import load_task, task_names
+    rows = [("TASK", "MODEL", "DATA", "KIND", "BUDGET", "DESCRIPTION")]
     for name in task_names():
         task = load_task(name)
         budget = task.budget
         length = f"{budget.steps} steps" if budget.steps else f"{budget.epochs} epochs"
-        first = task.description.split(". ")[0].rstrip(".")
-        print(f"{name:20s} {task.model.family:6s} {task.data.source:13s} {task.loss:13s} "
-              f"{length:>10s}  {first}")
+        rows.append((name, task.model.family, task.data.source, task.loss, length,
+                     task.description.split(". ")[0].rstrip(".")))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    room = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    for row in rows:
+        line = "  ".join(f"{cell:{w}s}" for cell, w in zip(row, widths)) + "  "
+        rest = room - len(line)
+        print(line + (row[5] if len(row[5]) <= rest else row[5][:max(rest - 1, 0)].rstrip() + "…"))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import parse_assignments, resolve_trial
-    from .progress import ProgressLine
+    from .progress import ProgressLine, Reporter
     from .spec import load_task
-    from .trial import Reporter, run_trial
+    from .trial import run_trial
     from .trial_io import write_trial
 
     if args.out and not args.out.endswith(".parquet"):
@@ -381,7 +393,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
           f"{args.budget} configurations per headline workload, tuning "
           + ", ".join(f"{k}={v}" for k, v in next(iter(plans.values()))[1]["ranges"][submission.name].items()))
     print("  a plug-in optimizer runs unpacked (it has no packed kernel)"
-          + (f"; mode switch: train() / eval() around evaluation" if entry.mode_switch else ""))
+          + ("; mode switch: train() / eval() around evaluation" if entry.mode_switch else ""))
     for task, (trials, described) in plans.items():
         label = task + (f"[{','.join(f'{k}={v}' for k, v in changed.items())}]" if changed else "")
         print(f"  {label:18s} {len(trials):4d} trials ({described['headline_workloads']} headline workload(s) × "
@@ -455,8 +467,6 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .config import parse_assignments
     from .report import build_report, leaderboard
     from .spec import load_task
@@ -518,28 +528,41 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .report.protocol import Scoring, distinct_trials
+    from .report.protocol import distinct_trials, overview
     from .results import load
     filters = {k: v for k, v in (("task", args.task), ("optimizer", args.optimizer),
                                  ("status", args.status), ("sweep_id", args.sweep)) if v}
     trials = load(args.store, "trials", filters)
     trials = distinct_trials(trials) if not trials.empty else trials   # a trial in two sweeps is one trial
-    if trials.empty:
+    rows = overview(trials) if not trials.empty else None
+    if args.format == "csv":
+        print((rows if rows is not None else _no_rows()).to_csv(index=False), end="")
+    elif args.format == "json":
+        print((rows if rows is not None else _no_rows()).to_json(orient="records", indent=1))
+    elif rows is None:
         print("no trials match")
-        return 0
-    for (task, optimizer), group in trials.groupby(["task", "optimizer"], sort=True):
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(group["status"].value_counts().items()))
-        finite = group["final_loss"][group["final_loss"].abs() < float("inf")]
-        reached = group["steps_to_target"][group["steps_to_target"] < float("inf")]
-        scoring = Scoring.of(group["workload_json"].iloc[0])   # the task's target metric, as the protocol reads it
-        target = group[scoring.metric].astype(float) if scoring.metric in group else finite.iloc[:0]
-        target = target[target.abs() < float("inf")]
-        best = target.min() if scoring.direction == "min" else target.max()
-        print(f"{task:18s} {optimizer:22s} {len(group):4d} trials: {counts}  best loss {finite.min():.4g}  "
-              f"median {finite.median():.4g}  target reached {len(reached)}/{len(group)}"
-              + (f" (median {reached.median():.0f} steps)" if len(reached) else "")
-              + (f"  best {scoring.metric.removeprefix('final_')} {best:.4g}" if scoring.metric != "final_loss" and len(target) else ""))
+    else:
+        for (task, workload), group in rows.groupby(["task", "workload"], sort=False):
+            first = group.iloc[0]
+            best = "lowest" if first["direction"] == "min" else "highest"
+            print(f"{workload}  (best: the configuration the protocol chooses on its tuning seeds — "
+                  + ("fewest median steps to the target, then " if first["scored_by"] == "time_to_target" else "")
+                  + f"{best} mean {first['metric']})")
+            for row in group.itertuples():
+                time = (f", median {row.median_time_reached:.0f} {row.time_unit}"
+                        if row.median_time_reached is not None else "")
+                chosen = "" if row.best_configuration is None else (
+                    f"  best {row.metric} {row.best_metric:.4g}"
+                    + (f" in {row.best_time:.0f} {row.time_unit}" if math.isfinite(row.best_time) else "")
+                    + f" ({row.best_configuration})")
+                print(f"  {row.optimizer:22s} {row.trials:4d} trials: {row.statuses}  reached {row.reached}/"
+                      f"{row.trials}{time}{chosen}")
     return 0
+
+
+def _no_rows():
+    import pandas as pd
+    return pd.DataFrame(columns=["task", "workload", "optimizer", "trials"])
 
 
 def print_summary(result: dict[str, Any]) -> None:

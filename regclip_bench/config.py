@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from pydantic import ValidationError
 
+from ._lazy import Lazy
 from .errors import ConfigError
 from .optim.base import OptimizerEntry
 from .optim.registry import hyperparameter_names, lookup
 from .spec import MAX_SEED, Schedule, TaskSpec, describe_validation_error
+
+torch = Lazy("torch")   # only to pick and check a device: resolving a trial needs no torch
 
 BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
 MODEL_KEYS = ("width", "depth")

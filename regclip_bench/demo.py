@@ -11,8 +11,9 @@ import time
 from typing import Any
 
 from .config import resolve_trial
+from .progress import Reporter
 from .spec import load_task
-from .trial import Reporter, run_trial
+from .trial import run_trial
 
 DEMO_RUNS = [
     dict(optimizer="delta_gclip", lr=1.0, gamma=0.3, delta=0.1),

@@ -29,49 +29,13 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from .config import TrialConfig, pick_device
 from .data import load_data
 from .diagnostics import StepDiagnostics
-from .identity import workload_key
 from .kinds import KINDS
 from .models import build_model
+from .packing import check_pack
 from .optim.packed import PackedOptimizer, member_norms
-from .optim.registry import OPTIMIZERS
+from .progress import Reporter
 from .summary import Status, summarise
-from .trial import Reporter, device_fields, log_row, time_to_target, trial_record
-
-
-class PackError(ValueError):
-    """These configurations cannot be packed together (the message says why)."""
-
-
-SHARED = (("workload", lambda c: workload_key(c.task)), ("optimizer", lambda c: c.optimizer),
-          ("learning-rate schedule", lambda c: repr(c.milestones)), ("device", lambda c: c.device))
-
-
-def pack_key(config: TrialConfig) -> tuple:
-    """What the members of a pack share: a workload, an optimizer, its schedule and a device."""
-    return tuple(part(config) for _, part in SHARED)
-
-
-def check_pack(configs: list[TrialConfig]) -> None:
-    """PackError unless `configs` share a `pack_key` and can be vmapped."""
-    if not configs:
-        raise PackError("a pack needs at least one configuration")
-    first = configs[0]
-    for what, part in SHARED:
-        if len(values := {part(c) for c in configs}) > 1:
-            raise PackError(f"a pack's members must share one {what}; got {', '.join(sorted(map(str, values)))}")
-    if first.entry.packed is None:
-        packable = ", ".join(name for name, entry in OPTIMIZERS.items() if entry.packed is not None)
-        raise PackError(f"optimizer {first.optimizer!r} has no packed kernel (packable: {packable}); "
-                        "it runs unpacked")
-    if first.task.budget.sharpness_every:
-        raise PackError(f"task {first.task.name!r}: the sharpness diagnostic (budget.sharpness_every) is "
-                        "measured per trial; run it unpacked")
-    if first.task.model.family in BATCH_NORM_FAMILIES:
-        raise PackError(f"task {first.task.name!r}: its model ({first.task.model.family}) has batch-norm "
-                        "statistics, which vmap cannot update per member; run it unpacked")
-
-
-BATCH_NORM_FAMILIES = ("resnet",)   # models whose training mode updates buffers
+from .trial import device_fields, log_row, time_to_target, trial_record
 
 
 @dataclass

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
-from .trial import Reporter
+
+class Reporter:
+    """Receives a trial's rows as they are produced (`trial.run_trial`, `packed.run_pack`); the default
+    ignores them.  Torch-free, so that a sweep's driver never imports torch."""
+
+    def start(self, total_steps: int) -> None: ...
+
+    def log(self, row: dict[str, Any]) -> None: ...
+
+    def eval(self, row: dict[str, Any]) -> None: ...
+
+    def checkpoint(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
+        """Called after each evaluation; `state()` builds what `run_trial(resume=...)` takes."""
+
+    def close(self) -> None: ...
 
 
 class StatusLine:

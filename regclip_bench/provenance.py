@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 
 from . import __version__
+from ._lazy import Lazy
+
+torch = Lazy("torch")   # read where a trial ran (a worker), which has imported it already
 
 
 @functools.cache
@@ -42,6 +44,6 @@ def _cpu_model() -> str:
 @functools.cache
 def provenance() -> dict[str, Any]:
     return {"regclip_bench_version": __version__, "git_commit": git_commit(),
-            "torch_version": torch.__version__, "ray_version": ray.__version__,
+            "torch_version": str(torch.__version__), "ray_version": ray.__version__,
             "python_version": sys.version.split()[0], "cpu_model": _cpu_model(),
             "gpu_model": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

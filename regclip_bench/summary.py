@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from .kinds import METRICS
-from .optim import REGIME_NAMES
+from .optim.base import REGIME_NAMES
 
 NOT_REACHED = math.inf
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,23 +26,9 @@ from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
 from .optim.base import OptimizerEntry
 from .optim.plugins import raised_by
+from .progress import Reporter
 from .sharpness import model_sharpness
 from .summary import Status, summarise
-
-
-class Reporter:
-    """Receives a trial's rows as they are produced; the default ignores them."""
-
-    def start(self, total_steps: int) -> None: ...
-
-    def log(self, row: dict[str, Any]) -> None: ...
-
-    def eval(self, row: dict[str, Any]) -> None: ...
-
-    def checkpoint(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
-        """Called after each evaluation; `state()` builds what `run_trial(resume=...)` takes."""
-
-    def close(self) -> None: ...
 
 
 @dataclass

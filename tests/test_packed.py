@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from regclip_bench.config import resolve_trial
-from regclip_bench.packed import PackError, run_pack
+from regclip_bench.packed import run_pack
+from regclip_bench.packing import PackError
 from regclip_bench.spec import load_task
 from regclip_bench.results import load
 from regclip_bench.trial import Reporter, run_trial

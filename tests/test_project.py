@@ -61,3 +61,30 @@ def test_every_option_of_every_command_says_what_it_is_and_version_prints():
     assert "examples:" in parser.format_help() and "regclip-bench run teacher_mlp" in parser.format_help()
     done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"regclip-bench {version('regclip-bench')}"
+
+
+def test_commands_that_read_task_files_or_a_store_import_neither_torch_nor_ray():
+    """`tasks`, `sweep --dry-run` and `query` start in well under a second because they never import
+    torch or Ray (issue 31; benchmarks/startup.py times them)."""
+    script = ("import sys, contextlib, io\n"
+              "from regclip_bench.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n"
+              "    assert main(sys.argv[1:]) == 0\n"
+              "print(' '.join(sorted(m for m in ('torch', 'ray', 'torchvision') if m in sys.modules)))")
+    for command in (["tasks"], ["sweep", "teacher_mlp", "--dry-run"], ["sweep", "digits_mlp", "--budget", "16",
+                    "--dry-run"], ["query", str(ROOT / "results" / "store")]):
+        done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True,
+                              timeout=300, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "", (command, done.stdout)
+
+
+def test_tasks_prints_a_header_and_lines_within_the_terminal():
+    import os
+    for columns in (80, 120):
+        done = subprocess.run([sys.executable, "-m", "regclip_bench.cli", "tasks"], capture_output=True, text=True,
+                              timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": str(columns)})
+        lines = done.stdout.splitlines()
+        assert done.returncode == 0 and lines[0].split() == ["TASK", "MODEL", "DATA", "KIND", "BUDGET", "DESCRIPTION"]
+        assert len(lines) == 1 + len(list((ROOT / "regclip_bench" / "tasks").glob("*.yaml")))
+        assert max(map(len, lines)) <= columns and any(line.endswith("…") for line in lines)

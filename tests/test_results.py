@@ -269,3 +269,28 @@ def test_killed_aggregation_leaves_nothing_half_visible(tmp_path):
             assert len(load(str(store), "steps")) in (0, 300 * 2000)
     aggregate(str(folder), str(store))
     assert len(load(str(store), "trials")) == 300
+
+
+def test_query_keeps_workloads_apart_and_writes_csv_and_json():
+    """One row per task, workload and optimizer (the protocol never pools workloads); its best is the
+    configuration the leaderboard's rule chooses (report/protocol.py), here checked against the store."""
+    import io
+    import json as json_
+    import pandas as pd
+    from regclip_bench.report.protocol import Scoring, best_configurations, configurations, split_seeds
+    store = str(ROOT / "results" / "store")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "regclip_bench.cli", "query", store, "--task", "teacher_mlp",
+                                     "--optimizer", "sgd", *a], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    rows = json_.loads(run("--format", "json").stdout)
+    trials = load(store, "trials", {"task": "teacher_mlp", "optimizer": "sgd"})
+    assert sorted(r["workload"] for r in rows) == sorted(trials["workload"].unique())
+    for row in rows:
+        mine = trials[trials["workload"] == row["workload"]]
+        assert row["trials"] == len(mine) and row["configurations"] == mine["config_key"].nunique()
+        scoring = Scoring.of(mine["workload_json"].iloc[0])
+        best = best_configurations(configurations(split_seeds(mine)[0], scoring, "steps_to_target")).iloc[0]
+        assert row["best_config_key"] == best["config_key"] and row["best_metric"] == pytest.approx(best["metric"])
+    table = pd.read_csv(io.StringIO(run("--format", "csv").stdout))
+    assert list(table["workload"]) == [r["workload"] for r in rows] and list(table["trials"]) == [r["trials"] for r in rows]
+    text = run().stdout
+    assert all(f"{r['trials']:4d} trials: {r['statuses']}" in text for r in rows)

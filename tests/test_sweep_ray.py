@@ -87,6 +87,17 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
     assert code == 0 and "6 of 6 trials were already finished" in out
 
 
+def test_a_sweeps_driver_never_imports_torch(tmp_path):
+    """Planning, Ray, Tune and aggregating need no torch: only the workers that train import it (the
+    driver's start is ≈ 2 s shorter; benchmarks/startup.py)."""
+    script = ("import sys\nfrom regclip_bench.cli import main\ncode = main(sys.argv[1:])\n"
+              "print('exit', code, 'torch imported' if 'torch' in sys.modules else 'no torch')")
+    done = subprocess.run([sys.executable, "-c", script, "sweep", "teacher_mlp", *SMALL, "--storage", str(tmp_path),
+                           "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.stdout.strip().splitlines()[-1] == "exit 0 no torch", done.stdout + done.stderr
+    assert len(load(str(tmp_path / "store"), "trials")) == 4
+
+
 @pytest.mark.parametrize("args, message", [
     (["--grid", "width"], "--grid 'width': expected KEY=V1,V2"),
     (["--grid", "lr=-1"], "invalid lr=-1"),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
-from torch import Tensor, nn
+from .._lazy import Lazy
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+torch = Lazy("torch")   # a kind's metadata (name, metrics, families) is read without torch
 
 
 class Kind:
@@ -24,23 +28,21 @@ class Kind:
         """Each metric of `metrics`, summed over the batch (0-d device tensors)."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def probe(self, model: nn.Module, sample: tuple[Tensor, Tensor]) -> float:
         """The training loss on a fixed training sample (`data.probe()`), in evaluation mode, the RNG
         untouched: what tells progress from none."""
         model.eval()
         device = sample[0].device
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             return self.loss(model, *sample).item()
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module, data, chunk: int = 1024) -> dict[str, float]:
         """The metrics on the test split, as means over its examples; the RNG is left untouched,
         so evaluating does not change training."""
         model.eval()
         n = len(data.test_x)
         device = data.test_x.device
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             sums = [self.batch_metrics(model, data.inputs(data.test_x[i:i + chunk]), data.test_y[i:i + chunk])
                     for i in range(0, n, chunk)]
             totals = torch.stack([torch.stack([s[m] for m in self.metrics]) for s in sums]).sum(0).tolist()

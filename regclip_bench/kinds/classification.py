@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
+from .._lazy import Lazy
 from .base import Kind
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+F = Lazy("torch.nn.functional")
 
 
 class Classification(Kind):

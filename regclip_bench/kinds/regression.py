@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
+from .._lazy import Lazy
 from .base import Kind
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+torch = Lazy("torch")
+F = Lazy("torch.nn.functional")
 
 
 class Regression(Kind):

@@ -14,11 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from numbers import Integral, Real
-from typing import Any
+from numbers import Real
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
-from torch.optim import Optimizer
+if TYPE_CHECKING:   # annotations only: reading task files and stores never imports torch (_lazy.py)
+    from torch import Tensor
+    from torch.optim import Optimizer
+
+# Regime codes of a step, as `delta_gclip.classify_regime` returns them.
+UNCLIPPED, CLIPPED, FLOOR = 0, 1, 2
+REGIME_NAMES = ("unclipped", "clipped", "floor")
 
 
 @dataclass(frozen=True)

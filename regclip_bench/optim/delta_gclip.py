@@ -20,11 +20,7 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 from torch.utils._foreach_utils import _group_tensors_by_device_and_dtype
 
-from .base import OptimizerDiagnostics, check_value
-
-# Regime codes, as returned by `classify_regime`.
-UNCLIPPED, CLIPPED, FLOOR = 0, 1, 2
-REGIME_NAMES = ("unclipped", "clipped", "floor")
+from .base import CLIPPED, FLOOR, UNCLIPPED, OptimizerDiagnostics, check_value
 
 
 def classify_regime(clip_factor: Tensor, delta: float) -> Tensor:

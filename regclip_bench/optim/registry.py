@@ -11,23 +11,32 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from torch.optim.optimizer import Optimizer, ParamsT
+from typing import TYPE_CHECKING
 
+from .._lazy import Lazy
 from ..errors import ConfigError, unknown
 from .base import Hyperparameter, OptimizerEntry
-from .clip_sgd import ClipSGD
-from .delta_gclip import DeltaGClip, GClip
-from .packed import adam_kernel, adamw_kernel, clip_kernel, sgd_kernel
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import Optimizer, ParamsT
+
+# The classes and kernels, imported when first built or run (the entries below are read without torch).
+_HERE = __name__.rpartition(".")[0]
+DeltaGClip, GClip, ClipSGD = (Lazy(f"{_HERE}.delta_gclip:DeltaGClip"), Lazy(f"{_HERE}.delta_gclip:GClip"),
+                              Lazy(f"{_HERE}.clip_sgd:ClipSGD"))
+clip_kernel, sgd_kernel, adam_kernel, adamw_kernel = (Lazy(f"{_HERE}.packed:{k}") for k in (
+    "clip_kernel", "sgd_kernel", "adam_kernel", "adamw_kernel"))
 
 
 def _sgd(params: ParamsT, *, lr: float, momentum: float = 0.0, nesterov: bool = False,
          weight_decay: float = 0.0) -> Optimizer:
+    import torch
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
 
 
 def _adam(params: ParamsT, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
           decoupled: bool = False) -> Optimizer:
+    import torch
     kind = torch.optim.AdamW if decoupled else torch.optim.Adam
     return kind(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 
@@ -48,7 +57,7 @@ OPTIMIZERS: dict[str, OptimizerEntry] = {e.name: e for e in (
                    clips=True, regime=True, packed=clip_kernel),
     OptimizerEntry("gclip", GClip, (LR, GAMMA, _weight_decay()), "GClip", "#0072B2",
                    clips=True, regime=True, packed=clip_kernel),
-    OptimizerEntry("delta_gclip_per_tensor", functools.partial(DeltaGClip, per_tensor=True),
+    OptimizerEntry("delta_gclip_per_tensor", Lazy(f"{_HERE}.delta_gclip:DeltaGClip", per_tensor=True),
                    (LR, GAMMA, DELTA, _weight_decay()), "per-tensor δ-GClip", "#CC79A7", clips=True, regime=True),
     OptimizerEntry("sgd", _sgd, (LR, _weight_decay()), "SGD", "#000000", packed=sgd_kernel),
     OptimizerEntry("sgd_momentum", _sgd, (LR, H("momentum", 0.9), H("nesterov", False), _weight_decay()),

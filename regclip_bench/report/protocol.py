@@ -263,6 +263,38 @@ def chosen(trials: pd.DataFrame) -> dict[tuple[str, str], str]:
     return out
 
 
+def overview(trials: pd.DataFrame) -> pd.DataFrame:
+    """`regclip-bench query`'s rows: one per task, workload and optimizer (workloads never pooled) — the
+    trials and their statuses, how many reached the target, and the configuration the protocol's rule
+    chooses on the tuning seeds (`configurations`, `best_configurations`) with its mean capped metric and
+    median time to target over those seeds."""
+    rows = []
+    for (task, workload_key), group in trials.groupby(["task", "workload_key"], sort=True):
+        scoring = Scoring.of(group["workload_json"].iloc[0])
+        measure = time_measure(group)[0]
+        tuning = split_seeds(group)[0]
+        best = best_configurations(configurations(tuning if len(tuning) else group, scoring, measure))
+        best = best.set_index("optimizer")
+        for optimizer, runs in group.groupby("optimizer", sort=True):
+            times = runs[measure].astype(float)
+            counts = runs["status"].value_counts()
+            chosen_row = best.loc[optimizer] if optimizer in best.index else None
+            rows.append({
+                "task": task, "workload": runs["workload"].iloc[0], "optimizer": optimizer,
+                "trials": len(runs), "configurations": runs["config_key"].nunique(),
+                "statuses": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+                "reached": int(np.isfinite(times).sum()),
+                "median_time_reached": float(times[np.isfinite(times)].median()) if np.isfinite(times).any() else None,
+                "time_unit": measure.removesuffix("_to_target"), "metric": scoring.metric.removeprefix("final_"),
+                "direction": scoring.direction, "scored_by": scoring.by,
+                "best_config_key": None if chosen_row is None else chosen_row["config_key"],
+                "best_configuration": None if chosen_row is None else describe_configuration(chosen_row["config_json"]),
+                "best_metric": None if chosen_row is None else float(chosen_row["metric"]),
+                "best_time": None if chosen_row is None else float(chosen_row["time"]),
+                "best_seeds": None if chosen_row is None else int(chosen_row["seeds"])})
+    return pd.DataFrame(rows)
+
+
 def _reported(runs: pd.DataFrame, scoring: Scoring, measure: str) -> dict[str, float]:
     """The chosen configuration's score on the seeds that report it."""
     row = configurations(runs, scoring, measure).iloc[0]

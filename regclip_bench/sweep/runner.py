@@ -168,9 +168,9 @@ def _run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskS
 
 
 def packs(trials: list[PlannedTrial], k: int) -> tuple[list[list[PlannedTrial]], list[str]]:
-    """The trials grouped into packs of up to `k` that share a `packed.pack_key`, in planned order, and
-    why the others run alone (packed.check_pack: one line per optimizer and reason, to say once)."""
-    from ..packed import PackError, check_pack, pack_key
+    """The trials grouped into packs of up to `k` that share a `packing.pack_key`, in planned order, and
+    why the others run alone (packing.check_pack: one line per optimizer and reason, to say once)."""
+    from ..packing import PackError, check_pack, pack_key
     if k <= 1:
         return [[t] for t in trials], []
     groups: dict[tuple, list[PlannedTrial]] = {}
@@ -515,9 +515,11 @@ def _set_aside_damaged(sweep_dir: str, name: str, stream: TextIO | None) -> None
 
 
 def _local_node() -> dict[str, float]:
-    """What a local Ray started by `ray_session` has: every CPU, and the GPUs torch sees."""
-    import torch
-    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    """What a local Ray started by `ray_session` has: every CPU, and the GPUs Ray's own detection finds
+    (what `ray.init` will register; asking torch would import it into the driver, which never needs it)."""
+    from ray._private.accelerators import get_accelerator_manager_for_resource
+    gpus = get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}
 
 
 def _latest_experiment(experiments: str) -> str | None:

@@ -12,19 +12,24 @@ from collections import Counter
 from typing import Any, Callable
 
 import ray
-import torch
 from ray import tune
 
+from .._lazy import Lazy
 from ..config import TrialConfig, resolve_trial
 from ..optim.registry import lookup
+from ..progress import Reporter
 from ..spec import TaskSpec
 from ..summary import columns as summary_columns
-from ..packed import run_pack
-from ..trial import Reporter, run_trial, stopped_record
 from ..trial_io import read_trial, write_trial
 from ..provenance import provenance
 from ..identity import trial_key
 from ..storage import exists, filesystem, join, os_reason, write_bytes
+
+# What trains is imported where a trial runs (the worker), never in the sweep's driver, which has no
+# use for torch (benchmarks/startup.py).
+torch = Lazy("torch")
+run_pack = Lazy("regclip_bench.packed:run_pack")
+run_trial, stopped_record = Lazy("regclip_bench.trial:run_trial"), Lazy("regclip_bench.trial:stopped_record")
 
 REPORTED = ("step", "loss", "loss_avg", "best_loss", "grad_norm", "clip_factor", "step_size",
             "pl_ratio", "dist_from_init", "lr", "examples_per_s")

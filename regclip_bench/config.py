@@ -13,18 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from ._lazy import Lazy
 from .errors import ConfigError
 from .optim.base import OptimizerEntry
 from .optim.registry import hyperparameter_names, lookup
-from .spec import MAX_SEED, Schedule, TaskSpec, describe_validation_error
+from .spec import BUDGET_KEYS, MAX_SEED, MODEL_KEYS, Schedule, TaskSpec, apply_task_overrides
 
 torch = Lazy("torch")   # only to pick and check a device: resolving a trial needs no torch
 
-BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
-MODEL_KEYS = ("width", "depth")
 TRIAL_KEYS = ("optimizer", "seed", "device")
 
 
@@ -71,7 +67,7 @@ class TrialConfig:
     @property
     def milestones(self) -> tuple[list[int], float]:
         """(milestones, decay) of η for this optimizer: its own schedule, else the budget's."""
-        schedule = self.schedule or self.task.budget
+        schedule = self.schedule or self.task.budget.schedule
         return schedule.lr_milestones, schedule.lr_decay
 
     def milestone_steps(self, steps_per_epoch: int) -> tuple[list[int], float]:
@@ -103,44 +99,6 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {key.strip()}: given twice")
         overrides[key.strip()] = parse_value(value)
     return overrides
-
-
-def apply_task_overrides(task: TaskSpec, overrides: dict[str, Any]) -> TaskSpec:
-    """`task` with the budget, model and dotted keys of `overrides` applied (and removed from it)."""
-    raw = task.model_dump()
-    for key in list(overrides):
-        if key in BUDGET_KEYS:
-            if key in ("steps", "epochs"):
-                raw["budget"]["steps"] = raw["budget"]["epochs"] = None
-            raw["budget"][key] = overrides.pop(key)
-        elif key in MODEL_KEYS:
-            raw["model"][key] = overrides.pop(key)
-        elif "." in key:
-            section, _, field_name = key.partition(".")
-            if section not in raw or not isinstance(raw[section], dict):
-                raise ConfigError(f"--set {key}: unknown section {section!r}; "
-                                  "dotted keys start with model., data., budget. or target.")
-            raw[section][field_name] = overrides.pop(key)
-    try:
-        return TaskSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
-
-
-def headline_workloads(task: TaskSpec) -> list[TaskSpec]:
-    """The task's headline workloads (its `headline` overrides applied), each validated."""
-    resolved = []
-    for i, overrides in enumerate(task.headline):
-        left = dict(overrides)
-        try:
-            resolved.append(apply_task_overrides(task, left))
-        except ConfigError as exc:
-            raise ConfigError(f"headline[{i}]: {str(exc).removeprefix('--set: ')}") from None
-        if left:
-            key = next(iter(left))
-            raise ConfigError(f"headline[{i}]: {key} is not a workload field (give width, depth, "
-                              "budget keys or dotted task fields)")
-    return resolved
 
 
 def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:

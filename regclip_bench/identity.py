@@ -134,8 +134,7 @@ def flat_workload(flat: dict[str, Any]) -> dict[str, Any]:
 def flat_task(flat: dict[str, Any]) -> tuple[TaskSpec, TaskSpec] | None:
     """(the task a flat configuration names, resolved; its file), or None for a task this version does not
     ship."""
-    from .config import apply_task_overrides
-    from .spec import load_task, task_names
+    from .spec import apply_task_overrides, load_task, task_names
     name = str(flat.get("task"))
     if name not in task_names():
         return None

@@ -188,6 +188,12 @@ DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData |
 
 # --- budget, target, search space ---------------------------------------------------------
 
+class Schedule(_Strict):
+    """η × lr_decay after each milestone (epochs when the budget is in epochs, else steps)."""
+    lr_milestones: list[Steps]
+    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
 class BudgetSpec(_Strict):
     steps: Steps | None = None
     epochs: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
@@ -198,6 +204,11 @@ class BudgetSpec(_Strict):
     lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1   # without a schedule of its own in defaults)
     sharpness_every: Annotated[int, Field(ge=0, le=1_000_000)] = 0   # in logged steps; 0: off (sharpness.py)
     sharpness_iterations: Annotated[int, Field(ge=1, le=1_000)] = 20
+
+    @property
+    def schedule(self) -> Schedule:
+        """The budget's learning-rate schedule (every optimizer without one of its own in `defaults`)."""
+        return Schedule(lr_milestones=self.lr_milestones, lr_decay=self.lr_decay)
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> BudgetSpec:
@@ -335,12 +346,6 @@ class TuningSpec(_Strict):
         return value
 
 
-class Schedule(_Strict):
-    """η × lr_decay after each milestone (epochs when the budget is in epochs, else steps)."""
-    lr_milestones: list[Steps]
-    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.1
-
-
 class DefaultsSpec(_Strict):
     optimizer: str
     seed: Seed = 0
@@ -436,12 +441,54 @@ def resolve_task_path(task: str | Path) -> Path:
 def load_task(task: str | Path) -> TaskSpec:
     path = resolve_task_path(task)
     task = read_model(path, TaskSpec, "a task file")
-    from .config import headline_workloads
     try:
         headline_workloads(task)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return task
+
+
+# The workload fields `--set`/`--grid` and a task's `headline:` may change without a dotted path.
+BUDGET_KEYS = ("steps", "epochs", "batch_size", "log_every", "eval_every")
+MODEL_KEYS = ("width", "depth")
+
+
+def apply_task_overrides(task: TaskSpec, overrides: dict[str, Any]) -> TaskSpec:
+    """`task` with the budget, model and dotted keys of `overrides` applied (and removed from it)."""
+    raw = task.model_dump()
+    for key in list(overrides):
+        if key in BUDGET_KEYS:
+            if key in ("steps", "epochs"):
+                raw["budget"]["steps"] = raw["budget"]["epochs"] = None
+            raw["budget"][key] = overrides.pop(key)
+        elif key in MODEL_KEYS:
+            raw["model"][key] = overrides.pop(key)
+        elif "." in key:
+            section, _, field_name = key.partition(".")
+            if section not in raw or not isinstance(raw[section], dict):
+                raise ConfigError(f"--set {key}: unknown section {section!r}; "
+                                  "dotted keys start with model., data., budget. or target.")
+            raw[section][field_name] = overrides.pop(key)
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
+
+
+def headline_workloads(task: TaskSpec) -> list[TaskSpec]:
+    """The task's headline workloads (its `headline` overrides applied), each validated."""
+    resolved = []
+    for i, overrides in enumerate(task.headline):
+        left = dict(overrides)
+        try:
+            resolved.append(apply_task_overrides(task, left))
+        except ConfigError as exc:
+            raise ConfigError(f"headline[{i}]: {str(exc).removeprefix('--set: ')}") from None
+        if left:
+            key = next(iter(left))
+            raise ConfigError(f"headline[{i}]: {key} is not a workload field (give width, depth, "
+                              "budget keys or dotted task fields)")
+    return resolved
 
 
 def read_model(path: Path, model: type[BaseModel], what: str) -> BaseModel:

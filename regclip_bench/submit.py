@@ -167,7 +167,7 @@ def _with_state(entry: OptimizerEntry, copies: int) -> OptimizerEntry:
 def headline_overrides(task_name: str, changed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The fixed overrides (width, depth and the headline's own fields) of each headline workload, with
     the workload fields of `changed` (`submit --set`, e.g. epochs=10) over them."""
-    from .config import headline_workloads
+    from .spec import headline_workloads
     task = load_task(task_name)
     return [{**overrides, "width": workload.model.width, "depth": workload.model.depth, **(changed or {})}
             for overrides, workload in zip(task.headline, headline_workloads(task))]

@@ -88,3 +88,45 @@ def test_tasks_prints_a_header_and_lines_within_the_terminal():
         assert done.returncode == 0 and lines[0].split() == ["TASK", "MODEL", "DATA", "KIND", "BUDGET", "DESCRIPTION"]
         assert len(lines) == 1 + len(list((ROOT / "regclip_bench" / "tasks").glob("*.yaml")))
         assert max(map(len, lines)) <= columns and any(line.endswith("…") for line in lines)
+
+
+def test_the_packages_imports_form_no_circle():
+    """Every import of the package's modules — at the top or inside a function — points one way
+    (docs/architecture.md): a circle, even one deferred into a function, fails here with its path."""
+    import ast
+    package = ROOT / "regclip_bench"
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in package.rglob("*.py")}
+
+    def imports(name: str, path: Path) -> set[str]:
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = here.split(".")[:len(here.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        return {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
+
+    graph = {name: imports(name, path) for name, path in modules.items()}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for other in sorted(graph[module]):
+            assert state.get(other) != 1, "import circle: " + " → ".join(path[path.index(other):] + [other])
+            if other not in state:
+                visit(other)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert len(graph) > 50 and graph["regclip_bench.config"] >= {"regclip_bench.spec"}

@@ -386,7 +386,7 @@ def expected_curve(configs: pd.DataFrame) -> pd.DataFrame:
 
 def headline_keys(task: str) -> list[str]:
     """The workload keys of a shipped task's headline workloads, in the order the file lists them."""
-    from ..config import headline_workloads
+    from ..spec import headline_workloads
     from ..identity import workload_key
     try:
         return [workload_key(t) for t in headline_workloads(load_task(task))]

@@ -455,7 +455,8 @@ def _report(outcome, args: argparse.Namespace, name: str) -> int:
     if outcome.already_done:
         print(f"{outcome.already_done} of {outcome.planned} trials were already finished")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
-    print(f"ran {outcome.ran} trials" + (f": {counts}" if counts else "") + f"; {outcome.errored} errored")
+    print(f"ran {outcome.ran} trials" + (f": {counts}" if counts else "") + f"; {outcome.errored} errored"
+          + (f"; up to {outcome.most_at_once} at once" if outcome.most_at_once else ""))
     for line in outcome.error_lines():
         print(line)
     print(f"results: {outcome.sweep_dir}/trials")

@@ -211,6 +211,49 @@ def test_a_sweep_whose_driver_was_killed_goes_on_from_its_checkpoints(tmp_path, 
     assert "WARNING" not in out and "FileNotFoundError" not in out, out   # Tune's restore says nothing wrong
 
 
+def _trial_workers() -> list[int]:
+    """The pids of the Ray worker processes running a trial: Tune's function-trainable actor sets its
+    process title to `ray::ImplicitFunc.train`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if entry.name.isdigit() and title.startswith(b"ray::ImplicitFunc"):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPUs to run two trials at once")
+def test_after_recoveries_the_rest_of_a_sweep_still_runs_trials_side_by_side(tmp_path):
+    """A killed worker (Tune retries its trial from its checkpoint), then a killed driver and the same
+    command again: the trials the last run trains still run two at a time — no placement group left
+    pending, no CPU reserved and idle (the sweep's last line counts the most Tune ran at once, at every
+    trial event)."""
+    args = ["sweep", "teacher_mlp", "--grid", "width=1024", "--grid", "depth=2", "--grid", "lr=0.1,0.2,0.3,0.4,0.5",
+            "--optimizers", "sgd", "--seeds", "1", "--set", "steps=1500", "--set", "eval_every=50",
+            "--checkpoint-every", "0", "--storage", str(tmp_path), "--name", "s"]
+    sweep = tmp_path / "s"
+    first = cli(*args)
+    _wait_for_a_checkpoint(sweep / "checkpoints", first)
+    workers = _trial_workers()
+    assert workers, "no trial worker found"
+    os.kill(workers[0], 9)                                               # Tune retries it from its checkpoint
+    deadline = time.time() + 300
+    while not list((sweep / "trials").glob("*.parquet")) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    first.kill()                                                         # then the driver, mid-sweep
+    out, _ = first.communicate()
+    before = {p.name for p in (sweep / "trials").glob("*.parquet")}
+    assert 1 <= len(before) <= 3, out
+    again = cli(*args)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert len(list((sweep / "trials").glob("*.parquet"))) == 5, out
+    assert re.search(r"ran \d+ trials: \d+ completed; 0 errored; up to ([2-9]|\d\d+) at once", out), out
+
+
 def test_sweep_storage_that_fills_mid_run_is_one_line_and_the_same_command_then_finishes(mount, calm):
     storage = mount("size=64m")
     first = cli("sweep", "teacher_mlp", *SLOW, "--storage", str(storage), "--name", "s", "--max-failures", "1")

@@ -25,6 +25,7 @@ class Progress(tune.Callback):
         self.metric, self.direction = metric
         self.start = time.perf_counter()
         self.running = 0   # from Tune's own trial statuses, never more than it really runs
+        self.most_running = 0   # the most at once, at any event (the final line says it)
         self.done = self.errored = self.failed = self.diverged = 0   # failed: out of memory, a result
         self.retried = 0   # a crashed trial Tune runs again (from its checkpoint): shown once it happens
         self.storage_waits = 0   # a trial waited for storage that did not answer (trainable.patiently)
@@ -41,6 +42,7 @@ class Progress(tune.Callback):
     def _count(self, trials, ended=None) -> None:
         # Tune calls on_trial_complete and on_trial_error before it changes the ended trial's status.
         self.running = sum(_size(t) for t in trials if t.status == "RUNNING" and t is not ended)
+        self.most_running = max(self.most_running, self.running)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._count(trials)

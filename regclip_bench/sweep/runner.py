@@ -57,6 +57,7 @@ class SweepOutcome:
     errored: int = 0
     interrupted: bool = False
     errors: dict[str, int] = field(default_factory=dict)   # each distinct error's one line: how many trials
+    most_at_once: int = 0   # the most configurations Tune ran at once (Progress.most_running)
 
     def error_lines(self) -> list[str]:
         return [f"errored ({n} trial{'s' * (n != 1)}): {line}" for line, n in self.errors.items()]
@@ -162,6 +163,8 @@ def _run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskS
     outcome.ran += second.ran
     outcome.errored += second.errored
     outcome.interrupted = second.interrupted
+    outcome.most_at_once = max(outcome.most_at_once, second.most_at_once)
+    outcome.errors.update({line: outcome.errors.get(line, 0) + n for line, n in second.errors.items()})
     for status, n in second.statuses.items():
         outcome.statuses[status] = outcome.statuses.get(status, 0) + n
     return outcome
@@ -314,6 +317,7 @@ def _fit(tuner, progress, outcome: SweepOutcome,
     finally:
         if progress is not None:
             progress.close()
+            outcome.most_at_once = max(outcome.most_at_once, progress.most_running)
     outcome.errored += len(results.errors)
     for result in results:
         metrics = result.metrics or {}

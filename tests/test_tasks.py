@@ -184,4 +184,4 @@ def test_cli_lists_tasks_one_line_each():
     done = run_cli("tasks")
     assert done.returncode == 0
     lines = done.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == SHIPPED
+    assert lines[0].split()[0] == "TASK" and [line.split()[0] for line in lines[1:]] == SHIPPED

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("tasks", help="list the shipped tasks")
+    commands.add_parser("tasks", help="list the shipped tasks").set_defaults(func=cmd_tasks)
 
     train = commands.add_parser(
         "train", help="run one trial of a task and print its summary",
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="FILE.parquet",
                        help="write the step metrics (one row per logged step) and the summary")
     train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser(
         "sweep", help="run a grid (or a budget) of trials of a task on Ray Tune (local by default)",
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "workload on the seeds that chose its configurations)")
     _add_execution_options(sweep)
     sweep.add_argument("--no-aggregate", action="store_true", help="leave the results in the sweep folder")
+    sweep.set_defaults(func=cmd_sweep)
 
     run = commands.add_parser(
         "run", help="the main job: quick sweep → results store → report → leaderboard",
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one value for every trial of the quick grid (repeatable)")
     run.add_argument("--out", default=DEFAULT_RESULTS, help="leaderboard and reports (default: %(default)s)")
     _add_execution_options(run)
+    run.set_defaults(func=cmd_run, no_aggregate=False)   # the main job always aggregates
 
     aggregate = commands.add_parser(
         "aggregate", help="gather a sweep's trials (a folder, URI or name) into a results store",
@@ -179,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--into", dest="store", default=DEFAULT_STORE, metavar="STORE",
                            help="a results store: a folder or a URI (default: %(default)s)")
     aggregate.add_argument("--storage", default=DEFAULT_STORAGE, help="where sweep names are looked up")
+    aggregate.set_defaults(func=cmd_aggregate)
 
     query = commands.add_parser("query", help="summarise a results store per task and optimizer")
     query.add_argument("store", nargs="?", default=DEFAULT_STORE,
@@ -191,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=("table", "csv", "json"), default="table",
                        help="table (default: per workload, for reading), or csv / json (one row per task, workload "
                             "and optimizer, every column) on standard output")
+    query.set_defaults(func=cmd_query)
 
     report = commands.add_parser(
         "report", help="figures and an HTML/Markdown report per task and workload (docs/protocol.md)")
@@ -198,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a results store: a folder or a URI (default: %(default)s)")
     report.add_argument("--task", help="this task only (default: every task in the store)")
     report.add_argument("--out", required=True, metavar="DIR", help="a folder or a URI for the reports")
+    report.set_defaults(func=cmd_report)
 
     board = commands.add_parser(
         "leaderboard", help="leaderboard.json, .md and index.html per workload × optimizer (docs/protocol.md)")
@@ -209,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "schema version 2) to the store, after checking it; a rejected file changes nothing")
     board.add_argument("--max-rows", type=_number(int, 0, inclusive=False, maximum=1_000_000), default=100_000,
                        help="--add: the most rows a file may have (default %(default)s)")
+    board.set_defaults(func=cmd_leaderboard)
 
     submit = commands.add_parser(
         "submit", help="run a submitted optimizer (a folder: submission.yaml + its code) under the protocol",
@@ -229,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "sweep's name ends -epochs10); repeatable")
     submit.add_argument("--out", metavar="DIR", help="also write the leaderboard here when done")
     _add_execution_options(submit, submit=True)
+    submit.set_defaults(func=cmd_submit)
 
     demo = commands.add_parser("demo", help="teacher_mlp at full batch with δ-GClip, GClip and SGD (~20 s)")
     demo.add_argument("--steps", type=_positive_int, default=300, help="default: %(default)s")
@@ -236,10 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--depth", type=_positive_int, default=2, help="default: %(default)s")
     demo.add_argument("--seed", type=_number(int, 0, inclusive=True), default=0, help="default: %(default)s")
     demo.add_argument("--log-every", type=_positive_int, default=50, help="default: %(default)s")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
-def cmd_tasks() -> int:
+def cmd_tasks(args: argparse.Namespace) -> int:
     """One row per shipped task, a header above, each line within the terminal's width (the description
     cut with '…'; `regclip-bench sweep TASK --dry-run` and the task file say the rest)."""
     import shutil
@@ -483,7 +492,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     outcome = run_sweep(trials, _sweep_options(args, name, task), task.model_dump(mode="json"))
-    args.no_aggregate = False
     code = _report(outcome, args, name)
     if code:
         return code
@@ -600,49 +608,39 @@ def check_outputs(args: argparse.Namespace) -> None:
         check_output("store", args.store, tables)
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .report import build_report, leaderboard
+    if args.add:
+        from .results.submission import add_submission
+        print(f"added {add_submission(args.store, args.add, args.max_rows)} trials from {args.add}")
+
+    def pages(folder):
+        if args.reports:
+            build_report(args.store, folder / "reports")
+        return leaderboard.write(leaderboard.compute(args.store), folder, reports="reports" if args.reports else None)
+    _write_pages(args.out, pages)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+    _write_pages(args.out, lambda folder: build_report(args.store, folder, args.task))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed, log_every=args.log_every)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv   # the command as typed: what the resume hint repeats
+    # the command as typed (what a resume hint repeats) goes in before parsing; nothing changes args after
+    args = build_parser().parse_args(argv, namespace=argparse.Namespace(argv=argv))
     try:
         check_outputs(args)
-        if args.command == "tasks":
-            return cmd_tasks()
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "aggregate":
-            return cmd_aggregate(args)
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "query":
-            return cmd_query(args)
-        if args.command == "leaderboard":
-            from .report import leaderboard
-            if args.add:
-                from .results.submission import add_submission
-                print(f"added {add_submission(args.store, args.add, args.max_rows)} trials from {args.add}")
-            from .report import build_report
-
-            def pages(folder):
-                if args.reports:
-                    build_report(args.store, folder / "reports")
-                return leaderboard.write(leaderboard.compute(args.store), folder,
-                                         reports="reports" if args.reports else None)
-            _write_pages(args.out, pages)
-            return 0
-        if args.command == "report":
-            from .report import build_report
-            _write_pages(args.out, lambda folder: build_report(args.store, folder, args.task))
-            return 0
-        if args.command == "submit":
-            return cmd_submit(args)
-        if args.command == "demo":
-            from .demo import run_demo
-            run_demo(steps=args.steps, width=args.width, depth=args.depth, seed=args.seed,
-                     log_every=args.log_every)
-        return 0
+        return args.func(args)
     except ConfigError as exc:
         print(f"regclip-bench: error: {exc}", file=sys.stderr)
         return 2

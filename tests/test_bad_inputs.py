@@ -18,6 +18,7 @@ from regclip_bench.cli import main
 from regclip_bench.spec import TASKS_DIR
 
 from plugin_sources import TINY
+from stores import store_copy
 
 SMALL = ["--grid", "width=8", "--grid", "depth=1", "--optimizers", "sgd", "--seeds", "1"]
 
@@ -73,21 +74,6 @@ def submission_folder(folder: Path, changes=None, raw: str | None = None, code: 
     (sub / "submission.yaml").write_text(raw if raw is not None else yaml.safe_dump(data))
     (sub / "optimizer.py").write_text(code)
     return str(sub)
-
-
-PUBLISHED_STORE = Path(__file__).resolve().parents[1] / "results" / "store"
-ONE_TRIALS_FILE = "trials/task=lsq_gaussian/published-lsq_gaussian-adamw-095efb0ed0.parquet"
-
-
-def store_copy(folder: Path, damage=None) -> str:
-    """A store of one trials file of the published store, `damage(file)` done to it (or to the store)."""
-    store = folder / "store"
-    (store / ONE_TRIALS_FILE).parent.mkdir(parents=True)
-    shutil.copy(PUBLISHED_STORE / "_schema.json", store / "_schema.json")
-    shutil.copy(PUBLISHED_STORE / ONE_TRIALS_FILE, store / ONE_TRIALS_FILE)
-    if damage is not None:
-        damage(store / ONE_TRIALS_FILE)
-    return str(store)
 
 
 def _renamed_partition(name: str):

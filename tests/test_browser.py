@@ -11,7 +11,6 @@ from urllib.parse import quote
 import pytest
 
 from regclip_bench.report import leaderboard
-from test_leaderboard import store  # noqa: F401  (the module's store fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium)")
@@ -34,7 +33,7 @@ def rows(dom, table="board"):
         for row in [row[1]]]
 
 
-def test_page_renders_sorts_and_screenshots(store, tmp_path):  # noqa: F811
+def test_page_renders_sorts_and_screenshots(store, tmp_path):
     board = leaderboard.compute(str(store))
     leaderboard.write(board, tmp_path / "site")
     page = (tmp_path / "site" / "index.html").as_uri()
@@ -58,7 +57,7 @@ def test_page_renders_sorts_and_screenshots(store, tmp_path):  # noqa: F811
     assert shot.stat().st_size > 10_000
 
 
-def test_filters_show_only_the_chosen_task_and_workload(store, tmp_path):  # noqa: F811
+def test_filters_show_only_the_chosen_task_and_workload(store, tmp_path):
     board = leaderboard.compute(str(store))
     leaderboard.write(board, tmp_path / "site")
     page = (tmp_path / "site" / "index.html").as_uri()
@@ -84,7 +83,7 @@ PHONE = """<!doctype html><html><body style='margin:0'>
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_nothing_is_wider_than_a_phone_or_a_laptop_window(store, tmp_path, width):  # noqa: F811
+def test_nothing_is_wider_than_a_phone_or_a_laptop_window(store, tmp_path, width):
     """A phone's 390 CSS pixels (an iframe that wide: headless Chromium's windows are at least 500), where
     each entry becomes a card, and a 1280-px window, where the table fits: no horizontal scrolling."""
     board = leaderboard.compute(str(store))

@@ -13,7 +13,7 @@ from scipy import stats
 from regclip_bench import identity as keys
 from regclip_bench.report import leaderboard, protocol
 from regclip_bench.report.findings import welch
-from test_protocol import TASK, trial_row, write_store
+from stores import TASK, trial_row, write_store
 
 
 def row(optimizer, lr, seed, *, steps=50.0, final=0.1, workload="w1", width=1024, depth=2, gamma=None, delta=None,

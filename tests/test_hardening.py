@@ -19,8 +19,7 @@ from regclip_bench.results import ResultsError, aggregate, load
 from regclip_bench.storage import finished_keys, inside
 from regclip_bench.trial_io import read_trial
 
-from test_bad_inputs import ONE_TRIALS_FILE, store_copy
-from test_results import RUNS, make_sweep
+from stores import ONE_TRIALS_FILE, RUNS, make_sweep, store_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ["--grid", "width=8,16", "--grid", "depth=1", "--grid", "lr=0.1,0.3", "--optimizers", "sgd",

@@ -16,23 +16,9 @@ from scipy import stats
 from regclip_bench.report import leaderboard, protocol
 from regclip_bench.config import resolve_trial
 from regclip_bench.identity import trial_identity
-from regclip_bench.results import aggregate, load, write_submission
+from regclip_bench.results import load, write_submission
 from regclip_bench.spec import load_task
 from regclip_bench.spec import task_names
-from test_results import make_sweep
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("board")
-    target = {"target.value": 0.08}
-    runs = [dict(optimizer="delta_gclip", width=w, depth=1, lr=lr, gamma=0.3, delta=0.1, seed=s, steps=40,
-                 log_every=5, eval_every=40, **target) for w in (8, 16) for lr in (0.3, 0.5) for s in (0, 1, 2)]
-    runs += [dict(optimizer="sgd", width=8, depth=1, lr=lr, seed=s, steps=40, log_every=5, eval_every=40, **target)
-             for lr in (1e-3, 1e4) for s in (0, 1, 2)]      # sgd: too slow to reach the target, or diverges
-    make_sweep(root / "sweeps" / "teacher_mlp", "teacher_mlp-b", runs)
-    aggregate(str(root / "sweeps" / "teacher_mlp"), str(root / "store"))
-    return root / "store"
 
 
 def test_every_number_matches_the_store(store, tmp_path):
@@ -173,7 +159,7 @@ def test_an_oversize_file_is_refused_before_its_rows_are_read(store, tmp_path):
 def test_the_leaderboard_never_raises_on_what_a_store_can_hold(tmp_path):
     """Rows no submission could add (written straight into the store): every page is still made."""
     import shutil
-    from test_protocol import trial_row, write_store
+    from stores import trial_row, write_store
     edge = [0.0, -1.0, math.inf, -math.inf, math.nan, 1e308]
     rows = []
     for i, value in enumerate(edge * 2):

@@ -23,7 +23,7 @@ from regclip_bench.spec import load_task
 from regclip_bench.submit import load_submission
 from regclip_bench.trial import run_trial
 from plugin_sources import TINY
-from test_results import make_sweep
+from stores import make_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = load_task("teacher_mlp")

@@ -12,7 +12,6 @@ import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from regclip_bench.config import resolve_trial
@@ -21,11 +20,11 @@ from regclip_bench.identity import trial_identity
 from regclip_bench.report import colors, figures, findings, leaderboard, protocol
 from regclip_bench.report.protocol import Scoring
 from regclip_bench.results import load
-from regclip_bench.results.schema import SCHEMA_VERSION, TRIALS, VERSION_KEY
+from regclip_bench.results.schema import TRIALS
 from regclip_bench.spec import load_task
+from stores import TASK, trial_row, write_store
 
 ROOT = Path(__file__).resolve().parent.parent
-TASK = load_task("teacher_mlp")
 
 
 # --- identity -----------------------------------------------------------------------------
@@ -111,30 +110,6 @@ def test_a_weighted_sum_is_correctly_rounded_whatever_the_order_of_its_terms():
 
 
 # --- hand-made stores ---------------------------------------------------------------------
-
-def trial_row(optimizer, lr, seed, final, *, initial=1.0, status="completed", steps=math.inf, gamma=None,
-              workload="w1", label="teacher_mlp"):
-    hparams = {"lr": lr} | ({"gamma": gamma} if gamma is not None else {})
-    config = {"task": "teacher_mlp", "optimizer": optimizer, "width": 1024, "depth": 2, **hparams,
-              "seed": seed, "steps": 300, "epochs": None, "batch_size": "full"}
-    config_key = f"{workload}-{optimizer}-{lr}-{gamma}"
-    return {"sweep_id": "hand", "trial_id": f"{config_key}-{seed}", "config_hash": f"{config_key}-{seed}",
-            "workload_key": workload, "config_key": config_key, "workload": label,
-            "workload_json": json.dumps(keys.workload(TASK)), "optimizer": optimizer,
-            "width": 1024, "depth": 2, "lr": lr, "gamma": gamma, "seed": seed, "steps": 300, "status": status,
-            "final_loss": final, "initial_loss": initial, "steps_to_target": steps,
-            "seconds_to_target": steps / 100, "train_time_s": 1.0, "device": "cpu", "device_name": "cpu",
-            "cpu_model": "test cpu", "config_json": json.dumps(config, sort_keys=True)}
-
-
-def write_store(root: Path, rows) -> str:
-    folder = root / "trials" / "task=teacher_mlp"
-    folder.mkdir(parents=True)
-    table = pa.Table.from_pylist(rows, schema=TRIALS)
-    pq.write_table(table.replace_schema_metadata({VERSION_KEY: str(SCHEMA_VERSION)}), folder / "hand.parquet")
-    (root / "_schema.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION}))
-    return str(root)
-
 
 # SGD: four learning rates over 3 decades; 1.0 diverges on one seed, 10 on both. Adam: two.
 HAND = ([trial_row("sgd", lr, s, final, steps=steps)

@@ -9,7 +9,7 @@ import pytest
 
 from regclip_bench.report import protocol
 from regclip_bench.results import aggregate, load
-from test_results import make_sweep
+from stores import make_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,32 +18,11 @@ from regclip_bench.config import resolve_trial
 from regclip_bench.results import ResultsError, aggregate, load
 from regclip_bench.results.schema import SCHEMAS, VERSION_KEY
 from regclip_bench.spec import load_task
-from regclip_bench.sweep.grid import trial_key
 from regclip_bench.trial import run_trial
+from stores import RUNS, make_sweep
 from regclip_bench.trial_io import trial_table
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_sweep(folder: Path, sweep_id: str, runs, task: str = "teacher_mlp") -> dict:
-    """A sweep folder as the sweep command leaves it: sweep.json and trials/<key>.parquet."""
-    (folder / "trials").mkdir(parents=True)
-    (folder / "sweep.json").write_text(json.dumps({"schema": 1, "name": folder.name, "sweep_id": sweep_id,
-                                                   "runs": [{"run": "r1", "mode": "grid", "started": "now"}]}))
-    results = {}
-    for overrides in runs:
-        config = resolve_trial(load_task(task), overrides)
-        result = run_trial(config)
-        key = trial_key(config)
-        result.update(key=key, sweep=folder.name, hostname="h", node_id="n", git_commit="abc")
-        pq.write_table(trial_table(result), folder / "trials" / f"{key}.parquet")
-        results[key] = result
-    return results
-
-
-RUNS = [dict(optimizer="delta_gclip", width=16, steps=30, log_every=10, eval_every=15),
-        dict(optimizer="adam", lr=1e-3, width=16, steps=20, log_every=10, eval_every=20),
-        dict(optimizer="sgd", lr=1e4, width=16, steps=40, log_every=5)]   # diverges
 
 
 @pytest.fixture(scope="module")

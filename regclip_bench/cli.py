@@ -184,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--storage", default=DEFAULT_STORAGE, help="where sweep names are looked up")
     aggregate.set_defaults(func=cmd_aggregate)
 
+    migrate = commands.add_parser(
+        "migrate", help="write a store of schema version 1 again as version 2 (once; nothing else reads version 1)",
+        description="Write STORE (schema version 1) as a new store of schema version 2 at --into: the columns "
+                    "version 1 lacked are null, the trials' workload and configuration keys are computed from "
+                    "their configurations. STORE is only read.")
+    migrate.add_argument("store", metavar="STORE", help="a store of schema version 1: a folder or a URI")
+    migrate.add_argument("--into", required=True, metavar="NEW_STORE", help="an empty or new folder, or a URI")
+    migrate.set_defaults(func=cmd_migrate)
+
     query = commands.add_parser("query", help="summarise a results store per task and optimizer")
     query.add_argument("store", nargs="?", default=DEFAULT_STORE,
                        help="a results store: a folder or a URI (default: %(default)s)")
@@ -604,6 +613,8 @@ def check_outputs(args: argparse.Namespace) -> None:
         check_output("--out", args.out, ("reports",))
     if command == "aggregate":
         check_output("--into", args.store, tables)
+    if command == "migrate":
+        check_output("--into", args.into, tables)
     if command == "leaderboard" and args.add:
         check_output("store", args.store, tables)
 
@@ -619,6 +630,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             build_report(args.store, folder / "reports")
         return leaderboard.write(leaderboard.compute(args.store), folder, reports="reports" if args.reports else None)
     _write_pages(args.out, pages)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .results.migrate import migrate
+    rows = migrate(args.store, args.into)
+    print(f"migrated {args.store} (schema version 1) into {args.into} (version 2): "
+          + ", ".join(f"{n} {table} rows" for table, n in rows.items()))
     return 0
 
 

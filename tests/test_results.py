@@ -155,7 +155,8 @@ def test_other_schema_versions_are_refused_with_their_version(sweep, tmp_path):
     with pytest.raises(ResultsError, match=r"schema version 0 in a store of version 2"):
         load(str(tmp_path), "steps")
     (tmp_path / "_schema.json").write_text(json.dumps({"schema_version": 3}))
-    with pytest.raises(ResultsError, match="store schema version 3, but this regclip-bench reads versions 1, 2"):
+    with pytest.raises(ResultsError, match="a store of schema version 3; this regclip-bench reads version 2 — "
+                                           "a newer regclip-bench wrote it"):
         load(str(tmp_path), "trials")
     with pytest.raises(ResultsError, match="schema version 3; this regclip-bench writes version 2"):
         aggregate(str(folder), str(tmp_path))
@@ -164,10 +165,23 @@ def test_other_schema_versions_are_refused_with_their_version(sweep, tmp_path):
 V1_STORE = ROOT / "tests" / "data" / "store_v1"   # written by regclip-bench at schema version 1
 
 
-def test_a_version_1_store_loads_with_its_keys_computed_on_read(sweep, tmp_path):
+def test_a_version_1_store_is_migrated_once_and_never_read_as_it_is(sweep, tmp_path):
+    """One store version: a version-1 store is refused by every reader in one line naming the command that
+    writes it as version 2; `regclip-bench migrate` does, computing the keys version 1 did not record."""
+    from regclip_bench.cli import main
     from regclip_bench.results.schema import SCHEMAS
-    trials = load(str(V1_STORE), "trials")
-    assert set(SCHEMAS["trials"].names) <= set(trials.columns) and len(trials) == 8
+    with pytest.raises(ResultsError, match=r"a store of schema version 1; this regclip-bench reads version 2 — "
+                                           r"write it as version 2 once: regclip-bench migrate .*store_v1 --into NEW_STORE"):
+        load(str(V1_STORE), "trials")
+    shutil.copytree(V1_STORE, tmp_path / "old")
+    with pytest.raises(ResultsError, match="a store of schema version 1; this regclip-bench writes version 2"):
+        aggregate(str(sweep[0]), str(tmp_path / "old"))        # never written to either
+    before = {p: p.read_bytes() for p in (tmp_path / "old").rglob("*") if p.is_file()}
+    assert main(["migrate", str(tmp_path / "old"), "--into", str(tmp_path / "new")]) == 0
+    assert {p: p.read_bytes() for p in (tmp_path / "old").rglob("*") if p.is_file()} == before   # only read
+    new = str(tmp_path / "new")
+    trials = load(new, "trials")
+    assert list(trials.columns[:len(SCHEMAS["trials"])]) == SCHEMAS["trials"].names and len(trials) == 8
     assert trials["initial_loss"].isna().all()                      # not recorded at version 1
     sgd = trials[trials.optimizer == "sgd"]
     assert sgd.groupby("width").workload_key.nunique().tolist() == [1, 1]    # a workload per width
@@ -175,11 +189,13 @@ def test_a_version_1_store_loads_with_its_keys_computed_on_read(sweep, tmp_path)
         "teacher_mlp[depth=1,steps=20,width=8]", "teacher_mlp[depth=1,steps=20,width=16]"}
     clipped = trials[trials.optimizer == "delta_gclip"]
     assert clipped.workload_key.nunique() == 1 and clipped.config_key.nunique() == 2   # two learning rates
-    assert len(load(str(V1_STORE), "trials", {"workload": "teacher_mlp[depth=1,steps=20,width=16]"})) == 2
-    assert "rel_dist_from_init" in load(str(V1_STORE), "steps").columns
-    with pytest.raises(ResultsError, match="a store of schema version 1; this regclip-bench writes version 2"):
-        shutil.copytree(V1_STORE, tmp_path / "old")
-        aggregate(str(sweep[0]), str(tmp_path / "old"))     # it is read, never written to
+    assert len(load(new, "trials", {"workload": "teacher_mlp[depth=1,steps=20,width=16]"})) == 2
+    assert len(load(new, "steps")) == 40 and load(new, "steps")["rel_dist_from_init"].isna().all()
+    aggregate(str(sweep[0]), new)                               # a version-2 store like any other
+    assert len(load(new, "trials")) == 8 + 3
+    assert main(["migrate", str(tmp_path / "old"), "--into", new]) == 2       # into a store: refused
+    assert main(["migrate", new, "--into", str(tmp_path / "again")]) == 2     # version 2: nothing to do
+    assert not (tmp_path / "again").exists()
 
 
 def test_keys_computed_from_a_flat_configuration_agree_with_the_trials_own():

@@ -1,4 +1,5 @@
-"""The results store's tables, version 2 (documented in docs/results-schema.md); version 1 is read too."""
+"""The results store's tables, version 2 (documented in docs/results-schema.md).  A version-1 store is
+written again as version 2 once (`regclip-bench migrate`, results/migrate.py); nothing else reads it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from ..optim.registry import OPTIMIZERS
 from ..summary import columns as summary_columns
 
 SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
 VERSION_KEY = b"regclip_bench.schema_version"
 TABLES = ("steps", "evals", "trials", "sweeps")
 PARTITION = "task"  # hive-style directories: <table>/task=<task>/<sweep_id>.parquet
@@ -42,24 +42,3 @@ SWEEPS = pa.schema([("sweep_id", _S), ("name", _S), ("modes", _S), ("n_trials", 
                     ("first_started", _S), ("last_finished", _S), ("aggregated", _S), ("runs_json", _S)])
 
 SCHEMAS = {"steps": STEPS, "evals": EVALS, "trials": TRIALS, "sweeps": SWEEPS}
-
-# What version 2 added; a version-1 file has every other column.  (A version-2 file written before a
-# column was added reads it as null.)
-ADDED_IN_2 = {"steps": {"rel_dist_from_init", "sharpness", "sharpness_limit", "sharpness_floor_limit",
-                        "update_norm", "effective_step"},
-              "evals": set(), "sweeps": set(),
-              "trials": {name for name, _ in IDENTITY_COLUMNS} | {
-                  "initial_loss", "loss_rate_r2", "loss_rate_second_half", "loss_rate_second_half_r2",
-                  "final_pl_ratio", "w0_norm", "max_rel_dist_from_init", "final_rel_dist_from_init",
-                  "initial_test_loss", "initial_test_accuracy", "initial_test_elbo", "final_train_loss",
-                  "initial_excess_risk", "final_excess_risk", "pack", "beta1", "beta2", "eps", "nesterov",
-                  "optimizer_origin", "optimizer_sha256", "optimizer_packages", "result_source",
-                  "pack_train_time_s"}}
-
-
-def schema_of(table: str, version: int) -> pa.Schema:
-    """The columns of `table` as a file of schema `version` has them."""
-    schema = SCHEMAS[table]
-    if version == 1:
-        return pa.schema([f for f in schema if f.name not in ADDED_IN_2[table]])
-    return schema

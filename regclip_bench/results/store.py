@@ -30,8 +30,8 @@ from ..errors import ConfigError, check_name
 from ..storage import filesystem, finished_keys, is_uri, join, normalise, read_json, write_all, write_bytes
 from ..trial_io import decode_metadata
 from ..identity import identity_from_flat
-from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, READABLE_VERSIONS, SCHEMA_VERSION,
-                     SCHEMAS, SUMMARY_COLUMNS, TABLES, VERSION_KEY, schema_of)
+from .schema import (CONFIG_COLUMNS, IDENTITY_COLUMNS, PARTITION, SCHEMA_VERSION, SCHEMAS, SUMMARY_COLUMNS, TABLES,
+                     VERSION_KEY)
 
 
 class ResultsError(ConfigError):
@@ -235,7 +235,16 @@ def _ensure_store(store: str) -> None:
         return
     if found != SCHEMA_VERSION:
         raise ResultsError(f"{store}: a store of schema version {found}; this regclip-bench writes "
-                           f"version {SCHEMA_VERSION} — aggregate into a new store (it still reads this one)")
+                           f"version {SCHEMA_VERSION} — {_version_advice(store, found)}")
+
+
+def _version_advice(store: str, found: int) -> str:
+    """What to do with a store of another schema version (one home for the sentence)."""
+    if found == 1:
+        return f"write it as version {SCHEMA_VERSION} once: regclip-bench migrate {store} --into NEW_STORE"
+    if found > SCHEMA_VERSION:
+        return "a newer regclip-bench wrote it: use that one, or aggregate these sweeps into a new store"
+    return "aggregate its sweeps into a new store"
 
 
 def _partition_file(store: str, table_name: str, task: str, sweep_id: str, table: pa.Table) -> tuple[str, bytes]:
@@ -253,53 +262,33 @@ def _partition_file(store: str, table_name: str, task: str, sweep_id: str, table
 
 def load(store: str, table: str, filters: dict[str, Any] | ds.Expression | None = None) -> pd.DataFrame:
     """One table of the store as a DataFrame; `filters` maps columns to a value or a list of values
-    (or is a pyarrow.dataset expression).  Partitions on task are pruned.  A version-1 store is
-    read as version 2: the columns it lacks are null, and the trials' workload and configuration
-    keys are computed from their flat configuration (`identity.identity_from_flat`)."""
+    (or is a pyarrow.dataset expression).  Partitions on task are pruned.  A column added to version 2
+    after a file was written reads as null in it."""
     if table not in TABLES:
         raise ResultsError(f"unknown table {table!r}; the store has: {', '.join(TABLES)}")
-    dataset, version = _dataset(normalise(store), table)
-    if not isinstance(filters, dict):
-        return _upgrade(dataset.to_table(filter=filters), table, version).to_pandas()
-    present = set(dataset.schema.names)
-    now = {k: v for k, v in filters.items() if k in present}
-    frame = _upgrade(dataset.to_table(filter=_expression(now)), table, version).to_pandas()
-    for column, value in filters.items():
-        if column not in now:   # a column this store's version computes on read
-            values = value if isinstance(value, (list, tuple, set)) else [value]
-            frame = frame[frame[column].isin(values)]
-    return frame.reset_index(drop=True)
+    dataset = _dataset(normalise(store), table)
+    expression = _expression(filters) if isinstance(filters, dict) else filters
+    return dataset.to_table(filter=expression).to_pandas()
 
 
-def _upgrade(table: pa.Table, name: str, version: int) -> pa.Table:
-    if version == SCHEMA_VERSION:
-        return table
-    table = _conform(table, SCHEMAS[name].append(pa.field(PARTITION, pa.string())))
-    if name == "trials" and table.num_rows:
-        cache: dict[str, dict[str, str]] = {}
-        identities = [cache.setdefault(c, identity_from_flat(json.loads(c))) for c in table["config_json"].to_pylist()]
-        for column, _ in IDENTITY_COLUMNS:
-            table = table.set_column(table.schema.get_field_index(column), column,
-                                     pa.array([i[column] for i in identities], pa.string()))
-    return table
-
-
-def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
+def _dataset(store: str, table: str, version: int = SCHEMA_VERSION, schema: pa.Schema | None = None) -> ds.Dataset:
+    """One table of a store of schema `version` (this package's; `migrate` reads version 1 with its own
+    `schema`), every file checked first."""
     fs, root = filesystem(store)
-    version = store_version(store)
-    if version is None:
+    found = store_version(store)
+    if found is None:
         raise ResultsError(f"{store}: not a regclip-bench store (no _schema.json)")
-    if version not in READABLE_VERSIONS:
-        raise ResultsError(f"{store}: store schema version {version}, but this regclip-bench reads "
-                           f"versions {', '.join(map(str, READABLE_VERSIONS))}")
-    schema = schema_of(table, version).append(pa.field(PARTITION, pa.string()))
+    if found != version:
+        raise ResultsError(f"{store}: a store of schema version {found}; this regclip-bench reads version "
+                           f"{version} — {_version_advice(store, found)}")
+    schema = (schema or SCHEMAS[table]).append(pa.field(PARTITION, pa.string()))
     folder = f"{root}/{table}"
     partitioning = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
     try:
         dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning,
                              schema=schema, exclude_invalid_files=False)
     except FileNotFoundError:
-        return ds.dataset(schema.empty_table()), version
+        return ds.dataset(schema.empty_table())
     problems = _check_layout(fs, folder)
     for fragment in dataset.get_fragments():
         problems += _check_fragment(fs, fragment.path, version, schema)
@@ -307,7 +296,7 @@ def _dataset(store: str, table: str) -> tuple[ds.Dataset, int]:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ResultsError(f"{store}: {len(problems)} damaged {'entry' if len(problems) == 1 else 'entries'} "
                            f"in its {table} table: {shown}")
-    return dataset, version
+    return dataset
 
 
 def _check_layout(fs: pafs.FileSystem, folder: str) -> list[str]:

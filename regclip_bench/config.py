@@ -10,6 +10,7 @@ The flat keys are the same everywhere (`train --set`, sweeps, results):
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,16 @@ class TrialConfig:
         """`milestones` in steps (they are in epochs when the budget is)."""
         milestones, decay = self.milestones
         return [m * steps_per_epoch if self.task.budget.epochs else m for m in milestones], decay
+
+    def lr_at(self, base: float, step: int, steps_per_epoch: int) -> float:
+        """η at `step` (1, 2, …) from `base`: times the decay once for each milestone already passed
+        (m ≤ step − 1), multiplied in turn as torch's MultiStepLR does — the one schedule of both
+        training loops, so that a packed member and the same trial alone take the same floats."""
+        milestones, decay = self.milestone_steps(steps_per_epoch)
+        lr = base
+        for _ in range(bisect.bisect_right(sorted(milestones), step - 1)):
+            lr *= decay
+        return lr
 
 
 def parse_value(text: str) -> Any:

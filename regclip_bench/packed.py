@@ -16,7 +16,6 @@ distribution, not number for number.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import math
 import time
@@ -34,8 +33,8 @@ from .models import build_model
 from .packing import check_pack
 from .optim.packed import PackedOptimizer, member_norms
 from .progress import Reporter
-from .summary import Status, summarise
-from .trial import device_fields, log_row, time_to_target, trial_record
+from .summary import Ending, Status
+from .loop import Cadence, device_fields, finish, logged_row, time_to_target
 
 
 @dataclass
@@ -107,6 +106,8 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     batchers = [data.batcher(batch_size, g, device) for g in generators]
     per_epoch = batchers[0].steps_per_epoch
     total_steps = budget.steps or budget.epochs * per_epoch
+    cadence = Cadence.of(budget, total_steps)
+    scheduled = bool(first.milestones[0])   # the members share the schedule (pack_key), not their η
     models = []
     for c in configs:   # as run_trial builds it: the global RNG seeded with the member's seed
         torch.manual_seed(c.seed)
@@ -116,7 +117,6 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     weights = [params[n].requires_grad_(False) for n in names]
     evaluator = copy.deepcopy(models[0])    # a real module, loaded with one member's weights to evaluate it
     base = copy.deepcopy(models[0]).to("meta")
-    milestones, decay = first.milestone_steps(per_epoch)
     s = PackState(weights, PackedOptimizer(first.entry, weights, [c.hparams for c in configs]), batchers,
                   generators, StepDiagnostics(device, target.tracked_loss(), shape=(k,)),
                   [w.clone() for w in weights], k)
@@ -157,8 +157,9 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
                                                     torch.stack([b[1] for b in batches]))
             with torch.enable_grad():
                 grads, loss = step_fn(params, buffers, x, y)
-            logging = s.step % budget.log_every == 0 or s.step in (1, total_steps)
-            s.optimizer.set_lr_scale(decay ** bisect.bisect_right(milestones, s.step - 1))
+            logging = cadence.logs(s.step)
+            if scheduled:
+                s.optimizer.set_lrs([first.lr_at(base, s.step, per_epoch) for base in s.optimizer.base_lr])
             before = [w.clone() for w in weights] if logging else None   # for ‖Δw‖ per member
             s.optimizer.step([grads[n] for n in names], measure=logging)
             s.diag.update(loss, s.optimizer.diagnostics())
@@ -176,30 +177,27 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
                         s.status[i], s.done_at[i] = Status.DIVERGED, s.step
                         s.probes[i][1] = kind.probe(member(i), sample)
                         s.alive.remove(i)
-            if s.step % budget.eval_every == 0 or s.step == total_steps:
+            if cadence.evaluates(s.step):
                 eval_start = time.perf_counter()
                 for i in s.alive:
                     s.evals[i].append({"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(member(i), data)})
                 eval_seconds += time.perf_counter() - eval_start
-                if s.step < total_steps and s.alive:
-                    reporter.checkpoint(s.step, s.state_dict)
+            if cadence.checkpoints(s.step) and s.alive:
+                reporter.checkpoint(s.step, s.state_dict)
             if not s.alive:
                 break
     for i in s.alive:
         s.done_at[i] = s.step
         s.probes[i][1] = kind.probe(member(i), sample)
     wall = time.perf_counter() - start
-    records = []
-    for i, c in enumerate(configs):
-        summary = summarise(
-            s.steps[i], s.evals[i], s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i],
-            resumed_from_step=first_step - 1, total_steps=total_steps,
-            **time_to_target(target, s.steps[i], s.evals[i], s.member_times[i]),
-            param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
-            train_time_s=s.member_times[i][-1] if s.member_times[i] else 0.0,   # its share, not the pack's
-            pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device))
-        records.append(trial_record(c, summary, s.steps[i], s.evals[i]))
-    return records
+    return [finish(c, s.steps[i], s.evals[i], Ending(
+        s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i],
+        resumed_from_step=first_step - 1, total_steps=total_steps,
+        **time_to_target(target, s.steps[i], s.evals[i], s.member_times[i]),
+        param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
+        train_time_s=s.member_times[i][-1] if s.member_times[i] else 0.0,   # its share, not the pack's
+        pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device)))
+        for i, c in enumerate(configs)]
 
 
 def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], interval_steps: int, batch: int,
@@ -210,6 +208,6 @@ def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], i
     measured = {"grad_norm": d.grad_norm, "update_norm": member_norms(torch._foreach_sub(s.weights, before)),
                 "dist_from_init": member_norms(torch._foreach_sub(s.weights, s.w0))}
     members = s.diag.read_members(interval_steps, d, measured)
-    return [log_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,
+    return [logged_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,
                     opt.lr_values[i], w0_norms[i], interval_steps, batch, seconds)
             for i, read in enumerate(members)]

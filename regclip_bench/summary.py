@@ -103,17 +103,41 @@ PRINTED = ("status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss
            "frac_floor", *(f"final_{m}" for m in METRICS), "param_count", "wall_time_s", "device")
 
 
-def summarise(steps: list[dict], evals: list[dict], status: Status, error: str | None, w0_norm: float,
-              probe: tuple[float, float] = (math.nan, math.nan), **progress: Any) -> TrialSummary:
-    """The summary of a trial from its logged rows and `probe`, the training loss on one fixed
-    training sample at w₀ and at the end (`data.probe()`: the whole set for a full-batch task); a
-    finished trial that did not lower it made no progress.  `progress`: the remaining fields."""
+@dataclass(frozen=True)
+class Ending:
+    """How a trial ended, and what its loop measured beside its rows: what `summarise` takes."""
+    status: Status
+    error: str | None = None
+    w0_norm: float = math.nan
+    probe: tuple[float, float] = (math.nan, math.nan)   # training loss on data.probe() at w₀ and at the end
+    steps_done: int = 0
+    total_steps: int = 0
+    resumed_from_step: int = 0
+    steps_to_target: float = NOT_REACHED
+    seconds_to_target: float = NOT_REACHED
+    param_count: int = 0
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    pack_train_time_s: float = math.nan   # a packed member's: its pack's seconds (train_time_s is its share)
+    device: str = "cpu"
+    device_name: str = "cpu"
+
+    PASSED = ("steps_done", "total_steps", "resumed_from_step", "steps_to_target", "seconds_to_target",
+              "param_count", "wall_time_s", "train_time_s", "pack_train_time_s", "device", "device_name")
+
+
+def summarise(steps: list[dict], evals: list[dict], end: Ending) -> TrialSummary:
+    """The summary of a trial from its logged rows and its `end`, whose probe is the training loss on
+    one fixed training sample at w₀ and at the end (`data.probe()`: the whole set for a full-batch
+    task); a finished trial that did not lower it made no progress."""
+    status = end.status
     losses = [r["loss"] for r in steps]
     finite = [(r["step"], math.log(r["loss"])) for r in steps if math.isfinite(r["loss"]) and r["loss"] > 0]
     pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
     dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
     final_loss = losses[-1] if losses else math.nan
-    initial_loss, final_train_loss = probe
+    initial_loss, final_train_loss = end.probe
+    w0_norm = end.w0_norm
     if status == Status.COMPLETED and math.isfinite(final_train_loss) and final_train_loss >= initial_loss:
         status = Status.NO_PROGRESS
     slope, r2 = fit_line(finite)
@@ -125,7 +149,7 @@ def summarise(steps: list[dict], evals: list[dict], status: Status, error: str |
           for prefix, row in (("initial", evals[0] if evals and evals[0]["step"] == 0 else None),
                               ("final", evals[-1] if evals and evals[-1]["step"] > 0 else None))}
     return TrialSummary(
-        status=status, error=error, initial_loss=initial_loss, final_loss=final_loss,
+        status=status, error=end.error, initial_loss=initial_loss, final_loss=final_loss,
         final_train_loss=final_train_loss,
         best_loss=steps[-1]["best_loss"] if steps else math.nan,
         loss_log_slope=slope, loss_rate=math.exp(slope) if math.isfinite(slope) else math.nan, loss_rate_r2=r2,
@@ -135,7 +159,7 @@ def summarise(steps: list[dict], evals: list[dict], status: Status, error: str |
         max_dist_from_init=max(dist) if dist else math.nan,
         max_rel_dist_from_init=max(dist) / w0_norm if dist and w0_norm > 0 else math.nan,
         final_rel_dist_from_init=steps[-1]["rel_dist_from_init"] if steps else math.nan,
-        **shares, **at, **progress)
+        **shares, **at, **{name: getattr(end, name) for name in Ending.PASSED})
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:

@@ -7,7 +7,6 @@ metrics) comes from `kinds`; what is specific to an optimizer, from its `diagnos
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from contextlib import contextmanager
@@ -20,15 +19,15 @@ from .config import TrialConfig, pick_device
 from .data import load_data
 from .deadline import Deadline, TrialTimeout
 from .diagnostics import StepDiagnostics, StepMeasure, tensors_norm
-from .identity import trial_identity
 from .kinds import KINDS
+from .loop import Cadence, device_fields, finish, logged_row, time_to_target
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
 from .optim.base import OptimizerEntry
 from .optim.plugins import raised_by
 from .progress import Reporter
 from .sharpness import model_sharpness
-from .summary import Status, summarise
+from .summary import Ending, Status
 
 
 @dataclass
@@ -36,7 +35,6 @@ class TrialState:
     """Everything a trial needs to go on exactly where it stopped: what a checkpoint holds."""
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
     batches: Any   # data.batcher(): its next() feeds data.batch()
     diag: StepDiagnostics
     generator: torch.Generator
@@ -46,7 +44,7 @@ class TrialState:
     evals: list[dict] = field(default_factory=list)
     step_times: list[float] = field(default_factory=list)  # training seconds after each step
 
-    OBJECTS = ("model", "optimizer", "scheduler", "batches", "diag")   # saved by their own state_dict
+    OBJECTS = ("model", "optimizer", "batches", "diag")   # saved by their own state_dict
     VALUES = ("step", "w0", "steps", "evals", "step_times")
 
     def state_dict(self) -> dict[str, Any]:
@@ -69,34 +67,42 @@ class TrialState:
 
 def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict[str, Any] | None = None,
               time_limit_s: float | None = None) -> dict[str, Any]:
-    """Train `config` and return its summary record; the step and eval rows go to `reporter`
+    """Train `config` and return its record (`loop.finish`); the step and eval rows go to `reporter`
     and are also returned under "steps" and "evals".  `resume` is a state handed to
     `Reporter.checkpoint`: training continues after its step, exactly as it would have.
     `time_limit_s`: past it, the trial ends as `timed_out`."""
-    reporter, task, budget = reporter or Reporter(), config.task, config.task.budget
-    device, kind, target, entry = pick_device(config.device), KINDS[task.loss], task.target, config.entry
+    reporter = reporter or Reporter()
+    task = config.task
+    budget = task.budget
+    kind = KINDS[task.loss]
+    entry = config.entry
+    device = pick_device(config.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation
     data = load_data(task.data, device)
     batches = data.batcher(None if budget.batch_size == "full" else budget.batch_size, generator, device)
-    total_steps = budget.steps or budget.epochs * batches.steps_per_epoch
+    per_epoch = batches.steps_per_epoch
+    total_steps = budget.steps or budget.epochs * per_epoch
+    cadence = Cadence.of(budget, total_steps)
     shortfall = memory_shortfall(task, data, entry.state_copies, device)
     if shortfall is not None:  # out of memory is a result: say so before allocating it
-        return trial_record(config, summarise([], [], Status.FAILED, shortfall, math.nan, total_steps=total_steps,
-                                              param_count=parameter_count(task, data), **device_fields(device)), [], [])
+        return finish(config, [], [], Ending(Status.FAILED, shortfall, total_steps=total_steps,
+                                             param_count=parameter_count(task, data), **device_fields(device)))
     model = build_model(task.model, data.input_shape, data.num_outputs).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     measure = StepMeasure(params)
     w0 = [p.detach().clone() for p in params]
-    w0_norm, status, error, s = tensors_norm(w0).item(), Status.COMPLETED, None, None
+    w0_norm = tensors_norm(w0).item()
+    status, error, s = Status.COMPLETED, None, None
     reporter.start(total_steps)
     start = time.perf_counter()
     sample = data.probe()
     try:
         with Deadline(time_limit_s):
             opt = config.make_optimizer(params)
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, *config.milestone_steps(batches.steps_per_epoch))
-            s = TrialState(model, opt, scheduler, batches, StepDiagnostics(device, target.tracked_loss()), generator, w0)
+            base_lrs = [group.get("lr") for group in opt.param_groups]
+            scheduled = bool(config.milestones[0])   # a step schedule sets η before each step
+            s = TrialState(model, opt, batches, StepDiagnostics(device, task.target.tracked_loss()), generator, w0)
             if resume is None:   # the metrics at w₀: what "no progress" and capped scores compare with
                 with evaluating(opt, entry):
                     s.evals.append({"step": 0, "epoch": 0.0, "train_loss": kind.probe(model, sample),
@@ -109,7 +115,10 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
             eval_seconds = time.perf_counter() - start if resume is None else 0.0
             interval_start, interval_first = time.perf_counter(), first
             for s.step in range(first, total_steps + 1):
-                logged = s.step % budget.log_every == 0 or s.step in (1, total_steps)
+                logged = cadence.logs(s.step)
+                if scheduled:
+                    for group, base in zip(opt.param_groups, base_lrs):
+                        group["lr"] = config.lr_at(base, s.step, per_epoch)
                 x, y = data.batch(batches.next(), generator)
                 model.train()
                 loss = kind.loss(model, x, y)
@@ -121,8 +130,8 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
                 s.step_times.append(time.perf_counter() - start - eval_seconds)
                 if logged:
                     seconds = time.perf_counter() - interval_start
-                    row = _log_row(s, entry, measure.after(before), w0_norm, len(x), s.step - interval_first + 1,
-                                   seconds)
+                    row = _read_row(s, entry, measure.after(before), w0_norm, len(x), s.step - interval_first + 1,
+                                    seconds)
                     if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
                         measure_start = time.perf_counter()   # a diagnostic: not training time
                         row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
@@ -132,32 +141,32 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
                     if row["nonfinite"] or row["nonfinite_steps"] > 0:
                         status = Status.DIVERGED
                         break
-                if s.step % budget.eval_every == 0 or s.step == total_steps:
+                if cadence.evaluates(s.step):
                     eval_start = time.perf_counter()
                     with evaluating(opt, entry):
-                        s.evals.append({"step": s.step, "epoch": s.step / batches.steps_per_epoch,
-                                        **kind.evaluate(model, data)})
+                        s.evals.append({"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(model, data)})
                     eval_seconds += time.perf_counter() - eval_start
                     reporter.eval(s.evals[-1])
-                scheduler.step()  # after logging, so that a row's lr is the η its step used
-                if s.step % budget.eval_every == 0 and s.step < total_steps:
+                if cadence.checkpoints(s.step):
                     reporter.checkpoint(s.step, s.state_dict)
     except TrialTimeout:
         status, error = Status.TIMED_OUT, f"timed out: past the trial's time limit of {time_limit_s:g} s"
     except Exception as exc:   # out of memory, or a plug-in's own error: a result; anything else: a bug
         status, error = Status.FAILED, failure(entry, exc)
-    steps, evals = (s.steps, s.evals) if s is not None else ([], [])
-    done = len(s.step_times) if s is not None else 0
+    steps = s.steps if s is not None else []
+    evals = s.evals if s is not None else []
+    step_times = s.step_times if s is not None else []
     final = math.nan
     if status in (Status.COMPLETED, Status.DIVERGED):
         with evaluating(opt, entry):
             final = kind.probe(model, sample)
-    return trial_record(config, summarise(
-        steps, evals, status, error, w0_norm, (evals[0]["train_loss"] if evals else math.nan, final),
-        steps_done=done, resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
-        **time_to_target(target, steps, evals, s.step_times if s is not None else []),
-        param_count=sum(p.numel() for p in params), wall_time_s=time.perf_counter() - start,
-        train_time_s=s.step_times[-1] if s is not None and s.step_times else 0.0, **device_fields(device)), steps, evals)
+    initial = evals[0]["train_loss"] if evals else math.nan
+    return finish(config, steps, evals, Ending(
+        status, error, w0_norm, (initial, final), steps_done=len(step_times),
+        resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
+        **time_to_target(task.target, steps, evals, step_times), param_count=sum(p.numel() for p in params),
+        wall_time_s=time.perf_counter() - start, train_time_s=step_times[-1] if step_times else 0.0,
+        **device_fields(device)))
 
 
 def failure(entry: OptimizerEntry, exc: Exception) -> str:
@@ -187,42 +196,8 @@ def evaluating(optimizer: torch.optim.Optimizer, entry: OptimizerEntry):
 
 def stopped_record(config: TrialConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The record of a trial stopped at `state` (a checkpoint's): a search's scheduler stopped it."""
-    return trial_record(config, summarise(state["steps"], state["evals"], Status.STOPPED, None,
-                                          tensors_norm(state["w0"]).item(), steps_done=state["step"]),
-                        state["steps"], state["evals"])
-
-
-def trial_record(config: TrialConfig, summary, steps: list[dict], evals: list[dict]) -> dict[str, Any]:
-    return {**summary.record(), "config": config.flat(), **trial_identity(config), **optimizer_provenance(config),
-            "steps": steps, "evals": evals}
-
-
-def optimizer_provenance(config: TrialConfig) -> dict[str, str | None]:
-    """Where the optimizer's code came from: built-in, or a plug-in with its source's SHA-256 and packages."""
-    plugin = config.plugin or {}
-    entry = config.entry if plugin else None
-    return {"optimizer_origin": plugin.get("origin", "built-in"), "optimizer_sha256": plugin.get("sha256"),
-            "optimizer_packages": json.dumps(dict(entry.packages), sort_keys=True) if entry else None}
-
-
-def time_to_target(target, rows: list[dict], evals: list[dict], step_times: list[float]) -> dict[str, float]:
-    """Steps and training seconds to the first step that met the target: for a training-loss target
-    to minimise, tracked per step on the device (`target.tracked_loss`); to maximise, judged on the
-    logged `rows`; for any other metric, the first evaluation after w₀ that met it.  inf: missed."""
-    if target.metric != "train_loss":
-        hit = next((r["step"] for r in evals if r["step"] > 0 and target.metric in r
-                    and target.reached(r[target.metric])), -1)
-    elif target.direction == "min":
-        hit = rows[-1]["first_hit"] if rows else -1
-    else:
-        hit = next((r["step"] for r in rows if r["loss"] >= target.value), -1)
-    return {"steps_to_target": hit if hit > 0 else math.inf,
-            "seconds_to_target": step_times[hit - 1] if hit > 0 else math.inf}
-
-
-def device_fields(device: torch.device) -> dict[str, str]:
-    return {"device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+    return finish(config, state["steps"], state["evals"],
+                  Ending(Status.STOPPED, w0_norm=tensors_norm(state["w0"]).item(), steps_done=state["step"]))
 
 
 def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[str, float]:
@@ -233,32 +208,14 @@ def _sharpness(kind, model, x, y, row: dict[str, Any], iterations: int) -> dict[
     return out
 
 
-def _log_row(s: TrialState, entry: OptimizerEntry, measured: dict[str, Any], w0_norm: float, batch: int,
-             interval_steps: int, seconds: float) -> dict[str, Any]:
+def _read_row(s: TrialState, entry: OptimizerEntry, measured: dict[str, Any], w0_norm: float, batch: int,
+              interval_steps: int, seconds: float) -> dict[str, Any]:
     """One logged step: what was measured of it (‖g‖, ‖Δw‖), ‖w − w₀‖, the optimizer's regime
     diagnostics and the interval's statistics, in one transfer from the device; appended to the rows."""
     d = entry.diagnostics(s.optimizer)
     params = [p.detach() for group in s.optimizer.param_groups for p in group["params"]]
     read = s.diag.read(interval_steps, d, {**measured, "dist_from_init": tensors_norm(torch._foreach_sub(params, s.w0))})
-    row = log_row(s.step, read, d.floor, d.clip_factor is not None,
+    row = logged_row(s.step, read, d.floor, d.clip_factor is not None,
                   s.optimizer.param_groups[0]["lr"], w0_norm, interval_steps, batch, seconds)
     s.steps.append(row)
-    return row
-
-
-def log_row(step: int, read: dict[str, Any], floor: float | None, clips: bool, lr: float, w0_norm: float,
-            interval_steps: int, batch: int, seconds: float) -> dict[str, Any]:
-    """A logged row from the diagnostics' numbers (`StepDiagnostics.read`): the regime shares, η and
-    what derives from them (also each member's row of a pack)."""
-    row = {"step": step, **read, **({"floor": floor} if floor else {})}
-    if clips:
-        for name in ("unclipped", "clipped", "floor"):
-            row[f"frac_{name}"] = row[f"n_{name}"] / interval_steps
-    row["lr"] = lr
-    # ‖Δw‖/‖g‖: the step size any optimizer took, comparable with δ-GClip's h (equal to it without weight decay)
-    row["effective_step"] = row["update_norm"] / row["grad_norm"] if row["grad_norm"] > 0 else math.nan
-    row["pl_ratio"] = row["grad_norm"] ** 2 / row["loss"] if row["loss"] > 0 else math.nan
-    row["rel_dist_from_init"] = row["dist_from_init"] / w0_norm if w0_norm > 0 else math.nan
-    row["examples_per_s"] = interval_steps * batch / seconds if seconds > 0 else math.nan
-    row["nonfinite_steps"] = int(row["nonfinite_steps"])
     return row

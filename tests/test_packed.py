@@ -179,3 +179,25 @@ def test_a_packed_sweep_writes_each_member_as_the_trial_an_unpacked_sweep_writes
     for column in ("final_loss", "best_loss", "max_dist_from_init", "final_test_loss"):
         assert np.allclose(merged[f"{column}_p"], merged[f"{column}_u"], rtol=1e-4), column
     assert (merged.status_p == merged.status_u).all()
+
+
+def test_the_one_schedule_takes_torchs_multisteplr_floats_and_a_pack_takes_the_trials():
+    """One learning-rate schedule for both loops (`TrialConfig.lr_at`): bit for bit torch's MultiStepLR
+    (η multiplied by the decay in turn at each milestone), so that a packed member and the same trial
+    alone take the same η at every step."""
+    import torch
+    task = load_task("teacher_mlp")
+    config = resolve_trial(task, {"optimizer": "sgd", "lr": 0.3, "width": 8, "depth": 1, "steps": 12,
+                                  "budget.lr_milestones": [3, 5, 9], "budget.lr_decay": 0.3})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    torch_lrs = []
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, [3, 5, 9], 0.3)
+    for _ in range(12):
+        torch_lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    assert [config.lr_at(0.3, step, 1) for step in range(1, 13)] == torch_lrs     # ==, not approx
+    configs = [resolve_trial(task, {"optimizer": "sgd", "lr": lr, "width": 8, "depth": 1, "steps": 12, "log_every": 1,
+                                    "budget.lr_milestones": [3, 5, 9], "budget.lr_decay": 0.3}) for lr in (0.3, 0.1)]
+    for record, alone in zip(run_pack(configs), (run_trial(c) for c in configs)):
+        assert [r["lr"] for r in record["steps"]] == [r["lr"] for r in alone["steps"]]

@@ -131,7 +131,7 @@ def test_a_plug_in_whose_first_step_never_finishes_is_refused_when_named(plugmod
 def test_a_bug_in_the_suites_own_code_is_still_raised(plugmod, monkeypatch):
     registry.lookup("sign=plugmod:SignSGD")
     import regclip_bench.trial as trial
-    monkeypatch.setattr(trial, "log_row", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(trial, "logged_row", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         run_trial(resolve_trial(TEACHER, {"optimizer": "sign", **SMALL}))
 

@@ -53,23 +53,23 @@ class PackedOptimizer:
                     values.setdefault(key, []).append(value)
         if "delta" not in values and entry.regime:   # GClip: δ = 0
             values["delta"] = [0.0] * self.k
-        self.base_lr, self.values, self.lr_scale = values.pop("lr"), values, None
+        self.base_lr, self.values, self.lr_values = values.pop("lr"), values, None
         # float64, as torch.optim computes these in Python floats; δ-GClip's γ and δ in the weights' dtype,
         # as the unpacked kernel's clamp sees them
         self.h = {key: torch.tensor(v, dtype=self.dtype if key in ("gamma", "delta") else torch.float64,
                                     device=device) for key, v in values.items()}
-        self.set_lr_scale(1.0)
+        self.set_lrs(self.base_lr)
         self.state: dict[str, Any] = {"step": 0, "nonfinite_steps": torch.zeros(self.k, dtype=torch.int64, device=device)}
         self.clips = entry.regime   # reports h/η: δ-GClip and GClip
         self.last_grad_norm: Tensor | None = None
         self.last_clip_factor: Tensor | None = None
 
-    def set_lr_scale(self, scale: float) -> None:
-        """η of every member times `scale` (a step schedule's factor).  The [K] tensor is made anew
-        only when the scale changes: making it copies from the host, which waits for a GPU."""
-        if scale == self.lr_scale:
+    def set_lrs(self, values: list[float]) -> None:
+        """Each member's η (a step schedule's: `TrialConfig.lr_at` of its base).  The [K] tensor is made
+        anew only when a value changes: making it copies from the host, which waits for a GPU."""
+        if values == self.lr_values:
             return
-        self.lr_scale, self.lr_values = scale, [lr * scale for lr in self.base_lr]
+        self.lr_values = list(values)
         self.lr = torch.tensor(self.lr_values, dtype=torch.float64, device=self.params[0].device)
 
     @torch.no_grad()
@@ -100,8 +100,8 @@ class PackedOptimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = state["state"]
-        self.base_lr, self.lr_scale = state["base_lr"], None
-        self.set_lr_scale(state["lr_values"][0] / state["base_lr"][0] if state["base_lr"][0] else 1.0)
+        self.base_lr = state["base_lr"]
+        self.set_lrs(state["lr_values"])
 
 
 # --- the per-member kernels (an entry's `packed`) -----------------------------------------------

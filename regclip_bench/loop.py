@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,38 @@ class Cadence:
 
     def checkpoints(self, step: int) -> bool:
         return step % self.eval_every == 0 and step < self.total
+
+
+class Clock:
+    """A trial's training seconds — the wall time since it began, less what evaluation and diagnostics
+    took (`aside`) — and the current logging interval's steps and seconds.  A resumed trial's clock goes
+    on from its checkpoint's training seconds."""
+
+    def __init__(self, trained: float = 0.0) -> None:
+        now = time.perf_counter()
+        self.start, self.set_aside = now - trained, 0.0
+        self.interval_start, self.interval_first = now, 1
+
+    def trained(self) -> float:
+        return time.perf_counter() - self.start - self.set_aside
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.set_aside += time.perf_counter() - began
+
+    def interval(self, step: int) -> tuple[int, float]:
+        """The steps and seconds of the logging interval that ends at `step`."""
+        return step - self.interval_first + 1, time.perf_counter() - self.interval_start
+
+    def next_interval(self, first: int) -> None:
+        self.interval_start, self.interval_first = time.perf_counter(), first
 
 
 def finish(config: TrialConfig, steps: list[dict], evals: list[dict], end: Ending) -> dict[str, Any]:

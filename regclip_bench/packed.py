@@ -17,8 +17,8 @@ distribution, not number for number.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from .packing import check_pack
 from .optim.packed import PackedOptimizer, member_norms
 from .progress import Reporter
 from .summary import Ending, Status
-from .loop import Cadence, device_fields, finish, logged_row, time_to_target
+from .loop import Cadence, Clock, device_fields, finish, logged_row, time_to_target
 
 
 @dataclass
@@ -98,7 +98,9 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     check_pack(configs)
     reporter = reporter or Reporter()
     first, k = configs[0], len(configs)
-    task, budget, kind, target = first.task, first.task.budget, KINDS[first.task.loss], first.task.target
+    task = first.task
+    budget = task.budget
+    kind = KINDS[task.loss]
     device = pick_device(first.device)
     data = load_data(task.data, device)
     batch_size = None if budget.batch_size == "full" else budget.batch_size
@@ -108,99 +110,137 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     total_steps = budget.steps or budget.epochs * per_epoch
     cadence = Cadence.of(budget, total_steps)
     scheduled = bool(first.milestones[0])   # the members share the schedule (pack_key), not their η
-    models = []
-    for c in configs:   # as run_trial builds it: the global RNG seeded with the member's seed
-        torch.manual_seed(c.seed)
-        models.append(build_model(task.model, data.input_shape, data.num_outputs).to(device))
-    params, buffers = stack_module_state(models)
-    names = list(params)
-    weights = [params[n].requires_grad_(False) for n in names]
-    evaluator = copy.deepcopy(models[0])    # a real module, loaded with one member's weights to evaluate it
-    base = copy.deepcopy(models[0]).to("meta")
+    members = _Members(configs, task, data, device)
+    weights = members.weights
     s = PackState(weights, PackedOptimizer(first.entry, weights, [c.hparams for c in configs]), batchers,
-                  generators, StepDiagnostics(device, target.tracked_loss(), shape=(k,)),
+                  generators, StepDiagnostics(device, task.target.tracked_loss(), shape=(k,)),
                   [w.clone() for w in weights], k)
-
-    def member_loss(p, b, x, y):
-        return kind.loss(lambda inputs: functional_call(base, (p, b), (inputs,)), x, y)
-
     shared_batch = batch_size is None and getattr(data, "transform", None) is None   # one batch for all
-    step_fn = vmap(grad_and_value(member_loss), in_dims=(0, 0, None, None) if shared_batch else 0,
+    step_fn = vmap(grad_and_value(members.loss(kind)), in_dims=(0, 0, None, None) if shared_batch else 0,
                    randomness="different")
-
-    def member(i: int) -> torch.nn.Module:
-        with torch.no_grad():
-            for n, w in zip(names, weights):
-                evaluator.get_parameter(n).copy_(w[i])
-        return evaluator
-
     reporter.start(total_steps)
-    start = time.perf_counter()
+    clock = Clock()
     sample = data.probe()
-    if resume is None:
-        for i in range(k):
-            model = member(i)
-            s.probes[i][0] = kind.probe(model, sample)
-            s.evals[i].append({"step": 0, "epoch": 0.0, "train_loss": s.probes[i][0], **kind.evaluate(model, data)})
-        eval_seconds = time.perf_counter() - start
+    if resume is None:   # each member's metrics at w₀
+        with clock.aside():
+            _evaluate(s, range(k), kind, members, data, per_epoch, sample)
     else:
         s.load_state_dict(resume)
-        start -= s.step_times[-1] if s.step_times else 0.0
-        eval_seconds = 0.0
-    first_step = s.step + 1
+        clock = Clock(trained=s.step_times[-1] if s.step_times else 0.0)
+    resumed_from = s.step
     w0_norms = member_norms(s.w0).tolist()
-    interval_start, interval_first = time.perf_counter(), first_step
+    clock.next_interval(s.step + 1)
     with torch.no_grad():
-        for s.step in range(first_step, total_steps + 1):
-            batches = [data.batch(b.next(), g) for b, g in zip(batchers, generators)]
-            x, y = batches[0] if shared_batch else (torch.stack([b[0] for b in batches]),
-                                                    torch.stack([b[1] for b in batches]))
+        for s.step in range(s.step + 1, total_steps + 1):
+            x, y = _next_batch(data, batchers, generators, shared_batch)
             with torch.enable_grad():
-                grads, loss = step_fn(params, buffers, x, y)
+                grads, loss = step_fn(members.params, members.buffers, x, y)
             logging = cadence.logs(s.step)
             if scheduled:
                 s.optimizer.set_lrs([first.lr_at(base, s.step, per_epoch) for base in s.optimizer.base_lr])
             before = [w.clone() for w in weights] if logging else None   # for ‖Δw‖ per member
-            s.optimizer.step([grads[n] for n in names], measure=logging)
+            s.optimizer.step([grads[n] for n in members.names], measure=logging)
             s.diag.update(loss, s.optimizer.diagnostics())
-            s.step_times.append(time.perf_counter() - start - eval_seconds)
-            share = (s.step_times[-1] - (s.step_times[-2] if len(s.step_times) > 1 else 0.0)) / len(s.alive)
-            for i in s.alive:
-                s.member_times[i].append((s.member_times[i][-1] if s.member_times[i] else 0.0) + share)
+            _add_step_time(s, clock.trained())
             if logging:
-                rows = _log_rows(s, before, w0_norms, s.step - interval_first + 1, len(batches[0][0]),
-                                 time.perf_counter() - interval_start)
-                interval_start, interval_first = time.perf_counter(), s.step + 1
-                for i in list(s.alive):
-                    s.steps[i].append(rows[i])
-                    if rows[i]["nonfinite"] or rows[i]["nonfinite_steps"] > 0:   # diverged: frozen from here on
-                        s.status[i], s.done_at[i] = Status.DIVERGED, s.step
-                        s.probes[i][1] = kind.probe(member(i), sample)
-                        s.alive.remove(i)
+                rows = _log_rows(s, before, w0_norms, len(x) if shared_batch else x.shape[1], *clock.interval(s.step))
+                clock.next_interval(s.step + 1)
+                _append_rows(s, rows, lambda i: kind.probe(members.model(i), sample))
             if cadence.evaluates(s.step):
-                eval_start = time.perf_counter()
-                for i in s.alive:
-                    s.evals[i].append({"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(member(i), data)})
-                eval_seconds += time.perf_counter() - eval_start
+                with clock.aside():
+                    _evaluate(s, s.alive, kind, members, data, per_epoch)
             if cadence.checkpoints(s.step) and s.alive:
                 reporter.checkpoint(s.step, s.state_dict)
             if not s.alive:
                 break
-    for i in s.alive:
+    for i in s.alive:   # the members that trained to the end
         s.done_at[i] = s.step
-        s.probes[i][1] = kind.probe(member(i), sample)
-    wall = time.perf_counter() - start
-    return [finish(c, s.steps[i], s.evals[i], Ending(
-        s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i],
-        resumed_from_step=first_step - 1, total_steps=total_steps,
-        **time_to_target(target, s.steps[i], s.evals[i], s.member_times[i]),
-        param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
-        train_time_s=s.member_times[i][-1] if s.member_times[i] else 0.0,   # its share, not the pack's
-        pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0, **device_fields(device)))
-        for i, c in enumerate(configs)]
+        s.probes[i][1] = kind.probe(members.model(i), sample)
+    wall = clock.elapsed()
+    return [_member_record(s, i, c, Ending(
+        s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i], resumed_from_step=resumed_from,
+        total_steps=total_steps, param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
+        **device_fields(device))) for i, c in enumerate(configs)]
 
 
-def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], interval_steps: int, batch: int,
+class _Members:
+    """The K members' models stacked for `torch.func`: their weights ([K, …] each, in the models' parameter
+    order), buffers, the loss of one member's weights, and a real module loaded with one member's weights
+    (`model(i)`) to evaluate it."""
+
+    def __init__(self, configs: list[TrialConfig], task, data, device) -> None:
+        models = []
+        for c in configs:   # as run_trial builds it: the global RNG seeded with the member's seed
+            torch.manual_seed(c.seed)
+            models.append(build_model(task.model, data.input_shape, data.num_outputs).to(device))
+        self.params, self.buffers = stack_module_state(models)
+        self.names = list(self.params)
+        self.weights = [self.params[n].requires_grad_(False) for n in self.names]
+        self.evaluator = copy.deepcopy(models[0])
+        self.base = copy.deepcopy(models[0]).to("meta")
+
+    def loss(self, kind):
+        def member_loss(p, b, x, y):
+            return kind.loss(lambda inputs: functional_call(self.base, (p, b), (inputs,)), x, y)
+        return member_loss
+
+    def model(self, i: int) -> torch.nn.Module:
+        with torch.no_grad():
+            for n, w in zip(self.names, self.weights):
+                self.evaluator.get_parameter(n).copy_(w[i])
+        return self.evaluator
+
+
+def _next_batch(data, batchers: list, generators: list, shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step's batch: one for every member (full batch, no augmentation), else each member's own,
+    stacked ([K, B, …])."""
+    batches = [data.batch(b.next(), g) for b, g in zip(batchers, generators)]
+    if shared:
+        return batches[0]
+    return torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+
+
+def _append_rows(s: PackState, rows: list[dict[str, Any]], final_probe) -> None:
+    """Each alive member's logged row; a member whose row is not finite diverged: it is frozen from here
+    on (its last probe taken now), and the others go on."""
+    for i in list(s.alive):
+        s.steps[i].append(rows[i])
+        if rows[i]["nonfinite"] or rows[i]["nonfinite_steps"] > 0:
+            s.status[i], s.done_at[i] = Status.DIVERGED, s.step
+            s.probes[i][1] = final_probe(i)
+            s.alive.remove(i)
+
+
+def _add_step_time(s: PackState, trained: float) -> None:
+    """The pack's training seconds after this step, and each alive member's share of the step."""
+    s.step_times.append(trained)
+    share = (s.step_times[-1] - (s.step_times[-2] if len(s.step_times) > 1 else 0.0)) / len(s.alive)
+    for i in s.alive:
+        s.member_times[i].append((s.member_times[i][-1] if s.member_times[i] else 0.0) + share)
+
+
+def _evaluate(s: PackState, which, kind, members: _Members, data, per_epoch: int, sample=None) -> None:
+    """The test metrics of members `which` at this step (and, given the probe `sample`, at w₀: the
+    training loss on it too)."""
+    for i in which:
+        model = members.model(i)
+        row = {"step": s.step, "epoch": s.step / per_epoch}
+        if sample is not None:
+            s.probes[i][0] = row["train_loss"] = kind.probe(model, sample)
+        s.evals[i].append({**row, **kind.evaluate(model, data)})
+
+
+def _member_record(s: PackState, i: int, config: TrialConfig, end: Ending) -> dict[str, Any]:
+    """Member i's record, shaped as `run_trial`'s: its own training seconds (its share of the pack's) and
+    the pack's up to where the member stopped."""
+    times = s.member_times[i]
+    return finish(config, s.steps[i], s.evals[i], dataclasses.replace(
+        end, train_time_s=times[-1] if times else 0.0,
+        pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0,
+        **time_to_target(config.task.target, s.steps[i], s.evals[i], times)))
+
+
+def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], batch: int, interval_steps: int,
               seconds: float) -> list[dict[str, Any]]:
     """Every member's logged row (the keys of `run_trial`'s), in one transfer from the device."""
     opt = s.optimizer

@@ -130,36 +130,50 @@ def summarise(steps: list[dict], evals: list[dict], end: Ending) -> TrialSummary
     """The summary of a trial from its logged rows and its `end`, whose probe is the training loss on
     one fixed training sample at w₀ and at the end (`data.probe()`: the whole set for a full-batch
     task); a finished trial that did not lower it made no progress."""
-    status = end.status
-    losses = [r["loss"] for r in steps]
-    finite = [(r["step"], math.log(r["loss"])) for r in steps if math.isfinite(r["loss"]) and r["loss"] > 0]
-    pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
-    dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
-    final_loss = losses[-1] if losses else math.nan
     initial_loss, final_train_loss = end.probe
-    w0_norm = end.w0_norm
+    status = end.status
     if status == Status.COMPLETED and math.isfinite(final_train_loss) and final_train_loss >= initial_loss:
         status = Status.NO_PROGRESS
+    last = steps[-1] if steps else {}
+    return TrialSummary(
+        status=status, error=end.error, initial_loss=initial_loss, final_train_loss=final_train_loss,
+        final_loss=last.get("loss", math.nan), best_loss=last.get("best_loss", math.nan),
+        final_pl_ratio=last.get("pl_ratio", math.nan), final_rel_dist_from_init=last.get("rel_dist_from_init", math.nan),
+        w0_norm=end.w0_norm, **_loss_rates(steps), **_extremes(steps, end.w0_norm), **_regime_shares(steps),
+        **_test_metrics(evals), **{name: getattr(end, name) for name in Ending.PASSED})
+
+
+def _loss_rates(steps: list[dict]) -> dict[str, float]:
+    """The geometric rate of the logged loss (exp of log L's slope per step) and its R², over all the
+    rows and over the second half."""
+    finite = [(r["step"], math.log(r["loss"])) for r in steps if math.isfinite(r["loss"]) and r["loss"] > 0]
     slope, r2 = fit_line(finite)
     slope_late, r2_late = fit_line([(x, y) for x, y in finite if x >= steps[-1]["step"] / 2])
-    totals = {name: sum(r[f"n_{name}"] for r in steps) for name in REGIME_NAMES}   # the rows tile the steps
+    rate = lambda s: math.exp(s) if math.isfinite(s) else math.nan   # noqa: E731
+    return {"loss_log_slope": slope, "loss_rate": rate(slope), "loss_rate_r2": r2,
+            "loss_rate_second_half": rate(slope_late), "loss_rate_second_half_r2": r2_late}
+
+
+def _extremes(steps: list[dict], w0_norm: float) -> dict[str, float]:
+    """The smallest PL ratio and the largest distance from w₀ (absolute and over ‖w₀‖) of the rows."""
+    pl = [r["pl_ratio"] for r in steps if math.isfinite(r["pl_ratio"])]
+    dist = [r["dist_from_init"] for r in steps if math.isfinite(r["dist_from_init"])]
+    return {"min_pl_ratio": min(pl) if pl else math.nan, "max_dist_from_init": max(dist) if dist else math.nan,
+            "max_rel_dist_from_init": max(dist) / w0_norm if dist and w0_norm > 0 else math.nan}
+
+
+def _regime_shares(steps: list[dict]) -> dict[str, float]:
+    """The share of all steps in each regime (the rows' counts tile the steps)."""
+    totals = {name: sum(r[f"n_{name}"] for r in steps) for name in REGIME_NAMES}
     counted = sum(totals.values())
-    shares = {f"frac_{name}": count / counted if counted else math.nan for name, count in totals.items()}
-    at = {prefix: {k: v for k, v in (row or {}).items() if k not in ("step", "epoch")}
-          for prefix, row in (("initial", evals[0] if evals and evals[0]["step"] == 0 else None),
-                              ("final", evals[-1] if evals and evals[-1]["step"] > 0 else None))}
-    return TrialSummary(
-        status=status, error=end.error, initial_loss=initial_loss, final_loss=final_loss,
-        final_train_loss=final_train_loss,
-        best_loss=steps[-1]["best_loss"] if steps else math.nan,
-        loss_log_slope=slope, loss_rate=math.exp(slope) if math.isfinite(slope) else math.nan, loss_rate_r2=r2,
-        loss_rate_second_half=math.exp(slope_late) if math.isfinite(slope_late) else math.nan,
-        loss_rate_second_half_r2=r2_late, min_pl_ratio=min(pl) if pl else math.nan,
-        final_pl_ratio=steps[-1]["pl_ratio"] if steps else math.nan, w0_norm=w0_norm,
-        max_dist_from_init=max(dist) if dist else math.nan,
-        max_rel_dist_from_init=max(dist) / w0_norm if dist and w0_norm > 0 else math.nan,
-        final_rel_dist_from_init=steps[-1]["rel_dist_from_init"] if steps else math.nan,
-        **shares, **at, **{name: getattr(end, name) for name in Ending.PASSED})
+    return {f"frac_{name}": count / counted if counted else math.nan for name, count in totals.items()}
+
+
+def _test_metrics(evals: list[dict]) -> dict[str, dict[str, float]]:
+    """The kind's test metrics at w₀ (`initial`) and at the last evaluation after it (`final`)."""
+    at = {"initial": evals[0] if evals and evals[0]["step"] == 0 else None,
+          "final": evals[-1] if evals and evals[-1]["step"] > 0 else None}
+    return {prefix: {k: v for k, v in (row or {}).items() if k not in ("step", "epoch")} for prefix, row in at.items()}
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:

@@ -7,8 +7,8 @@ metrics) comes from `kinds`; what is specific to an optimizer, from its `diagnos
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,7 @@ from .data import load_data
 from .deadline import Deadline, TrialTimeout
 from .diagnostics import StepDiagnostics, StepMeasure, tensors_norm
 from .kinds import KINDS
-from .loop import Cadence, device_fields, finish, logged_row, time_to_target
+from .loop import Cadence, Clock, device_fields, finish, logged_row, time_to_target
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
 from .optim.base import OptimizerEntry
@@ -93,32 +93,27 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     measure = StepMeasure(params)
     w0 = [p.detach().clone() for p in params]
     w0_norm = tensors_norm(w0).item()
-    status, error, s = Status.COMPLETED, None, None
     reporter.start(total_steps)
-    start = time.perf_counter()
+    clock = Clock()
     sample = data.probe()
+    status, error, s = Status.COMPLETED, None, None
     try:
         with Deadline(time_limit_s):
             opt = config.make_optimizer(params)
-            base_lrs = [group.get("lr") for group in opt.param_groups]
-            scheduled = bool(config.milestones[0])   # a step schedule sets η before each step
+            schedule = _Schedule(config, opt, per_epoch)
             s = TrialState(model, opt, batches, StepDiagnostics(device, task.target.tracked_loss()), generator, w0)
             if resume is None:   # the metrics at w₀: what "no progress" and capped scores compare with
-                with evaluating(opt, entry):
+                with clock.aside(), evaluating(opt, entry):
                     s.evals.append({"step": 0, "epoch": 0.0, "train_loss": kind.probe(model, sample),
                                     **kind.evaluate(model, data)})
                 reporter.eval(s.evals[0])
             else:
                 s.load_state_dict(resume)
-                start -= s.step_times[-1] if s.step_times else 0.0   # the clock goes on from the checkpoint
-            first = s.step + 1
-            eval_seconds = time.perf_counter() - start if resume is None else 0.0
-            interval_start, interval_first = time.perf_counter(), first
-            for s.step in range(first, total_steps + 1):
+                clock = Clock(trained=s.step_times[-1] if s.step_times else 0.0)
+            clock.next_interval(s.step + 1)
+            for s.step in range(s.step + 1, total_steps + 1):
                 logged = cadence.logs(s.step)
-                if scheduled:
-                    for group, base in zip(opt.param_groups, base_lrs):
-                        group["lr"] = config.lr_at(base, s.step, per_epoch)
+                schedule.set(s.step)
                 x, y = data.batch(batches.next(), generator)
                 model.train()
                 loss = kind.loss(model, x, y)
@@ -127,25 +122,20 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
                 before = measure.before() if logged else None   # ‖g‖ and w, measured outside the optimizer
                 opt.step()
                 s.diag.update(loss, entry.diagnostics(opt, full=False))
-                s.step_times.append(time.perf_counter() - start - eval_seconds)
+                s.step_times.append(clock.trained())
                 if logged:
-                    seconds = time.perf_counter() - interval_start
-                    row = _read_row(s, entry, measure.after(before), w0_norm, len(x), s.step - interval_first + 1,
-                                    seconds)
+                    row = _read_row(s, entry, measure.after(before), w0_norm, len(x), *clock.interval(s.step))
                     if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
-                        measure_start = time.perf_counter()   # a diagnostic: not training time
-                        row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
-                        eval_seconds += time.perf_counter() - measure_start
-                    interval_start, interval_first = time.perf_counter(), s.step + 1
+                        with clock.aside():   # a diagnostic: not training time
+                            row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))
+                    clock.next_interval(s.step + 1)
                     reporter.log(row)
                     if row["nonfinite"] or row["nonfinite_steps"] > 0:
                         status = Status.DIVERGED
                         break
                 if cadence.evaluates(s.step):
-                    eval_start = time.perf_counter()
-                    with evaluating(opt, entry):
+                    with clock.aside(), evaluating(opt, entry):
                         s.evals.append({"step": s.step, "epoch": s.step / per_epoch, **kind.evaluate(model, data)})
-                    eval_seconds += time.perf_counter() - eval_start
                     reporter.eval(s.evals[-1])
                 if cadence.checkpoints(s.step):
                     reporter.checkpoint(s.step, s.state_dict)
@@ -153,20 +143,38 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
         status, error = Status.TIMED_OUT, f"timed out: past the trial's time limit of {time_limit_s:g} s"
     except Exception as exc:   # out of memory, or a plug-in's own error: a result; anything else: a bug
         status, error = Status.FAILED, failure(entry, exc)
-    steps = s.steps if s is not None else []
-    evals = s.evals if s is not None else []
-    step_times = s.step_times if s is not None else []
     final = math.nan
     if status in (Status.COMPLETED, Status.DIVERGED):
         with evaluating(opt, entry):
             final = kind.probe(model, sample)
+    return _record(config, s, Ending(status, error, w0_norm, steps_done=len(s.step_times) if s else 0,
+                                     resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
+                                     param_count=sum(p.numel() for p in params), wall_time_s=clock.elapsed(),
+                                     **device_fields(device)), final)
+
+
+class _Schedule:
+    """η before each step from the trial's step schedule (`TrialConfig.lr_at` of each group's first η);
+    an optimizer without one is left alone, whatever it keeps in its param groups."""
+
+    def __init__(self, config: TrialConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> None:
+        self.config, self.optimizer, self.per_epoch = config, optimizer, steps_per_epoch
+        self.bases = [group.get("lr") for group in optimizer.param_groups]
+        self.active = bool(config.milestones[0])
+
+    def set(self, step: int) -> None:
+        if self.active:
+            for group, base in zip(self.optimizer.param_groups, self.bases):
+                group["lr"] = self.config.lr_at(base, step, self.per_epoch)
+
+
+def _record(config: TrialConfig, s: TrialState | None, end: Ending, final_probe: float) -> dict[str, Any]:
+    """The trial's record from its state (None: it failed before training began) and how it ended."""
+    steps, evals, step_times = (s.steps, s.evals, s.step_times) if s is not None else ([], [], [])
     initial = evals[0]["train_loss"] if evals else math.nan
-    return finish(config, steps, evals, Ending(
-        status, error, w0_norm, (initial, final), steps_done=len(step_times),
-        resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
-        **time_to_target(task.target, steps, evals, step_times), param_count=sum(p.numel() for p in params),
-        wall_time_s=time.perf_counter() - start, train_time_s=step_times[-1] if step_times else 0.0,
-        **device_fields(device)))
+    return finish(config, steps, evals, dataclasses.replace(
+        end, probe=(initial, final_probe), train_time_s=step_times[-1] if step_times else 0.0,
+        **time_to_target(config.task.target, steps, evals, step_times)))
 
 
 def failure(entry: OptimizerEntry, exc: Exception) -> str:

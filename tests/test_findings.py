@@ -286,3 +286,12 @@ def test_an_edge_where_the_method_becomes_another_entry_says_so(tmp_path):
     (claim,) = found(tmp_path, rows, "range_edge")
     assert claim["evidence"]["delta_gclip"]["delta"]["side"] == "smallest"
     assert "δ = 0.001 (the smallest of 3 tried, 0.001–0.1; δ → 0 is GClip, ranked on its own)" in claim["claim"]
+
+
+def test_an_edge_at_a_limit_ranked_on_its_own_gives_both_ranks(tmp_path):
+    """δ chosen at its smallest, with GClip (δ = 0) on the same workload: the line sets their ranks side by side."""
+    rows = [row("delta_gclip", 1.0, s, steps=10.0 + 1000 * delta, gamma=0.1, delta=delta)
+            for delta in (0.001, 0.01, 0.1) for s in range(2)]
+    rows += [row("gclip", 1.0, s, steps=5.0, gamma=gamma) for gamma in (0.1, 0.2) for s in range(2)]
+    (claim,) = found(tmp_path, rows, "range_edge")
+    assert "δ → 0 is GClip, ranked on its own (rank 1; delta_gclip: rank 2))" in claim["claim"], claim["claim"]

@@ -206,6 +206,7 @@ SYMBOLS = {"lr": "η", "gamma": "γ", "delta": "δ"}
 # an edge where the method turns into another that the board ranks on its own: the data prefer that one
 LIMITS = {("delta", "smallest"): "δ → 0 is GClip, ranked on its own",
           ("weight_decay", "smallest"): "weight decay → 0 is the same optimizer without it (AdamW → Adam), ranked on its own"}
+LIMIT_OPTIMIZER = {("delta_gclip", "delta"): "gclip", ("adamw", "weight_decay"): "adam"}   # the entry that limit is
 
 
 def range_edges(task: str, study: Study) -> Finding | None:
@@ -213,6 +214,7 @@ def range_edges(task: str, study: Study) -> Finding | None:
     values its configurations tried (at least 3): its tuned best may lie beyond them, and a comparison with
     it may flatter the others.  Any axis — η, γ, δ, weight decay, momentum, β's."""
     parts, evidence = [], {}
+    ranks = {e.optimizer: e.rank for e in study.entries}
     for entry in study.entries:
         tried = [hyperparameters(c) for c in entry.configs["config_json"]]
         edges = {}
@@ -223,6 +225,9 @@ def range_edges(task: str, study: Study) -> Finding | None:
             side = "smallest" if value == values[0] else "largest"
             edges[key] = {"chosen": value, "side": side, "tried": len(values), "low": values[0], "high": values[-1],
                           "limit": LIMITS.get((key, side))}
+            limit = LIMIT_OPTIMIZER.get((entry.optimizer, key)) if edges[key]["limit"] else None
+            if limit in ranks:   # the data's verdict on the limit: both ranks, side by side
+                edges[key]["limit"] += f" (rank {ranks[limit]}; {entry.optimizer}: rank {entry.rank})"
         if edges:
             evidence[entry.optimizer] = edges
             parts.append(f"{entry.optimizer} " + ", ".join(

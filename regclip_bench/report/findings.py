@@ -368,6 +368,9 @@ def geometric(task: str, headline: list[Study], steps: StepsLoader | None) -> li
 
 
 def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
+    """At each depth with two or more widths: whether δ-GClip's largest relative distance from w₀, at the
+    configuration chosen at the largest width run at every width, shrank with width (the theorem) — each
+    fall beyond its Welch interval — with the absolute distance and ‖w₀‖ beside it."""
     by_rest: dict[str, list[Study]] = {}
     for study in found:
         by_rest.setdefault(workload_rest(study.trials["workload_json"].iloc[0], ("model.width",)), []).append(study)
@@ -377,47 +380,53 @@ def distance_vs_width(task: str, found: list[Study]) -> list[Finding]:
             continue
         group = sorted(group, key=lambda s: int(s.trials["width"].iloc[0]))
         chosen = next((e for e in group[-1].entries if e.optimizer == "delta_gclip"), None)
-        if chosen is None:
-            continue
-        wanted = hyperparameters(chosen.best["config_json"])
-        widths, samples, absolute, w0 = [], [], [], []
-        for study in group:
-            runs = study.trials[(study.trials["optimizer"] == "delta_gclip")
-                                & study.trials["config_json"].map(lambda c: hyperparameters(c) == wanted)]
-            runs = runs[runs["status"] != "diverged"]
-            value = runs["max_rel_dist_from_init"].astype(float)
-            if value.empty or not np.isfinite(value).all():
-                widths = []
-                break
-            widths.append(int(study.trials["width"].iloc[0]))
-            samples.append(value.to_numpy())
-            absolute.append(runs["max_dist_from_init"].astype(float).to_numpy())
-            w0.append(float(runs["w0_norm"].astype(float).mean()))
-        if not widths:
-            continue
-        depth = json.loads(rest).get("model.depth")
-        distances = [float(v.mean()) for v in samples]
-        steps = [welch(a, b) for a, b in zip(samples, samples[1:])]   # the fall from each width to the next
-        shrinks, grows = all(low > 0 for _, low, _ in steps), any(high < 0 for _, _, high in steps)
-        series = ", ".join(f"{d:.3g} at width {w}" for w, d in zip(widths, distances))
-        setting = describe_configuration(chosen.best["config_json"])
-        claim = (f"at depth {depth}, δ-GClip's largest relative distance from w₀ ({setting}) "
-                 + ("shrank with width, as the theorem predicts (each fall beyond its 95% Welch interval): " if shrinks
-                    else "grew with width, against the theorem (beyond the 95% Welch interval): " if grows
-                    else "is not separated across widths at the 95% level: ") + series + ".")
-        evidence = {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
-                    "shrinks": shrinks, "grows": grows, "falls_ci95": [[low, high] for _, low, high in steps]}
-        if all(np.isfinite(a).all() and len(a) for a in absolute) and all(math.isfinite(v) for v in w0):
-            means = [float(a.mean()) for a in absolute]
-            absolute_shrinks = all(low > 0 for _, low, _ in (welch(a, b) for a, b in zip(absolute, absolute[1:])))
-            claim += (f" The absolute distance ‖w − w₀‖ went {' → '.join(f'{m:.3g}' for m in means)} while ‖w₀‖ grew "
-                      f"{' → '.join(f'{v:,.0f}' for v in w0)}"
-                      + (": it shrank too." if absolute_shrinks else
-                         ": the relative shrinkage is ‖w₀‖'s growth, not a shorter path — what the lazy-training "
-                         "picture predicts."))
-            evidence |= {"max_dist_from_init": means, "w0_norm": w0, "absolute_shrinks": absolute_shrinks}
-        out.append(Finding("theory", task, f"{task}[depth={depth}]", claim, evidence))
+        measured = _distances(group, hyperparameters(chosen.best["config_json"])) if chosen is not None else None
+        if measured is not None:
+            depth = json.loads(rest).get("model.depth")
+            out.append(_distance_finding(task, depth, describe_configuration(chosen.best["config_json"]), *measured))
     return out
+
+
+def _distances(group: list[Study], wanted: dict[str, Any]) -> tuple | None:
+    """(widths, relative distances per width, absolute distances per width, mean ‖w₀‖ per width) of the
+    configuration `wanted`'s non-diverged seeds; None where a width lacks a finite value."""
+    widths, samples, absolute, w0 = [], [], [], []
+    for study in group:
+        runs = study.trials[(study.trials["optimizer"] == "delta_gclip")
+                            & study.trials["config_json"].map(lambda c: hyperparameters(c) == wanted)]
+        runs = runs[runs["status"] != "diverged"]
+        value = runs["max_rel_dist_from_init"].astype(float)
+        if value.empty or not np.isfinite(value).all():
+            return None
+        widths.append(int(study.trials["width"].iloc[0]))
+        samples.append(value.to_numpy())
+        absolute.append(runs["max_dist_from_init"].astype(float).to_numpy())
+        w0.append(float(runs["w0_norm"].astype(float).mean()))
+    return widths, samples, absolute, w0, wanted
+
+
+def _distance_finding(task: str, depth, setting: str, widths: list[int], samples: list, absolute: list,
+                      w0: list[float], wanted: dict[str, Any]) -> Finding:
+    distances = [float(v.mean()) for v in samples]
+    steps = [welch(a, b) for a, b in zip(samples, samples[1:])]   # the fall from each width to the next
+    shrinks, grows = all(low > 0 for _, low, _ in steps), any(high < 0 for _, _, high in steps)
+    series = ", ".join(f"{d:.3g} at width {w}" for w, d in zip(widths, distances))
+    verdict = ("shrank with width, as the theorem predicts (each fall beyond its 95% Welch interval): " if shrinks
+               else "grew with width, against the theorem (beyond the 95% Welch interval): " if grows
+               else "is not separated across widths at the 95% level: ")
+    claim = f"at depth {depth}, δ-GClip's largest relative distance from w₀ ({setting}) " + verdict + series + "."
+    evidence = {"widths": widths, "max_rel_dist_from_init": distances, "configuration": wanted,
+                "shrinks": shrinks, "grows": grows, "falls_ci95": [[low, high] for _, low, high in steps]}
+    if all(np.isfinite(a).all() and len(a) for a in absolute) and all(math.isfinite(v) for v in w0):
+        means = [float(a.mean()) for a in absolute]
+        absolute_shrinks = all(low > 0 for _, low, _ in (welch(a, b) for a, b in zip(absolute, absolute[1:])))
+        claim += (f" The absolute distance ‖w − w₀‖ went {' → '.join(f'{m:.3g}' for m in means)} while ‖w₀‖ grew "
+                  f"{' → '.join(f'{v:,.0f}' for v in w0)}"
+                  + (": it shrank too." if absolute_shrinks else
+                     ": the relative shrinkage is ‖w₀‖'s growth, not a shorter path — what the lazy-training "
+                     "picture predicts."))
+        evidence |= {"max_dist_from_init": means, "w0_norm": w0, "absolute_shrinks": absolute_shrinks}
+    return Finding("theory", task, f"{task}[depth={depth}]", claim, evidence)
 
 
 def markdown_lines(board_findings: list[dict[str, Any]]) -> list[str]:

@@ -148,28 +148,43 @@ def sentences(board: dict[str, Any], names: dict[str, str]) -> list[dict[str, st
     for task in dict.fromkeys(e["task"] for e in ran):
         workload = next(e["workload"] for e in ran if e["task"] == task)
         mine = sorted((e for e in ran if e["workload"] == workload), key=lambda e: (e["rank"], e["optimizer"]))
-        first = mine[0]
-        leader = next((f for f in found if f["kind"] == "leader" and f["workload"] == workload), None)
-        text = f"{names[first['optimizer']]} ranks first, {decisive(first)[2]}"
-        if leader and len(mine) > 1:
-            close = leader["evidence"].get("not_separated_from", [])
-            text += (", ahead of every other beyond the 95% interval" if _separated(leader) else
-                     f", not separated from {', '.join(names.get(o, o) for o in close)}" if close else
-                     ", its lead not separated")
-        clipped = next((e for e in mine if e["optimizer"] == "delta_gclip"), None)
-        if clipped is not None and clipped is not first:
-            text += f"; δ-GClip ranks {clipped['rank']} of {len(mine)}, {decisive(clipped)[2]}"
-        floor = next((f for f in found if f["kind"] == "floor" and f["workload"] == workload
-                      and f["evidence"].get("optimizer") == "delta_gclip"), None)
-        quiet = next((f for f in found if f["kind"] == "floor" and f["task"] == task and not f["workload"]
-                      and any(w["workload"] == workload and w["optimizer"] == "delta_gclip"
-                              for w in f["evidence"].get("workloads", []))), None)
-        if floor is not None:
-            text += f"; its δ floor engaged on {floor['evidence']['frac_floor']:.0%} of steps"
-        elif quiet is not None:
-            text += "; its δ floor stayed idle (it ran as GClip)"
+        text = (_who_leads(mine, names, found, workload) + _where_delta_gclip_stands(mine)
+                + _what_its_floor_did(found, task, workload))
         out.append({"task": task, "workload": workload, "text": text + "."})
     return out
+
+
+def _who_leads(mine: list[dict[str, Any]], names: dict[str, str], found: list[dict], workload: str) -> str:
+    first = mine[0]
+    text = f"{names[first['optimizer']]} ranks first, {decisive(first)[2]}"
+    leader = next((f for f in found if f["kind"] == "leader" and f["workload"] == workload), None)
+    if leader is None or len(mine) < 2:
+        return text
+    close = leader["evidence"].get("not_separated_from", [])
+    if _separated(leader):
+        return text + ", ahead of every other beyond the 95% interval"
+    if close:
+        return text + f", not separated from {', '.join(names.get(o, o) for o in close)}"
+    return text + ", its lead not separated"
+
+
+def _where_delta_gclip_stands(mine: list[dict[str, Any]]) -> str:
+    clipped = next((e for e in mine if e["optimizer"] == "delta_gclip"), None)
+    if clipped is None or clipped is mine[0]:
+        return ""
+    return f"; δ-GClip ranks {clipped['rank']} of {len(mine)}, {decisive(clipped)[2]}"
+
+
+def _what_its_floor_did(found: list[dict], task: str, workload: str) -> str:
+    floor = next((f for f in found if f["kind"] == "floor" and f["workload"] == workload
+                  and f["evidence"].get("optimizer") == "delta_gclip"), None)
+    if floor is not None:
+        return f"; its δ floor engaged on {floor['evidence']['frac_floor']:.0%} of steps"
+    idle = [f for f in found if f["kind"] == "floor" and f["task"] == task and not f["workload"]]
+    if any(w["workload"] == workload and w["optimizer"] == "delta_gclip"
+           for f in idle for w in f["evidence"].get("workloads", [])):
+        return "; its δ floor stayed idle (it ran as GClip)"
+    return ""
 
 
 # --- the table ------------------------------------------------------------------------------------

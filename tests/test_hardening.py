@@ -230,8 +230,8 @@ def test_after_recoveries_the_rest_of_a_sweep_still_runs_trials_side_by_side(tmp
     command again: the trials the last run trains still run two at a time — no placement group left
     pending, no CPU reserved and idle (the sweep's last line counts the most Tune ran at once, at every
     trial event)."""
-    args = ["sweep", "teacher_mlp", "--grid", "width=1024", "--grid", "depth=2", "--grid", "lr=0.1,0.2,0.3,0.4,0.5",
-            "--optimizers", "sgd", "--seeds", "1", "--set", "steps=1500", "--set", "eval_every=50",
+    args = ["sweep", "teacher_mlp", "--grid", "width=1024", "--grid", "depth=2", "--grid", "lr=0.1,0.2,0.3,0.4",
+            "--optimizers", "sgd", "--seeds", "1", "--set", "steps=1000", "--set", "eval_every=50",
             "--checkpoint-every", "0", "--storage", str(tmp_path), "--name", "s"]
     sweep = tmp_path / "s"
     first = cli(*args)
@@ -245,11 +245,11 @@ def test_after_recoveries_the_rest_of_a_sweep_still_runs_trials_side_by_side(tmp
     first.kill()                                                         # then the driver, mid-sweep
     out, _ = first.communicate()
     before = {p.name for p in (sweep / "trials").glob("*.parquet")}
-    assert 1 <= len(before) <= 3, out
+    assert 1 <= len(before) <= 2, out
     again = cli(*args)
     out, _ = again.communicate(timeout=600)
     assert again.returncode == 0, out
-    assert len(list((sweep / "trials").glob("*.parquet"))) == 5, out
+    assert len(list((sweep / "trials").glob("*.parquet"))) == 4, out
     assert re.search(r"ran \d+ trials: \d+ completed; 0 errored; up to ([2-9]|\d\d+) at once", out), out
 
 

@@ -37,11 +37,20 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_FIELDS: dict[int, tuple[TaskSpec, dict[str, Any]]] = {}   # per TaskSpec object (frozen): a plan's trials share one
+
+
 def workload(task: TaskSpec) -> dict[str, Any]:
     """The workload as flat dotted fields, e.g. {"task": "teacher_mlp", "model.width": 1024, …}."""
-    dumped = task.model_dump(mode="json")
-    fields = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
-    return {"task": task.name, **{k: v for k, v in sorted(fields.items()) if k not in NOT_WORKLOAD}}
+    known = _FIELDS.get(id(task))
+    if known is None or known[0] is not task:
+        dumped = task.model_dump(mode="json")
+        fields = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
+        known = (task, {"task": task.name, **{k: v for k, v in sorted(fields.items()) if k not in NOT_WORKLOAD}})
+        if len(_FIELDS) > 4096:
+            _FIELDS.clear()
+        _FIELDS[id(task)] = known
+    return dict(known[1])
 
 
 def digest(payload: Any) -> str:
@@ -69,11 +78,14 @@ def workload_label(task: TaskSpec, base: TaskSpec | None) -> str:
     """The task's name and the workload fields that differ from `base` (its file), e.g.
     ``teacher_mlp[depth=4,width=1024]``; just the name when none does."""
     mine = workload(task)
-    theirs = workload(base) if base is not None else mine
+    return _label(task.name, mine, workload(base) if base is not None else mine)
+
+
+def _label(name: str, mine: dict[str, Any], theirs: dict[str, Any]) -> str:
     changed = {FLAT_NAMES.get(k, k): v for k, v in mine.items() if theirs.get(k) != v and v is not None}
     if not changed:
-        return task.name
-    return f"{task.name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(changed.items()))}]"
+        return name
+    return f"{name}[{','.join(f'{k}={_short(v)}' for k, v in sorted(changed.items()))}]"
 
 
 def _short(value: Any) -> str:
@@ -86,13 +98,15 @@ def _short(value: Any) -> str:
 
 def trial_identity(config: TrialConfig) -> dict[str, str]:
     """The keys and label of a resolved trial, as the store records them."""
-    workload_ = workload_key(config.task)
+    mine = workload(config.task)   # once: every key and the label derive from it
+    workload_ = digest(mine)
     configuration = config_key(workload_, config.optimizer, config.hparams,
                                config.schedule.model_dump() if config.schedule else None,
                                (config.plugin or {}).get("sha256"))
-    return {"workload_key": workload_, "workload": workload_label(config.task, config.base),
+    label = _label(config.task.name, mine, workload(config.base) if config.base is not None else mine)
+    return {"workload_key": workload_, "workload": label,
             "config_key": configuration, "trial_key": seeded_key(configuration, config.seed),
-            "workload_json": json.dumps(workload(config.task), sort_keys=True)}
+            "workload_json": json.dumps(mine, sort_keys=True)}
 
 
 def trial_key(config: TrialConfig) -> str:

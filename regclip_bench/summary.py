@@ -4,7 +4,7 @@ final report and the command line's printout all derive from."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from enum import Enum
 from typing import Any
 
@@ -103,27 +103,21 @@ PRINTED = ("status", "steps_done", "final_loss", "best_loss", "loss_rate", "loss
            "frac_floor", *(f"final_{m}" for m in METRICS), "param_count", "wall_time_s", "device")
 
 
-@dataclass(frozen=True)
-class Ending:
-    """How a trial ended, and what its loop measured beside its rows: what `summarise` takes."""
-    status: Status
-    error: str | None = None
-    w0_norm: float = math.nan
-    probe: tuple[float, float] = (math.nan, math.nan)   # training loss on data.probe() at w₀ and at the end
-    steps_done: int = 0
-    total_steps: int = 0
-    resumed_from_step: int = 0
-    steps_to_target: float = NOT_REACHED
-    seconds_to_target: float = NOT_REACHED
-    param_count: int = 0
-    wall_time_s: float = 0.0
-    train_time_s: float = 0.0
-    pack_train_time_s: float = math.nan   # a packed member's: its pack's seconds (train_time_s is its share)
-    device: str = "cpu"
-    device_name: str = "cpu"
+# What a loop measures beside its rows and passes to the summary as it is (TrialSummary's fields, defaults
+# and all: declared once, there).
+PASSED = ("steps_done", "total_steps", "resumed_from_step", "steps_to_target", "seconds_to_target",
+          "param_count", "wall_time_s", "train_time_s", "pack_train_time_s", "device", "device_name")
 
-    PASSED = ("steps_done", "total_steps", "resumed_from_step", "steps_to_target", "seconds_to_target",
-              "param_count", "wall_time_s", "train_time_s", "pack_train_time_s", "device", "device_name")
+Ending = make_dataclass(
+    "Ending",
+    [("status", Status), ("error", "str | None", field(default=None)), ("w0_norm", float, field(default=math.nan)),
+     # the training loss on data.probe() at w₀ and at the end
+     ("probe", "tuple[float, float]", field(default=(math.nan, math.nan)))]
+    + [(f.name, f.type, field(default=f.default)) for f in fields(TrialSummary) if f.name in PASSED],
+    frozen=True)
+Ending.__module__ = __name__
+Ending.__doc__ = ("How a trial ended, and what its loop measured beside its rows (`PASSED`, as TrialSummary "
+                  "declares them): what `summarise` takes.")
 
 
 def summarise(steps: list[dict], evals: list[dict], end: Ending) -> TrialSummary:
@@ -140,7 +134,7 @@ def summarise(steps: list[dict], evals: list[dict], end: Ending) -> TrialSummary
         final_loss=last.get("loss", math.nan), best_loss=last.get("best_loss", math.nan),
         final_pl_ratio=last.get("pl_ratio", math.nan), final_rel_dist_from_init=last.get("rel_dist_from_init", math.nan),
         w0_norm=end.w0_norm, **_loss_rates(steps), **_extremes(steps, end.w0_norm), **_regime_shares(steps),
-        **_test_metrics(evals), **{name: getattr(end, name) for name in Ending.PASSED})
+        **_test_metrics(evals), **{name: getattr(end, name) for name in PASSED})
 
 
 def _loss_rates(steps: list[dict]) -> dict[str, float]:

@@ -357,10 +357,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         plan = {"mode": "grid"}
         print(f"sweep {name}: {len(trials)} trials of {task.name}")
         print("\n".join(describe_grid(trials)))
+    pack = _pack_size(args, task, trials)
     if args.dry_run:
         return 0
     from .sweep.runner import run_protocol, run_sweep
-    options = _sweep_options(args, name, task)
+    options = _sweep_options(args, name, task, pack)
     if args.budget is not None and not args.no_held_out:
         return _report(run_protocol(trials, options, task, plan), args, name)
     return _report(run_sweep(trials, options, task.model_dump(mode="json"), plan=plan), args, name)
@@ -382,14 +383,27 @@ def _local_token(args: argparse.Namespace) -> None:
         use_token()
 
 
-def _sweep_options(args: argparse.Namespace, name: str, task):
+def _sweep_options(args: argparse.Namespace, name: str, task, pack: int | None = None):
     from .sweep.runner import SweepOptions
     return SweepOptions(name=name, storage=args.storage, address=args.address,
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         max_concurrent=args.max_concurrent, resume=args.resume,
                         max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every,
-                        pack=getattr(args, "pack", None) or (task.pack if args.command != "submit" else 1),
+                        pack=pack or getattr(args, "pack", None) or (task.pack if args.command != "submit" else 1),
                         trial_time_limit_s=args.trial_time_limit)
+
+
+def _pack_size(args: argparse.Namespace, task, trials) -> int:
+    """--pack, else the task's `pack`, else on GPUs the size packing.gpu_pack gives the plan's largest
+    model (said in one line), else 1."""
+    if args.pack is not None or task.pack > 1 or args.gpus_per_trial <= 0:
+        return args.pack or task.pack
+    from .packing import gpu_pack
+    k, largest = gpu_pack({t.config.task.model_dump_json(): t.config.task for t in trials}.values())
+    if k > 1:
+        print(f"  on GPUs: packs of up to {k} configurations (the largest model has {largest:,} parameters; "
+              "--pack 1 runs each trial alone)")
+    return k
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

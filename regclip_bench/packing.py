@@ -46,3 +46,43 @@ def check_pack(configs: list[TrialConfig]) -> None:
 
 
 BATCH_NORM_FAMILIES = ("resnet",)   # models whose training mode updates buffers
+
+
+# On a GPU a small model's step is bound by kernel launches, not arithmetic: K members in one vmapped step
+# cost about one (docs/benchmarks.md: the VAE in packs of 8 ran 4.6× faster on an H200).  A sweep that asks
+# for GPUs and gives no --pack packs up to this many parameters' worth of members, K a power of two ≤ 64.
+GPU_PACK_PARAMETERS = 4_000_000
+GPU_PACK_MAX = 64
+
+
+def parameters(task) -> int | None:
+    """The task's model's parameter count, built on the meta device from the shapes its data section
+    declares (None where they are known only once the data is read: a text corpus's vocabulary)."""
+    shapes = task.data.shapes()
+    if shapes is None:
+        return None
+    import torch
+    from .models import build_model
+    with torch.device("meta"):
+        model = build_model(task.model, *shapes)
+    return sum(p.numel() for p in model.parameters())
+
+
+def gpu_pack(tasks) -> tuple[int, int | None]:
+    """(K, the largest model's parameter count) for a GPU sweep over `tasks`' workloads: as many members as
+    fit GPU_PACK_PARAMETERS in the largest model, a power of two from 1 to GPU_PACK_MAX; 1 where a model
+    cannot be packed (batch norm) or its size is unknown."""
+    largest = 0
+    for task in tasks:
+        if task.model.family in BATCH_NORM_FAMILIES:
+            return 1, None
+        count = parameters(task)
+        if count is None:
+            return 1, None
+        largest = max(largest, count)
+    if not largest:
+        return 1, None
+    k = 1
+    while k * 2 <= GPU_PACK_MAX and k * 2 * largest <= GPU_PACK_PARAMETERS:
+        k *= 2
+    return k, largest

@@ -124,6 +124,11 @@ class TeacherData(_Strict):
     noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     seed: Seed = 0
 
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        """(a model's input shape, its outputs), known from the file (`packing.gpu_pack` counts
+        parameters with them before any data is loaded; the loader uses them too)."""
+        return (self.input_dim,), self.output_dim
+
     @model_validator(mode="after")
     def _fits(self) -> TeacherData:
         size = (self.n + self.n_test) * (self.input_dim + self.output_dim)
@@ -138,6 +143,9 @@ class DigitsData(_Strict):
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: Seed = 0
 
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        return (64,), 10   # 8×8 images, 10 classes
+
 
 class CIFAR10Data(_Strict):
     source: Literal["cifar10"]
@@ -149,12 +157,18 @@ class CIFAR10Data(_Strict):
     image_size: Annotated[int, Field(ge=1, le=4_096)] = 32
     crop_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (0.05, 1.0)
 
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        return (3, self.image_size, self.image_size), 10
+
 
 class FashionMNISTData(_Strict):
     source: Literal["fashion_mnist"]
     root: LocalPath = "~/.cache/regclip-bench/data"   # then the default cache, then Debian's package
     download: bool = False
     verify_checksums: bool = True
+
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        return (784,), 784   # flattened 28×28 images, reconstructed (the VAE's targets are its inputs)
 
 
 class StreamLSQData(_Strict):
@@ -170,6 +184,9 @@ class StreamLSQData(_Strict):
     noise_scale: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
     seed: Seed = 0                                            # w* (the stream follows the trial's seed)
 
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        return (self.dim,), 1
+
 
 class TextData(_Strict):
     """A character-level corpus from a file a system package installs (data/text.py)."""
@@ -180,6 +197,9 @@ class TextData(_Strict):
     context: Annotated[int, Field(ge=2, le=8_192)] = 64
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     eval_windows: Annotated[int, Field(ge=1, le=100_000)] = 256
+
+    def shapes(self) -> None:
+        return None   # the vocabulary is the corpus's: known once it is read
 
 
 DataSpec = Annotated[TeacherData | DigitsData | CIFAR10Data | FashionMNISTData | StreamLSQData | TextData,

@@ -201,3 +201,29 @@ def test_the_one_schedule_takes_torchs_multisteplr_floats_and_a_pack_takes_the_t
                                     "budget.lr_milestones": [3, 5, 9], "budget.lr_decay": 0.3}) for lr in (0.3, 0.1)]
     for record, alone in zip(run_pack(configs), (run_trial(c) for c in configs)):
         assert [r["lr"] for r in record["steps"]] == [r["lr"] for r in alone["steps"]]
+
+
+def test_a_gpu_sweep_packs_small_models_by_their_size_and_asks_each_pack_for_a_share_of_a_gpu():
+    """On GPUs a sweep without --pack packs as many members as fit 4 M parameters of the largest model
+    (a power of two up to 64); a text task (vocabulary unknown before reading) and batch-norm models are
+    not packed. The request — a quarter GPU per Tune trial, whatever its members — fits a 1-GPU node
+    and is refused on a node without one (checked on CPU: no GPU is needed to plan)."""
+    from regclip_bench.packing import gpu_pack, parameters
+    from regclip_bench.sweep.runner import SweepOptions, _check_resources
+    from regclip_bench.errors import ConfigError
+    vae = load_task("fashion_mnist_vae")
+    assert parameters(vae) == 91_984 and gpu_pack([vae]) == (32, 91_984)
+    wide = resolve_trial(load_task("teacher_mlp"), {"width": 1024, "depth": 2}).task
+    assert gpu_pack([wide, vae]) == (2 ** int(math.log2(4_000_000 / parameters(wide))), parameters(wide))
+    assert gpu_pack([load_task("char_transformer")]) == (1, None)
+    assert gpu_pack([load_task("cifar10_resnet18")]) == (1, None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "regclip_bench.cli", "sweep", "fashion_mnist_vae", *a,
+                                     "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert "packs of up to 32 configurations (the largest model has 91,984 parameters" in run(
+        "--gpus-per-trial", "0.25").stdout
+    assert "packs of up to" not in run("--gpus-per-trial", "0.25", "--pack", "1").stdout
+    assert "packs of up to" not in run().stdout
+    options = SweepOptions(name="s", storage="/tmp", gpus_per_trial=0.25, pack=32)
+    _check_resources(options, [{"CPU": 16.0, "GPU": 1.0}])
+    with pytest.raises(ConfigError, match="--gpus-per-trial 0.25: no node of this machine"):
+        _check_resources(options, [{"CPU": 2.0}])

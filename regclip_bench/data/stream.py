@@ -26,7 +26,7 @@ class StreamLSQ:
         self.eigenvalues = (eigenvalues / eigenvalues.sum()).to(device)           # tr Σ = 1
         self.w_star = torch.randn(spec.dim, generator=generator, dtype=torch.float64).to(device)
         self.scale = self.eigenvalues.sqrt().float()
-        self.input_shape, self.num_outputs = (spec.dim,), 1
+        self.input_shape, self.num_outputs = spec.shapes()
         self.n_train = None   # a stream
 
     def batcher(self, batch_size: int | None, generator: torch.Generator, device: torch.device) -> StreamBatches:

@@ -22,8 +22,9 @@ def teacher(spec, device: torch.device) -> TensorData:
     train_x = torch.randn(spec.n, spec.input_dim, generator=gen)
     test_x = torch.randn(spec.n_test, spec.input_dim, generator=gen)
     train_y, test_y = label(train_x), label(test_x)
+    input_shape, outputs = spec.shapes()
     return TensorData(train_x.to(device), train_y.to(device), test_x.to(device), test_y.to(device),
-                      input_shape=(spec.input_dim,), num_outputs=spec.output_dim)
+                      input_shape=input_shape, num_outputs=outputs)
 
 
 def digits(spec, device: torch.device) -> TensorData:
@@ -36,5 +37,6 @@ def digits(spec, device: torch.device) -> TensorData:
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(spec.seed))
     n_test = round(len(x) * spec.test_fraction)
     test, train = order[:n_test], order[n_test:]
+    input_shape, outputs = spec.shapes()
     return TensorData(x[train].to(device), y[train].to(device), x[test].to(device), y[test].to(device),
-                      input_shape=(64,), num_outputs=10, num_classes=10)
+                      input_shape=input_shape, num_outputs=outputs, num_classes=outputs)

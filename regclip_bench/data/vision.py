@@ -84,8 +84,9 @@ def cifar10(spec, device: torch.device) -> TensorData:
             x = resize(x, size)
         return (x - mean) / std if spec.normalize else x
 
-    return TensorData(train, train_y, test, test_y, input_shape=(3, size, size), num_outputs=10,
-                      num_classes=10, transform=transform)
+    input_shape, outputs = spec.shapes()
+    return TensorData(train, train_y, test, test_y, input_shape=input_shape, num_outputs=outputs,
+                      num_classes=outputs, transform=transform)
 
 
 FASHION_MNIST = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -154,5 +155,6 @@ def fashion_mnist(spec, device: torch.device) -> TensorData:
     def transform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return x.flatten(1).float() / 255.0
 
-    return TensorData(train, train_y.long(), test, test_y.long(), input_shape=(784,), num_outputs=784,
+    input_shape, outputs = spec.shapes()
+    return TensorData(train, train_y.long(), test, test_y.long(), input_shape=input_shape, num_outputs=outputs,
                       num_classes=10, transform=transform)

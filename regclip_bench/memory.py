@@ -7,9 +7,14 @@ import torch
 from .models import build_model
 
 def parameter_count(task, data) -> int:
-    """The model's parameter count, built on the meta device (nothing allocated)."""
+    """The model's parameter count for `data`'s shapes (`count_parameters`)."""
+    return count_parameters(task.model, data.input_shape, data.num_outputs)
+
+
+def count_parameters(model_spec, input_shape: tuple[int, ...], outputs: int) -> int:
+    """A model's parameter count, built on the meta device (nothing allocated)."""
     with torch.device("meta"):
-        model = build_model(task.model, data.input_shape, data.num_outputs)
+        model = build_model(model_spec, input_shape, outputs)
     return sum(p.numel() for p in model.parameters())
 
 

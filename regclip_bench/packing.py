@@ -61,11 +61,8 @@ def parameters(task) -> int | None:
     shapes = task.data.shapes()
     if shapes is None:
         return None
-    import torch
-    from .models import build_model
-    with torch.device("meta"):
-        model = build_model(task.model, *shapes)
-    return sum(p.numel() for p in model.parameters())
+    from .memory import count_parameters
+    return count_parameters(task.model, *shapes)
 
 
 def gpu_pack(tasks) -> tuple[int, int | None]:

@@ -361,7 +361,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     from .sweep.runner import run_protocol, run_sweep
-    options = _sweep_options(args, name, task, pack)
+    options = _sweep_options(args, name, pack)
     if args.budget is not None and not args.no_held_out:
         return _report(run_protocol(trials, options, task, plan), args, name)
     return _report(run_sweep(trials, options, task.model_dump(mode="json"), plan=plan), args, name)
@@ -383,23 +383,24 @@ def _local_token(args: argparse.Namespace) -> None:
         use_token()
 
 
-def _sweep_options(args: argparse.Namespace, name: str, task, pack: int | None = None):
+def _sweep_options(args: argparse.Namespace, name: str, pack: int):
     from .sweep.runner import SweepOptions
     return SweepOptions(name=name, storage=args.storage, address=args.address,
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         max_concurrent=args.max_concurrent, resume=args.resume,
                         max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every,
-                        pack=pack or getattr(args, "pack", None) or (task.pack if args.command != "submit" else 1),
-                        trial_time_limit_s=args.trial_time_limit)
+                        pack=pack, trial_time_limit_s=args.trial_time_limit)
 
 
 def _pack_size(args: argparse.Namespace, task, trials) -> int:
-    """--pack, else the task's `pack`, else on GPUs the size packing.gpu_pack gives the plan's largest
-    model (said in one line), else 1."""
-    if args.pack is not None or task.pack > 1 or args.gpus_per_trial <= 0:
-        return args.pack or task.pack
+    """The one rule for how many trials share a pack: --pack, else the task's `pack`, else on GPUs the size
+    packing.gpu_pack gives the plan's largest model (said in one line), else 1."""
+    if args.pack is not None:
+        return args.pack
+    if task.pack > 1 or args.gpus_per_trial <= 0:
+        return task.pack
     from .packing import gpu_pack
-    k, largest = gpu_pack({t.config.task.model_dump_json(): t.config.task for t in trials}.values())
+    k, largest = gpu_pack({id(t.config.task): t.config.task for t in trials}.values())   # a plan shares them
     if k > 1:
         print(f"  on GPUs: packs of up to {k} configurations (the largest model has {largest:,} parameters; "
               "--pack 1 runs each trial alone)")
@@ -439,7 +440,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     code = 0
     for task, (trials, described) in plans.items():
         name = names[task]
-        outcome = run_protocol(trials, _sweep_options(args, name, load_task(task)), load_task(task), described)
+        outcome = run_protocol(trials, _sweep_options(args, name, pack=1), load_task(task), described)   # a plug-in has no packed kernel
         done = aggregate(outcome.sweep_dir, args.store)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
         print(f"  {task}: ran {outcome.ran} trials ({counts or 'none new'}), {outcome.errored} errored; "
@@ -474,7 +475,7 @@ def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]
     if args.dry_run:
         return 0
     from .sweep.runner import run_search
-    outcome = run_search(task, optimizers, args.samples, grid, fixed, _sweep_options(args, name, task))
+    outcome = run_search(task, optimizers, args.samples, grid, fixed, _sweep_options(args, name, pack=1))
     return _report(outcome, args, name)
 
 
@@ -514,7 +515,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n".join(describe_grid(trials)))
     if args.dry_run:
         return 0
-    outcome = run_sweep(trials, _sweep_options(args, name, task), task.model_dump(mode="json"))
+    outcome = run_sweep(trials, _sweep_options(args, name, _pack_size(args, task, trials)), task.model_dump(mode="json"))
     code = _report(outcome, args, name)
     if code:
         return code

@@ -7,7 +7,9 @@ SGD, GClip, δ-GClip, with its η schedule for the two clipped ones), and for th
 configuration the published protocol chose on `fashion_mnist_vae[epochs=10]` (results/leaderboard.json,
 2026-12-03). On a CPU run it reduced (`--epochs 1`): the line "projected" scales the time to 200 epochs.
 
-    python benchmarks/vae_protocol.py [--epochs 200] [--seeds 3] [--device cuda] [--threads N]
+    python benchmarks/vae_protocol.py [--epochs 200] [--seeds 3] [--device cuda] [--cuda-graph] [--threads N]
+
+`--cuda-graph` replays each step from a CUDA graph where the family's optimizer allows it (graphs.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--cuda-graph", action="store_true", help="capture each step (on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
@@ -48,9 +51,11 @@ def main() -> None:
                                         "eval_every": 10**6, "device": args.device}) for seed in range(args.seeds)]
         start = time.perf_counter()
         if lookup(name).packed is not None:
-            records, how = run_pack(configs), f"one pack of {len(configs)}"
+            records, how = run_pack(configs, capture=args.cuda_graph), f"one pack of {len(configs)}"
         else:
-            records, how = [run_trial(c) for c in configs], f"{len(configs)} trials in turn"
+            records, how = [run_trial(c, capture=args.cuda_graph) for c in configs], f"{len(configs)} trials in turn"
+        if args.cuda_graph and lookup(name).capturable:
+            how += ", captured"
         seconds = time.perf_counter() - start
         total += seconds
         losses = ", ".join(f"{r['final_test_loss']:.2f}" for r in records)

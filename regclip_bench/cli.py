@@ -77,6 +77,12 @@ def _add_execution_options(parser: argparse.ArgumentParser, submit: bool = False
         parser.add_argument("--pack", type=_number(int, 1, inclusive=True), metavar="K",
                             help="train up to K configurations of one workload and optimizer together in one "
                                  "process (docs/packed-trials.md; default: the task's `pack`, else 1)")
+    if submit:   # a plug-in's step is never captured (its code may keep host values)
+        parser.set_defaults(cuda_graph=False)
+    else:
+        parser.add_argument("--cuda-graph", action="store_true",
+                            help="replay each training step from a CUDA graph, where the optimizer allows it "
+                                 "(same numbers, fewer kernel launches; needs --gpus-per-trial)")
     parser.add_argument("--trial-time-limit", type=_positive_float, metavar="SECONDS",
                         default=DEFAULT_TIME_LIMIT_S if submit else None,
                         help="a trial still running after this many seconds ends as timed_out (default: "
@@ -133,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="FILE.parquet",
                        help="write the step metrics (one row per logged step) and the summary")
     train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.add_argument("--cuda-graph", action="store_true",
+                       help="replay each training step from a CUDA graph, where the optimizer allows it "
+                            "(same numbers, fewer kernel launches; needs a CUDA device)")
     train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser(
@@ -288,9 +297,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out and not args.out.endswith(".parquet"):
         raise ConfigError(f"--out {args.out!r}: the file name must end in .parquet")
     config = resolve_trial(load_task(args.task), parse_assignments(args.assignments))
+    if args.cuda_graph:
+        from .config import pick_device
+        device = pick_device(config.device)
+        if device.type != "cuda":
+            raise ConfigError(f"--cuda-graph: CUDA graphs need a CUDA device; this trial's is {device}")
+        print(_capture_line([config.optimizer]))
     reporter = Reporter() if args.quiet else ProgressLine()
     try:
-        result = run_trial(config, reporter)
+        result = run_trial(config, reporter, capture=args.cuda_graph)
     finally:
         reporter.close()
     print_summary(result)
@@ -358,6 +373,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {name}: {len(trials)} trials of {task.name}")
         print("\n".join(describe_grid(trials)))
     pack = _pack_size(args, task, trials)
+    _check_capture(args, [t.config.optimizer for t in trials])
     if args.dry_run:
         return 0
     from .sweep.runner import run_protocol, run_sweep
@@ -389,7 +405,23 @@ def _sweep_options(args: argparse.Namespace, name: str, pack: int):
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         max_concurrent=args.max_concurrent, resume=args.resume,
                         max_failures=args.max_failures, checkpoint_every_s=args.checkpoint_every,
-                        pack=pack, trial_time_limit_s=args.trial_time_limit)
+                        pack=pack, trial_time_limit_s=args.trial_time_limit, cuda_graph=args.cuda_graph)
+
+
+def _check_capture(args: argparse.Namespace, optimizers) -> None:
+    """--cuda-graph on a sweep: refused without GPUs; else which optimizers it applies to, in one line."""
+    if not args.cuda_graph:
+        return
+    if args.gpus_per_trial <= 0:
+        raise ConfigError("--cuda-graph: CUDA graphs need GPUs; give --gpus-per-trial")
+    print(_capture_line(optimizers))
+
+
+def _capture_line(optimizers) -> str:
+    from .optim.registry import lookup
+    kept = sorted({name for name in optimizers if not lookup(name).capturable})
+    return ("  CUDA graphs: each training step replayed from one"
+            + (f", except {', '.join(kept)}'s (a host-side step count): run as they are" if kept else ""))
 
 
 def _pack_size(args: argparse.Namespace, task, trials) -> int:
@@ -472,6 +504,7 @@ def _search(args: argparse.Namespace, task, name: str, grid: dict[str, list[Any]
           f"in all) of {task.name}, Optuna TPE + ASHA on {task.target.metric}")
     for optimizer, space in spaces.items():
         print(f"  {optimizer:24s} " + "  ".join(f"{k}={v}" for k, v in describe(space).items()))
+    _check_capture(args, optimizers)
     if args.dry_run:
         return 0
     from .sweep.runner import run_search
@@ -513,6 +546,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _local_token(args)
     print(f"[1/4] sweep {name}: {len(trials)} trials of {task.name}")
     print("\n".join(describe_grid(trials)))
+    _check_capture(args, [t.config.optimizer for t in trials])
     if args.dry_run:
         return 0
     outcome = run_sweep(trials, _sweep_options(args, name, _pack_size(args, task, trials)), task.model_dump(mode="json"))

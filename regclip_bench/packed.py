@@ -28,6 +28,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from .config import TrialConfig, pick_device
 from .data import load_data
 from .diagnostics import StepDiagnostics
+from .graphs import CapturedStep
 from .kinds import KINDS
 from .models import build_model
 from .packing import check_pack
@@ -91,10 +92,11 @@ class PackState:
 
 
 def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
-             resume: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+             resume: dict[str, Any] | None = None, capture: bool = False) -> list[dict[str, Any]]:
     """Train the configurations of one workload together; return one `run_trial`-shaped record
     each.  `reporter` gets `start` and, after each evaluation, `checkpoint` (whose state
-    `resume` takes: training goes on after its step exactly as it would have)."""
+    `resume` takes: training goes on after its step exactly as it would have).  `capture`: as
+    `run_trial`'s."""
     check_pack(configs)
     reporter = reporter or Reporter()
     first, k = configs[0], len(configs)
@@ -130,20 +132,29 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     resumed_from = s.step
     w0_norms = member_norms(s.w0).tolist()
     clock.next_interval(s.step + 1)
+    def pack_step(x, y, logging=True):   # what a CUDA graph captures: everything but the batch
+        with torch.enable_grad():
+            grads, loss = step_fn(members.params, members.buffers, x, y)
+        before = [w.clone() for w in weights] if logging else None   # for ‖Δw‖ per member
+        s.optimizer.step([grads[n] for n in members.names], measure=logging)
+        s.diag.update(loss, s.optimizer.diagnostics())
+        return member_norms(torch._foreach_sub(weights, before)) if logging else None
+
+    captured = CapturedStep(pack_step, device) if capture and first.entry.capturable else None
     with torch.no_grad():
         for s.step in range(s.step + 1, total_steps + 1):
             x, y = _next_batch(data, batchers, generators, shared_batch)
-            with torch.enable_grad():
-                grads, loss = step_fn(members.params, members.buffers, x, y)
             logging = cadence.logs(s.step)
             if scheduled:
                 s.optimizer.set_lrs([first.lr_at(base, s.step, per_epoch) for base in s.optimizer.base_lr])
-            before = [w.clone() for w in weights] if logging else None   # for ‖Δw‖ per member
-            s.optimizer.step([grads[n] for n in members.names], measure=logging)
-            s.diag.update(loss, s.optimizer.diagnostics())
+            if captured is None:
+                update_norm = pack_step(x, y, logging)
+            else:   # measured every step: a graph is the same for every step
+                update_norm = captured(tuple(s.optimizer.lr_values), x, y)
             _add_step_time(s, clock.trained())
             if logging:
-                rows = _log_rows(s, before, w0_norms, len(x) if shared_batch else x.shape[1], *clock.interval(s.step))
+                rows = _log_rows(s, update_norm, w0_norms, len(x) if shared_batch else x.shape[1],
+                                 *clock.interval(s.step))
                 clock.next_interval(s.step + 1)
                 _append_rows(s, rows, lambda i: kind.probe(members.model(i), sample))
             if cadence.evaluates(s.step):
@@ -240,12 +251,12 @@ def _member_record(s: PackState, i: int, config: TrialConfig, end: Ending) -> di
         **time_to_target(config.task.target, s.steps[i], s.evals[i], times)))
 
 
-def _log_rows(s: PackState, before: list[torch.Tensor], w0_norms: list[float], batch: int, interval_steps: int,
+def _log_rows(s: PackState, update_norm: torch.Tensor, w0_norms: list[float], batch: int, interval_steps: int,
               seconds: float) -> list[dict[str, Any]]:
     """Every member's logged row (the keys of `run_trial`'s), in one transfer from the device."""
     opt = s.optimizer
     d = opt.diagnostics()
-    measured = {"grad_norm": d.grad_norm, "update_norm": member_norms(torch._foreach_sub(s.weights, before)),
+    measured = {"grad_norm": d.grad_norm, "update_norm": update_norm,
                 "dist_from_init": member_norms(torch._foreach_sub(s.weights, s.w0))}
     members = s.diag.read_members(interval_steps, d, measured)
     return [logged_row(s.step, read, opt.values["delta"][i] if d.floor is not None else None, d.clip_factor is not None,

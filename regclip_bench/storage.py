@@ -129,6 +129,13 @@ def write_bytes(uri_or_path: str | Path, data: bytes) -> None:
     write_all([(str(uri_or_path), data)])
 
 
+_STAGED = re.compile(r"\..+\.\d+\.\d+\.tmp")   # what write_all names a file before moving it into place
+
+
+def _staged_name(name: str) -> str:
+    return f".{name}.{os.getpid()}.{time.time_ns()}.tmp"
+
+
 def write_all(files: list[tuple[str, bytes]]) -> None:
     """Several files, all or none: every one written under its dot-name first (a full or read-only disk
     fails here, and every staged file is removed), then each moved into place, in the order given."""
@@ -138,7 +145,7 @@ def write_all(files: list[tuple[str, bytes]]) -> None:
             fs, path = filesystem(target)
             folder, name = path.rsplit("/", 1)
             fs.create_dir(folder, recursive=True)
-            tmp = f"{folder}/.{name}.{os.getpid()}.{time.time_ns()}.tmp"
+            tmp = f"{folder}/{_staged_name(name)}"
             staged.append((fs, tmp, path))
             with fs.open_output_stream(tmp) as stream:
                 stream.write(data)
@@ -151,6 +158,20 @@ def write_all(files: list[tuple[str, bytes]]) -> None:
         raise
     for fs, tmp, path in staged:
         fs.move(tmp, path)
+
+
+def remove_staged(folder: str) -> None:
+    """Remove what `write_all` staged in `folder` and never moved into place — left where storage broke off a
+    write midway and could not take the staged file back (its retry writes under a new name).  Only for a
+    folder no writer is using: a sweep's, once its run has ended.  Storage that does not answer is left as
+    it is (the next run tidies)."""
+    fs, path = filesystem(folder)
+    try:
+        for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+            if info.type == pafs.FileType.File and _STAGED.fullmatch(info.base_name):
+                fs.delete_file(info.path)
+    except OSError:
+        pass
 
 
 _HELD: dict[str, tuple[int, int]] = {}   # sweep folder → (its lock file's descriptor, how many holders here)

@@ -19,6 +19,7 @@ from .config import TrialConfig, pick_device
 from .data import load_data
 from .deadline import Deadline, TrialTimeout
 from .diagnostics import StepDiagnostics, StepMeasure, tensors_norm
+from .graphs import CapturedStep
 from .kinds import KINDS
 from .loop import Cadence, Clock, device_fields, finish, logged_row, time_to_target
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
@@ -66,11 +67,12 @@ class TrialState:
 
 
 def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict[str, Any] | None = None,
-              time_limit_s: float | None = None) -> dict[str, Any]:
+              time_limit_s: float | None = None, capture: bool = False) -> dict[str, Any]:
     """Train `config` and return its record (`loop.finish`); the step and eval rows go to `reporter`
     and are also returned under "steps" and "evals".  `resume` is a state handed to
     `Reporter.checkpoint`: training continues after its step, exactly as it would have.
-    `time_limit_s`: past it, the trial ends as `timed_out`."""
+    `time_limit_s`: past it, the trial ends as `timed_out`.  `capture`: replay the training step from a
+    CUDA graph where the optimizer allows it (`graphs.CapturedStep`; the numbers are the same)."""
     reporter = reporter or Reporter()
     task = config.task
     budget = task.budget
@@ -110,21 +112,29 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
             else:
                 s.load_state_dict(resume)
                 clock = Clock(trained=s.step_times[-1] if s.step_times else 0.0)
-            clock.next_interval(s.step + 1)
-            for s.step in range(s.step + 1, total_steps + 1):
-                logged = cadence.logs(s.step)
-                schedule.set(s.step)
-                x, y = data.batch(batches.next(), generator)
-                model.train()
+            def train_step(x, y, logged=True):   # what a CUDA graph captures: everything but the batch
                 loss = kind.loss(model, x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 before = measure.before() if logged else None   # ‖g‖ and w, measured outside the optimizer
                 opt.step()
                 s.diag.update(loss, entry.diagnostics(opt, full=False))
+                return measure.after(before) if logged else None
+
+            captured = CapturedStep(train_step, device) if capture and entry.capturable else None
+            clock.next_interval(s.step + 1)
+            for s.step in range(s.step + 1, total_steps + 1):
+                logged = cadence.logs(s.step)
+                schedule.set(s.step)
+                x, y = data.batch(batches.next(), generator)
+                model.train()
+                if captured is None:
+                    measured = train_step(x, y, logged)
+                else:   # measured every step: a graph is the same for every step
+                    measured = captured(tuple(g["lr"] for g in opt.param_groups), x, y)
                 s.step_times.append(clock.trained())
                 if logged:
-                    row = _read_row(s, entry, measure.after(before), w0_norm, len(x), *clock.interval(s.step))
+                    row = _read_row(s, entry, measured, w0_norm, len(x), *clock.interval(s.step))
                     if budget.sharpness_every and (len(s.steps) - 1) % budget.sharpness_every == 0:
                         with clock.aside():   # a diagnostic: not training time
                             row.update(_sharpness(kind, model, x, y, row, budget.sharpness_iterations))

@@ -89,8 +89,14 @@ def test_local_default_runs_exactly_the_grid_then_extends_it(tmp_path):
     _, summary, _ = read_trial(next((sweep / "trials").iterdir()))
     assert summary["status"] == "completed" and summary["sweep"] == "teacher_mlp"
 
+    (sweep / "checkpoints").mkdir(exist_ok=True)   # what writes that storage broke off midway left staged
+    staged = [sweep / "trials" / f".{next(iter(first))}.4242.1796367440861488681.tmp",
+              sweep / "checkpoints" / ".0123456789abcdef.pt.4242.1796367440861488681.tmp"]
+    for path in staged:
+        path.write_bytes(b"half")
     code, out = finish(cli("sweep", "teacher_mlp", *bigger, "--storage", str(tmp_path)))
     assert code == 0 and "6 of 6 trials were already finished" in out
+    assert not any(path.exists() for path in staged) and finished_keys(str(sweep)) == planned_keys(*bigger)
 
 
 @pytest.mark.parametrize("args, message", [

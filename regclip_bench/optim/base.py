@@ -150,6 +150,8 @@ class OptimizerEntry:
     regime: bool = False          # its `diagnostics()` reports h/η, h and δ (the regime diagnostics)
     packed: Callable[..., None] | None = None   # its per-member kernel for packed trials (optim/packed.py)
     mode_switch: bool = False     # optimizer.train() before training steps, .eval() around evaluation
+    capturable: bool = False      # its step (and packed kernel) keeps no per-step value on the host: a CUDA
+                                  # graph can replay it (graphs.py); Adam's step count is a host number
     origin: str = "built-in"      # or the plug-in: "module:Class", "entry point NAME", "submission NAME"
     source_sha256: str | None = None               # a plug-in's source, hashed: part of its configuration key
     source_paths: tuple[str, ...] = field(default=(), compare=False)   # where its code lives (errors raised there are its own)

@@ -54,19 +54,20 @@ def _weight_decay(default: float = 0.0) -> Hyperparameter:
 # common colour-blindness; the pure yellow darkened to show on white (report/colors.py extends them).
 OPTIMIZERS: dict[str, OptimizerEntry] = {e.name: e for e in (
     OptimizerEntry("delta_gclip", DeltaGClip, (LR, GAMMA, DELTA, _weight_decay()), "δ-GClip", "#D55E00",
-                   clips=True, regime=True, packed=clip_kernel),
+                   clips=True, regime=True, packed=clip_kernel, capturable=True),
     OptimizerEntry("gclip", GClip, (LR, GAMMA, _weight_decay()), "GClip", "#0072B2",
-                   clips=True, regime=True, packed=clip_kernel),
+                   clips=True, regime=True, packed=clip_kernel, capturable=True),
     OptimizerEntry("delta_gclip_per_tensor", Lazy(f"{_HERE}.delta_gclip:DeltaGClip", per_tensor=True),
-                   (LR, GAMMA, DELTA, _weight_decay()), "per-tensor δ-GClip", "#CC79A7", clips=True, regime=True),
-    OptimizerEntry("sgd", _sgd, (LR, _weight_decay()), "SGD", "#000000", packed=sgd_kernel),
+                   (LR, GAMMA, DELTA, _weight_decay()), "per-tensor δ-GClip", "#CC79A7", clips=True, regime=True,
+                   capturable=True),
+    OptimizerEntry("sgd", _sgd, (LR, _weight_decay()), "SGD", "#000000", packed=sgd_kernel, capturable=True),
     OptimizerEntry("sgd_momentum", _sgd, (LR, H("momentum", 0.9), H("nesterov", False), _weight_decay()),
-                   "SGD with momentum", "#009E73", state_copies=1, packed=sgd_kernel),
+                   "SGD with momentum", "#009E73", state_copies=1, packed=sgd_kernel, capturable=True),
     OptimizerEntry("adam", _adam, (*ADAM, _weight_decay()), "Adam", "#E69F00", state_copies=2, packed=adam_kernel),
     OptimizerEntry("adamw", functools.partial(_adam, decoupled=True), (*ADAM, _weight_decay(0.01)), "AdamW",
                    "#B8A000", state_copies=2, packed=adamw_kernel),
     OptimizerEntry("clip_sgd", ClipSGD, (LR, GAMMA, H("momentum", 0.0), _weight_decay()), "clip-norm SGD",
-                   "#56B4E9", state_copies=1, clips=True),
+                   "#56B4E9", state_copies=1, clips=True, capturable=True),
 )}
 
 _PLUGINS: dict[str, OptimizerEntry] = {}

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..spec import TaskSpec
 from .grid import PlannedTrial
 from ..storage import (NETWORK_FILESYSTEMS, filesystem, finished_keys, is_uri, join, mount_type, normalise,
-                       read_json, sweep_lock, write_json)
+                       read_json, remove_staged, sweep_lock, write_json)
 
 from .session import check_reachable, ray_session
 
@@ -45,6 +45,12 @@ class SweepOptions:
     checkpoint_every_s: float = 10.0  # at the first evaluation after this many seconds
     pack: int = 1                     # up to this many trials of one workload and optimizer per Tune trial
     trial_time_limit_s: float | None = None   # a trial past it ends as timed_out
+    cuda_graph: bool = False          # replay each training step from a CUDA graph (graphs.py)
+
+    def trial_options(self) -> dict[str, Any]:
+        """How every trial of the sweep runs: what its trainable reads beside the trial itself."""
+        return {"sweep": self.name, "checkpoint_every_s": self.checkpoint_every_s,
+                "time_limit_s": self.trial_time_limit_s, "cuda_graph": self.cuda_graph}
 
 
 @dataclass
@@ -69,7 +75,10 @@ def run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict
     _before_start(options)
     sweep_dir = join(normalise(options.storage), options.name)
     with sweep_lock(sweep_dir), storage_words(sweep_dir):
-        return _run_sweep(trials, options, task_dump, stream, plan)
+        outcome = _run_sweep(trials, options, task_dump, stream, plan)
+        if not outcome.interrupted:
+            _tidy(sweep_dir)
+        return outcome
 
 
 def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dict[str, Any],
@@ -99,8 +108,7 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
             if not outcome.interrupted and _run_complete(sweep_dir, restored, outcome.errored):
                 record_finished(sweep_dir, restored, outcome.errored)
         if todo and not outcome.interrupted:
-            common = {"sweep": options.name, "sweep_dir": sweep_dir, "checkpoint_every_s": options.checkpoint_every_s,
-                      "time_limit_s": options.trial_time_limit_s}
+            common = {**options.trial_options(), "sweep_dir": sweep_dir}
             groups, unpacked = packs(todo, options.pack)
             for reason in unpacked:
                 print(f"sweep {options.name}: {reason}", file=stream or sys.stdout)
@@ -125,6 +133,12 @@ def _run_sweep(trials: list[PlannedTrial], options: SweepOptions, task_dump: dic
             if not outcome.interrupted:
                 record_finished(sweep_dir, run, len(missing))
     return outcome
+
+
+def _tidy(sweep_dir: str) -> None:
+    """After a run: no file half-written by a write that storage broke off (storage.remove_staged)."""
+    for folder in ("checkpoints", "trials"):
+        remove_staged(join(sweep_dir, folder))
 
 
 def run_protocol(trials: list[PlannedTrial], options: SweepOptions, task: TaskSpec, plan: dict[str, Any],
@@ -248,9 +262,8 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
             tune_config.max_concurrent_trials = options.max_concurrent
             tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
             trial = {"overrides": {"optimizer": name, **fixed}, "task": task.model_dump(mode="json"),
-                     "plugin": lookup(name).plugin, "sweep": options.name, "sweep_dir": sweep_dir,
-                     "sampled": space, "checkpoint_every_s": options.checkpoint_every_s,
-                     "time_limit_s": options.trial_time_limit_s}
+                     "plugin": lookup(name).plugin, "sweep_dir": sweep_dir, "sampled": space,
+                     **options.trial_options()}
             run = time.strftime("run-%Y%m%d-%H%M%S") + f"-{name}"
             record_run(sweep_dir, {"run": run, "mode": "search", "optimizer": name, "task": task.name,
                                    "space": describe(space), "fixed": fixed,
@@ -261,6 +274,7 @@ def run_search(task: TaskSpec, optimizers: list[str], samples: int, grid: dict[s
             errored = outcome.errored
             _fit(tuner, progress, outcome, early_stopping=True)
             drop_finished_checkpoints(sweep_dir)
+            _tidy(sweep_dir)
             record_finished(sweep_dir, run, outcome.errored - errored)
     return outcome
 

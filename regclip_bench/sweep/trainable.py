@@ -199,7 +199,8 @@ def sweep_trial(config: dict[str, Any]) -> None:
         if all(done):
             results = [read(t) for t in trials]
         else:
-            results = run_pack(trials, reporter(kept), resume=load_checkpoint(kept, waited))
+            results = run_pack(trials, reporter(kept), resume=load_checkpoint(kept, waited),
+                               capture=params.get("cuda_graph", False))
             for trial, result, saved in zip(trials, results, done):
                 if not saved:
                     save(trial, result, pack=params["key"])
@@ -226,7 +227,8 @@ def sweep_trial(config: dict[str, Any]) -> None:
     made = reporter(kept)
     if params.get("sampled"):
         made.partial = lambda state: save(trial, stopped_record(trial, state()))
-    result = run_trial(trial, made, resume=load_checkpoint(kept, waited), time_limit_s=params.get("time_limit_s"))
+    result = run_trial(trial, made, resume=load_checkpoint(kept, waited), time_limit_s=params.get("time_limit_s"),
+                       capture=params.get("cuda_graph", False))
     save(trial, result)
     drop_checkpoint(kept, waited)
     final = _final(result)

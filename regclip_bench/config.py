@@ -16,6 +16,7 @@ from typing import Any
 
 from ._lazy import Lazy
 from .errors import ConfigError
+from .memo import PerObject
 from .optim.base import OptimizerEntry
 from .optim.registry import hyperparameter_names, lookup
 from .spec import BUDGET_KEYS, MAX_SEED, MODEL_KEYS, Schedule, TaskSpec, apply_task_overrides
@@ -114,22 +115,14 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
 
 # A plan resolves thousands of trials over a few workloads: each distinct workload is validated once
 # (TaskSpec is frozen, so trials share it).  Keyed by the task object and the workload fields given.
-_WORKLOADS: dict[tuple[int, str], tuple[TaskSpec, TaskSpec]] = {}
+_WORKLOADS = PerObject()
 
 
 def _workload_of(task: TaskSpec, overrides: dict[str, Any]) -> TaskSpec:
     """`task` with the workload fields of `overrides` applied (and removed from it): apply_task_overrides,
     remembered."""
     given = {k: overrides.pop(k) for k in list(overrides) if k in BUDGET_KEYS or k in MODEL_KEYS or "." in k}
-    key = (id(task), repr(sorted(given.items())))
-    known = _WORKLOADS.get(key)
-    if known is not None and known[0] is task:
-        return known[1]
-    resolved = apply_task_overrides(task, given)
-    if len(_WORKLOADS) > 4096:
-        _WORKLOADS.clear()
-    _WORKLOADS[key] = (task, resolved)
-    return resolved
+    return _WORKLOADS.get(task, repr(sorted(given.items())), lambda: apply_task_overrides(task, given))
 
 
 def resolve_trial(task: TaskSpec, overrides: dict[str, Any] | None = None) -> TrialConfig:

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from .memo import PerObject
+
 if TYPE_CHECKING:
     from .config import TrialConfig
     from .spec import TaskSpec
@@ -37,20 +39,16 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FIELDS: dict[int, tuple[TaskSpec, dict[str, Any]]] = {}   # per TaskSpec object (frozen): a plan's trials share one
+_FIELDS = PerObject()   # per TaskSpec object (frozen): a plan's trials share one
 
 
 def workload(task: TaskSpec) -> dict[str, Any]:
     """The workload as flat dotted fields, e.g. {"task": "teacher_mlp", "model.width": 1024, …}."""
-    known = _FIELDS.get(id(task))
-    if known is None or known[0] is not task:
+    def fields() -> dict[str, Any]:
         dumped = task.model_dump(mode="json")
-        fields = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
-        known = (task, {"task": task.name, **{k: v for k, v in sorted(fields.items()) if k not in NOT_WORKLOAD}})
-        if len(_FIELDS) > 4096:
-            _FIELDS.clear()
-        _FIELDS[id(task)] = known
-    return dict(known[1])
+        flat = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
+        return {"task": task.name, **{k: v for k, v in sorted(flat.items()) if k not in NOT_WORKLOAD}}
+    return dict(_FIELDS.get(task, None, fields))
 
 
 def digest(payload: Any) -> str:

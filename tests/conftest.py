@@ -1,10 +1,19 @@
 """Fixtures shared by several test modules (helpers to import are in stores.py, dataset_files.py and
 plugin_sources.py)."""
 
+import os
+
 import pytest
+import torch
 
 from regclip_bench.results import aggregate
 from stores import make_sweep
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two test processes share the machine's cores (pyproject: -n 2), beside the Ray workers some tests
+    # start: one torch thread each, as Ray gives its workers, instead of every process taking every core.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,22 @@ gradients, take the norm, Python min/max, one add_ per parameter), the style of 
 public implementation.  The three are interleaved round by round so that machine noise
 hits them alike; each ratio is the median over rounds of the per-round ratio.
 
-    python benchmarks/optimizer_step.py [--rounds 40] [--threads 1] [--device cpu]
+    python benchmarks/optimizer_step.py [--rounds 40] [--threads 1] [--device cpu] [--cuda-graph]
+
+`--cuda-graph` (on CUDA) replays each step from a CUDA graph (graphs.CapturedStep), as a captured trial
+does, so that kernel launches no longer count; the reference, which reads ‖g‖ on the host, is left out.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
 import torch
 
+from regclip_bench.graphs import WARMUP, CapturedStep
 from regclip_bench.optim import DeltaGClip
 from regclip_bench.vision import torchvision
 
@@ -79,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--cuda-graph", action="store_true", help="replay each step from a CUDA graph")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -92,21 +98,26 @@ def main() -> None:
         "norm pass alone": NormOnly(params),
         "reference δ-GClip": ReferenceDeltaGClip(params, lr=1e-6, gamma=0.25, delta=1e-3),
     }
-    times: dict[str, list[float]] = {name: [] for name in optimizers}
-    for name, opt in optimizers.items():  # warm-up
-        for _ in range(3):
-            opt.step()
+    steps = {name: opt.step for name, opt in optimizers.items()}
+    if args.cuda_graph:
+        del steps["reference δ-GClip"]
+        steps = {name: functools.partial(CapturedStep(step, device), None) for name, step in steps.items()}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for name, step in steps.items():  # warm-up (and, with --cuda-graph, the capture)
+        for _ in range(WARMUP + 2):
+            step()
     for _ in range(args.rounds):
-        for name, opt in optimizers.items():
+        for name, step in steps.items():
             sync(device)
             start = time.perf_counter()
-            opt.step()
+            step()
             sync(device)
             times[name].append(time.perf_counter() - start)
 
     n_params = sum(p.numel() for p in params)
     print(f"{n_params / 1e6:.1f} M parameters in {len(params)} tensors, device {device}, "
-          f"{torch.get_num_threads()} thread(s), {args.rounds} rounds")
+          f"{torch.get_num_threads()} thread(s), {args.rounds} rounds"
+          + (", each step replayed from a CUDA graph" if args.cuda_graph and device.type == "cuda" else ""))
     base = times["SGD(foreach=True)"]
     for name, samples in times.items():
         ratio = statistics.median(t / b for t, b in zip(samples, base))

@@ -59,6 +59,8 @@ class PackedOptimizer:
         self.h = {key: torch.tensor(v, dtype=self.dtype if key in ("gamma", "delta") else torch.float64,
                                     device=device) for key, v in values.items()}
         self.set_lrs(self.base_lr)
+        # "step": a host number, which a CUDA graph's replays leave as it was: only Adam's kernel reads it, which
+        # is why Adam and AdamW are not `capturable`
         self.state: dict[str, Any] = {"step": 0, "nonfinite_steps": torch.zeros(self.k, dtype=torch.int64, device=device)}
         self.clips = entry.regime   # reports h/η: δ-GClip and GClip
         self.last_grad_norm: Tensor | None = None

@@ -132,6 +132,7 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     resumed_from = s.step
     w0_norms = member_norms(s.w0).tolist()
     clock.next_interval(s.step + 1)
+
     def pack_step(x, y, logging=True):   # what a CUDA graph captures: everything but the batch
         with torch.enable_grad():
             grads, loss = step_fn(members.params, members.buffers, x, y)

@@ -112,6 +112,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
             else:
                 s.load_state_dict(resume)
                 clock = Clock(trained=s.step_times[-1] if s.step_times else 0.0)
+
             def train_step(x, y, logged=True):   # what a CUDA graph captures: everything but the batch
                 loss = kind.loss(model, x, y)
                 opt.zero_grad(set_to_none=True)

@@ -79,11 +79,13 @@ class Clock:
         self.interval_start, self.interval_first = time.perf_counter(), first
 
 
-def finish(config: TrialConfig, steps: list[dict], evals: list[dict], end: Ending) -> dict[str, Any]:
+def finish(config: TrialConfig, steps: list[dict], evals: list[dict], end: Ending,
+           step_graph: str | None = None) -> dict[str, Any]:
     """A trial's record: its summary (`summarise`), configuration, identity keys, the optimizer's
-    provenance, and its rows — what a trial file holds, whichever loop trained it."""
+    provenance, how its steps ran (`step_graph`: "cuda" when replayed from CUDA graphs — the same numbers,
+    other seconds), and its rows — what a trial file holds, whichever loop trained it."""
     return {**summarise(steps, evals, end).record(), "config": config.flat(), **trial_identity(config),
-            **optimizer_provenance(config), "steps": steps, "evals": evals}
+            **optimizer_provenance(config), "step_graph": step_graph, "steps": steps, "evals": evals}
 
 
 def optimizer_provenance(config: TrialConfig) -> dict[str, str | None]:
@@ -107,6 +109,12 @@ def time_to_target(target: TargetSpec, rows: list[dict], evals: list[dict], step
         hit = next((r["step"] for r in rows if r["loss"] >= target.value), -1)
     return {"steps_to_target": hit if hit > 0 else math.inf,
             "seconds_to_target": step_times[hit - 1] if hit > 0 else math.inf}
+
+
+def step_graph_of(captured: bool, device) -> str | None:
+    """A record's `step_graph`: "cuda" when its steps were replayed from CUDA graphs (graphs.py; on any
+    other device a captured loop makes none), else None."""
+    return "cuda" if captured and device.type == "cuda" else None
 
 
 def device_fields(device) -> dict[str, str]:

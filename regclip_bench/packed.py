@@ -35,7 +35,7 @@ from .packing import check_pack
 from .optim.packed import PackedOptimizer, member_norms
 from .progress import Reporter
 from .summary import Ending, Status
-from .loop import Cadence, Clock, device_fields, finish, logged_row, time_to_target
+from .loop import Cadence, Clock, device_fields, finish, logged_row, step_graph_of, time_to_target
 
 
 @dataclass
@@ -141,7 +141,8 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
         s.diag.update(loss, s.optimizer.diagnostics())
         return member_norms(torch._foreach_sub(weights, before)) if logging else None
 
-    captured = CapturedStep(pack_step, device) if capture and first.entry.capturable else None
+    graphed = capture and first.entry.capturable
+    captured = CapturedStep(pack_step, device) if graphed else None
     with torch.no_grad():
         for s.step in range(s.step + 1, total_steps + 1):
             x, y = _next_batch(data, batchers, generators, shared_batch)
@@ -172,7 +173,7 @@ def run_pack(configs: list[TrialConfig], reporter: Reporter | None = None,
     return [_member_record(s, i, c, Ending(
         s.status[i], None, w0_norms[i], tuple(s.probes[i]), steps_done=s.done_at[i], resumed_from_step=resumed_from,
         total_steps=total_steps, param_count=sum(w[i].numel() for w in weights), wall_time_s=wall,
-        **device_fields(device))) for i, c in enumerate(configs)]
+        **device_fields(device)), step_graph_of(graphed, device)) for i, c in enumerate(configs)]
 
 
 class _Members:
@@ -242,14 +243,14 @@ def _evaluate(s: PackState, which, kind, members: _Members, data, per_epoch: int
         s.evals[i].append({**row, **kind.evaluate(model, data)})
 
 
-def _member_record(s: PackState, i: int, config: TrialConfig, end: Ending) -> dict[str, Any]:
+def _member_record(s: PackState, i: int, config: TrialConfig, end: Ending, step_graph: str | None) -> dict[str, Any]:
     """Member i's record, shaped as `run_trial`'s: its own training seconds (its share of the pack's) and
     the pack's up to where the member stopped."""
     times = s.member_times[i]
     return finish(config, s.steps[i], s.evals[i], dataclasses.replace(
         end, train_time_s=times[-1] if times else 0.0,
         pack_train_time_s=s.step_times[s.done_at[i] - 1] if s.done_at[i] else 0.0,
-        **time_to_target(config.task.target, s.steps[i], s.evals[i], times)))
+        **time_to_target(config.task.target, s.steps[i], s.evals[i], times)), step_graph)
 
 
 def _log_rows(s: PackState, update_norm: torch.Tensor, w0_norms: list[float], batch: int, interval_steps: int,

@@ -83,6 +83,7 @@ PROVENANCE = ("hostname", "node_id", "cpu_model", "gpu_model", "regclip_bench_ve
               "optimizer_origin",    # built-in, or the plug-in's reference or submission
               "optimizer_sha256",    # a plug-in's source, hashed
               "optimizer_packages",  # JSON: the versions of the packages a plug-in comes from
+              "step_graph",          # "cuda": its steps were replayed from CUDA graphs (loop.finish), else null
               "result_source")       # "suite": a trial this suite ran; "submitted": a results file (leaderboard --add)
 
 

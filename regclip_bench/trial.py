@@ -21,7 +21,7 @@ from .deadline import Deadline, TrialTimeout
 from .diagnostics import StepDiagnostics, StepMeasure, tensors_norm
 from .graphs import CapturedStep
 from .kinds import KINDS
-from .loop import Cadence, Clock, device_fields, finish, logged_row, time_to_target
+from .loop import Cadence, Clock, device_fields, finish, logged_row, step_graph_of, time_to_target
 from .memory import is_out_of_memory, memory_shortfall, parameter_count
 from .models import build_model
 from .optim.base import OptimizerEntry
@@ -99,6 +99,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     clock = Clock()
     sample = data.probe()
     status, error, s = Status.COMPLETED, None, None
+    graphed = capture and entry.capturable
     try:
         with Deadline(time_limit_s):
             opt = config.make_optimizer(params)
@@ -122,7 +123,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
                 s.diag.update(loss, entry.diagnostics(opt, full=False))
                 return measure.after(before) if logged else None
 
-            captured = CapturedStep(train_step, device) if capture and entry.capturable else None
+            captured = CapturedStep(train_step, device) if graphed else None
             clock.next_interval(s.step + 1)
             for s.step in range(s.step + 1, total_steps + 1):
                 logged = cadence.logs(s.step)
@@ -161,7 +162,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     return _record(config, s, Ending(status, error, w0_norm, steps_done=len(s.step_times) if s else 0,
                                      resumed_from_step=resume["step"] if resume else 0, total_steps=total_steps,
                                      param_count=sum(p.numel() for p in params), wall_time_s=clock.elapsed(),
-                                     **device_fields(device)), final)
+                                     **device_fields(device)), final, step_graph_of(graphed, device))
 
 
 class _Schedule:
@@ -179,13 +180,14 @@ class _Schedule:
                 group["lr"] = self.config.lr_at(base, step, self.per_epoch)
 
 
-def _record(config: TrialConfig, s: TrialState | None, end: Ending, final_probe: float) -> dict[str, Any]:
+def _record(config: TrialConfig, s: TrialState | None, end: Ending, final_probe: float,
+            step_graph: str | None) -> dict[str, Any]:
     """The trial's record from its state (None: it failed before training began) and how it ended."""
     steps, evals, step_times = (s.steps, s.evals, s.step_times) if s is not None else ([], [], [])
     initial = evals[0]["train_loss"] if evals else math.nan
     return finish(config, steps, evals, dataclasses.replace(
         end, probe=(initial, final_probe), train_time_s=step_times[-1] if step_times else 0.0,
-        **time_to_target(config.task.target, steps, evals, step_times)))
+        **time_to_target(config.task.target, steps, evals, step_times)), step_graph)
 
 
 def failure(entry: OptimizerEntry, exc: Exception) -> str:

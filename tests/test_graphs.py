@@ -31,7 +31,7 @@ def assert_same_numbers(captured, plain, rel=0.0):
         if rel and isinstance(a, float) and isinstance(b, float) and math.isfinite(b):
             return a == pytest.approx(b, rel=rel, abs=1e-12)
         return same(a, b)
-    for key in set(plain) - TIMED - {"steps", "evals"}:
+    for key in set(plain) - TIMED - {"steps", "evals", "step_graph"}:
         assert close(captured[key], plain[key]), key
     for rows in ("steps", "evals"):
         assert len(captured[rows]) == len(plain[rows])
@@ -41,11 +41,11 @@ def assert_same_numbers(captured, plain, rel=0.0):
                 assert close(mine[key], theirs[key]), (rows, mine["step"], key)
 
 
-def digits(optimizer, **hparams):
+def digits(optimizer, device="cpu", **hparams):
     """Two epochs of 15 steps, the last batch of each short (1,437 images in batches of 100), η decayed
     after the first epoch."""
     return resolve_trial(load_task("digits_mlp"), dict(
-        width=32, depth=1, epochs=2, batch_size=100, log_every=4, eval_every=15, optimizer=optimizer,
+        width=32, depth=1, epochs=2, batch_size=100, log_every=4, eval_every=15, optimizer=optimizer, device=device,
         **{"budget.lr_milestones": [1], "budget.lr_decay": 0.5}, **hparams))
 
 
@@ -56,6 +56,7 @@ def test_a_captured_trial_records_the_numbers_of_the_trial_run_as_it_is(optimize
     config = digits(optimizer, **hparams)
     plain, captured = run_trial(config), run_trial(config, capture=True)
     assert plain["steps_done"] == 30 and plain["steps"][-1]["lr"] == hparams["lr"] * 0.5
+    assert captured["step_graph"] is None      # no graph off CUDA: recorded as run as it is
     assert_same_numbers(captured, plain)
 
 
@@ -64,10 +65,22 @@ def test_captured_packs_record_the_numbers_of_packs_run_as_they_are():
     for task, common in (("teacher_mlp", dict(width=32, depth=2, steps=40, log_every=5, eval_every=20)),
                          ("digits_mlp", dict(width=16, depth=1, epochs=2, batch_size=100, log_every=4,
                                              eval_every=15, **{"budget.lr_milestones": [1]}))):
-        members = [resolve_trial(load_task(task), {**common, **point, "optimizer": "delta_gclip",
+        members = [resolve_trial(load_task(task), {**common, **point, "optimizer": "delta_gclip", "device": "cpu",
                                                    "gamma": 0.5, "delta": 0.1}) for point in grid]
         for captured, plain in zip(run_pack(members, capture=True), run_pack(members)):
             assert_same_numbers(captured, plain)
+
+
+def test_seconds_are_compared_only_among_trials_all_replayed_from_graphs_or_none():
+    import pandas as pd
+    from regclip_bench.report.protocol import time_measure
+
+    def trials(graphs):
+        return pd.DataFrame({"device": "cuda:0", "device_name": "NVIDIA H200", "gpu_model": "NVIDIA H200",
+                             "cpu_model": "AMD EPYC", "step_graph": graphs})
+    assert time_measure(trials(["cuda", "cuda"])) == ("seconds_to_target", "NVIDIA H200")
+    assert time_measure(trials([None, None])) == ("seconds_to_target", "NVIDIA H200")
+    assert time_measure(trials(["cuda", None])) == ("steps_to_target", "NVIDIA H200")   # same steps, other seconds
 
 
 def test_a_graph_is_made_once_a_step_repeats_and_dropped_when_the_batch_or_eta_changes():
@@ -104,6 +117,7 @@ def test_on_cuda_a_trial_replayed_from_graphs_equals_the_trial_run_as_it_is(opti
     before = CapturedStep.made
     captured = run_trial(config, capture=True)
     assert CapturedStep.made - before == 2      # one per epoch: its full batches at its η
+    assert captured["step_graph"] == "cuda" and plain["step_graph"] is None
     assert_same_numbers(captured, plain, rel=1e-6)
 
 
@@ -131,4 +145,5 @@ def test_on_cuda_a_pack_replayed_from_graphs_equals_the_pack_run_as_it_is():
     captured = run_pack(members, capture=True)
     assert CapturedStep.made - before == 1
     for a, b in zip(captured, plain):
+        assert a["step_graph"] == "cuda" and b["step_graph"] is None
         assert_same_numbers(a, b, rel=1e-6)

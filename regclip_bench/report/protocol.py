@@ -94,10 +94,12 @@ def capped_metric(trials: pd.DataFrame, scoring: Scoring) -> pd.Series:
 
 
 def time_measure(trials: pd.DataFrame) -> tuple[str, str]:
-    """("seconds", the GPU) when every trial ran on one GPU model, else ("steps", the hardware)."""
+    """("seconds", the GPU) when every trial ran on one GPU model and all or none of them from CUDA graphs
+    (a replayed step is the same arithmetic in fewer seconds), else ("steps", the hardware)."""
     devices = set(trials["device_name"].dropna().astype(str))
     on_gpu = trials["device"].astype(str).str.startswith("cuda").all()
-    if on_gpu and len(devices) == 1:
+    graphs = set(trials["step_graph"].fillna("none").astype(str)) if "step_graph" in trials else {"none"}
+    if on_gpu and len(devices) == 1 and len(graphs) == 1:
         return "seconds_to_target", devices.pop()
     return "steps_to_target", ", ".join(hardware(trials))
 

@@ -74,8 +74,20 @@ class CapturedStep:
         self.inputs = [t.clone() for t in inputs]
         CapturedStep.made += 1
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):   # records the step; nothing runs until the replay below
+        capturing = torch.cuda.graph(self.graph)   # records the step; nothing runs until the replay below
+        capturing.__enter__()
+        try:
             self.outputs = self.step(*self.inputs)
+        except BaseException:
+            # What broke the capture (an op that syncs, a time limit) is what the trial reports, not the
+            # error that ending a broken capture may raise in turn.
+            self.live, self.graph, self.inputs, self.outputs = False, None, [], None
+            try:
+                capturing.__exit__(None, None, None)
+            except Exception:   # noqa: BLE001
+                pass
+            raise
+        capturing.__exit__(None, None, None)
         self.graph.replay()
         return self.outputs
 

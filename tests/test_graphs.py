@@ -147,3 +147,14 @@ def test_on_cuda_a_pack_replayed_from_graphs_equals_the_pack_run_as_it_is():
     for a, b in zip(captured, plain):
         assert a["step_graph"] == "cuda" and b["step_graph"] is None
         assert_same_numbers(a, b, rel=1e-6)
+
+
+@CUDA
+def test_on_cuda_a_step_that_syncs_fails_its_capture_with_its_own_error():
+    step = CapturedStep(lambda x: x.sum().item(), torch.device("cuda"))
+    x = torch.ones(4, device="cuda")
+    for _ in range(WARMUP):   # warm-up: run as it is
+        assert step(None, x) == 4.0
+    with pytest.raises(RuntimeError, match="captur"):   # the first repeat is captured, and .item() syncs
+        step(None, x)
+    assert not step.live and step.graph is None

@@ -6,7 +6,8 @@ the device-side diagnostics — as one.
 host.  Each call runs one step:
 
 * the first `WARMUP` steps run as they are, on a side stream on CUDA: what is made lazily (an
-  optimizer's momentum buffers, cuBLAS's workspaces) is made there, as torch.cuda.graph's docs ask;
+  optimizer's momentum buffers, cuBLAS's workspaces) is made there, as torch.cuda.graph's docs ask; the
+  capture is on that stream too (`CUDAGraph.capture_begin`/`capture_end`, each graph in its own memory pool);
 * then a step is captured when its inputs' shapes and dtypes and its `key` — the Python numbers the
   step reads, which a graph keeps as they were when it was captured (η) — are the previous step's,
   and the graph is replayed, its inputs copied into the graph's own, for as long as they stay so;
@@ -74,20 +75,22 @@ class CapturedStep:
         self.inputs = [t.clone() for t in inputs]
         CapturedStep.made += 1
         self.graph = torch.cuda.CUDAGraph()
-        capturing = torch.cuda.graph(self.graph)   # records the step; nothing runs until the replay below
-        capturing.__enter__()
-        try:
-            self.outputs = self.step(*self.inputs)
-        except BaseException:
-            # What broke the capture (an op that syncs, a time limit) is what the trial reports, not the
-            # error that ending a broken capture may raise in turn.
-            self.live, self.graph, self.inputs, self.outputs = False, None, [], None
+        torch.cuda.synchronize()   # as torch.cuda.graph does: nothing earlier still running
+        with torch.cuda.stream(self.stream):   # records the step; nothing runs until the replay below
+            self.graph.capture_begin()
             try:
-                capturing.__exit__(None, None, None)
-            except Exception:   # noqa: BLE001
-                pass
-            raise
-        capturing.__exit__(None, None, None)
+                self.outputs = self.step(*self.inputs)
+            except BaseException:
+                # What broke the capture (an op that syncs, a time limit) is what the trial reports, not the
+                # error that ending a broken capture may raise in turn.
+                self.live, self.inputs, self.outputs = False, [], None
+                try:
+                    self.graph.capture_end()
+                except Exception:   # noqa: BLE001
+                    pass
+                self.graph = None
+                raise
+            self.graph.capture_end()
         self.graph.replay()
         return self.outputs
 

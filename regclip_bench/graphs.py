@@ -17,7 +17,7 @@ host.  Each call runs one step:
 
 A captured step runs the same kernels in the same order as the step run as it is, random draws included
 (a graph replays the default generator's Philox stream at the offsets the eager steps would use), so a
-trial's numbers do not depend on it.  Capture needs a step whose update keeps no per-step value on the
+trial's numbers do not depend on it — what tests/test_graphs.py's CUDA tests check.  Capture needs a step whose update keeps no per-step value on the
 host: `OptimizerEntry.capturable` says which optimizers qualify.  On any device but CUDA nothing is
 captured: every step runs as it is, through this same code (what the CPU tests cover), and `captures`
 counts the graphs a GPU would have made.

@@ -17,8 +17,8 @@ host.  Each call runs one step:
 
 A captured step runs the same kernels in the same order as the step run as it is, random draws included
 (a graph replays the default generator's Philox stream at the offsets the eager steps would use), so a
-trial's numbers do not depend on it — what tests/test_graphs.py's CUDA tests check.  Capture needs a step whose update keeps no per-step value on the
-host: `OptimizerEntry.capturable` says which optimizers qualify.  On any device but CUDA nothing is
+trial's numbers do not depend on it — what tests/test_graphs.py's CUDA tests check.  Capture needs a step
+whose update keeps no per-step value on the host: `OptimizerEntry.capturable` says which optimizers qualify.  On any device but CUDA nothing is
 captured: every step runs as it is, through this same code (what the CPU tests cover), and `captures`
 counts the graphs a GPU would have made.
 """
@@ -52,10 +52,14 @@ class CapturedStep:
         same, self.signature = signature == self.signature, signature
         if self.live and same:
             return self._replay(inputs)
-        self.live, self.graph, self.inputs, self.outputs = False, None, [], None   # dropped: its memory freed
+        self._drop()
         if self.eager_steps < WARMUP or not same:
             return self._eager(inputs)
         return self._capture(inputs)
+
+    def _drop(self) -> None:
+        """No graph from here on (its memory is freed with the last tensor that used it)."""
+        self.live, self.graph, self.inputs, self.outputs = False, None, [], None
 
     def _eager(self, inputs) -> Any:
         self.eager_steps += 1
@@ -83,12 +87,11 @@ class CapturedStep:
             except BaseException:
                 # What broke the capture (an op that syncs, a time limit) is what the trial reports, not the
                 # error that ending a broken capture may raise in turn.
-                self.live, self.inputs, self.outputs = False, [], None
                 try:
                     self.graph.capture_end()
                 except Exception:   # noqa: BLE001
                     pass
-                self.graph = None
+                self._drop()
                 raise
             self.graph.capture_end()
         self.graph.replay()

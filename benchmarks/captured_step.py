@@ -7,7 +7,10 @@ Each captured run's final loss is compared with the uncaptured one's (equal up t
 same kernels run in the same order).  On a device other than CUDA nothing is captured (graphs.py): the
 ratio then measures only what the captured loop adds, ‖g‖ and ‖Δw‖ measured on every step.
 
-    python benchmarks/captured_step.py [--device cuda] [--rounds 3] [--threads 1]
+    python benchmarks/captured_step.py [--device cuda] [--rounds 3] [--threads 1] [--synthetic-data DIR]
+
+`--synthetic-data DIR`: the VAE on random images of Fashion-MNIST's size (written once in DIR), where the
+dataset is not on disk.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import statistics
 import time
 
 import torch
+from _synthetic import data_line, fashion_overrides
 
 from regclip_bench.config import resolve_trial
 from regclip_bench.graphs import CapturedStep
@@ -36,6 +40,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU")
     parser.add_argument("--only", choices=sorted(WORKLOADS), help="one workload")
+    parser.add_argument("--synthetic-data", metavar="DIR", help="the VAE on random images of Fashion-MNIST's size")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
@@ -43,8 +48,11 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         task = load_task(task_name)
+        data = fashion_overrides(args.synthetic_data) if name == "vae" else {}
+        if name == "vae":
+            print(data_line(args.synthetic_data), flush=True)
         configs = [resolve_trial(task, {**fixed, "optimizer": "delta_gclip", "lr": 1e-3 if name == "vae" else 0.3,
-                                        "gamma": 1.0, "delta": 0.1, "seed": s, "device": args.device})
+                                        "gamma": 1.0, "delta": 0.1, "seed": s, "device": args.device, **data})
                    for s in range(k)]
         variants = {"trial": lambda capture: [run_trial(configs[0], capture=capture)],
                     f"pack of {k}": lambda capture: run_pack(configs, capture=capture)}

@@ -8,8 +8,10 @@ configuration the published protocol chose on `fashion_mnist_vae[epochs=10]` (re
 2026-12-03). On a CPU run it reduced (`--epochs 1`): the line "projected" scales the time to 200 epochs.
 
     python benchmarks/vae_protocol.py [--epochs 200] [--seeds 3] [--device cuda] [--cuda-graph] [--threads N]
+                                      [--synthetic-data DIR]
 
 `--cuda-graph` replays each step from a CUDA graph where the family's optimizer allows it (graphs.py).
+`--synthetic-data DIR`: random images of the dataset's size (written once in DIR), where it is not on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import time
 
 import torch
+from _synthetic import data_line, fashion_overrides
 
 from regclip_bench.config import resolve_trial
 from regclip_bench.optim.registry import lookup
@@ -40,21 +43,25 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cuda-graph", action="store_true", help="capture each step (on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--synthetic-data", metavar="DIR", help="random images of Fashion-MNIST's size, in DIR")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     task = load_task("fashion_mnist_vae")
     families = {**{name: dict(hp) for name, hp in task.defaults.hparams.items()}, **PUBLISHED_10_EPOCHS}
+    data = fashion_overrides(args.synthetic_data)
+    print(data_line(args.synthetic_data), flush=True)
     rows, total = [], 0.0
     for name, hparams in families.items():
         configs = [resolve_trial(task, {"optimizer": name, **hparams, "seed": seed, "epochs": args.epochs,
-                                        "eval_every": 10**6, "device": args.device}) for seed in range(args.seeds)]
+                                        "eval_every": 10**6, "device": args.device, **data}) for seed in range(args.seeds)]
         start = time.perf_counter()
         if lookup(name).packed is not None:
             records, how = run_pack(configs, capture=args.cuda_graph), f"one pack of {len(configs)}"
         else:
-            records, how = [run_trial(c, capture=args.cuda_graph) for c in configs], f"{len(configs)} trials in turn"
-        if args.cuda_graph and lookup(name).capturable:
+            records = [run_trial(c, capture=args.cuda_graph) for c in configs]
+            how = f"{len(configs)} trial{'s' if len(configs) > 1 else ''} in turn"
+        if any(r["step_graph"] for r in records):
             how += ", captured"
         seconds = time.perf_counter() - start
         total += seconds

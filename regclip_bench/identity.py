@@ -39,16 +39,22 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FIELDS = PerObject()   # per TaskSpec object (frozen): a plan's trials share one
+_CANONICAL = PerObject()   # per TaskSpec object (frozen): a plan's trials share one
+
+
+def _canonical(task: TaskSpec) -> tuple[dict[str, Any], str, str]:
+    """The workload as flat dotted fields, its key and its canonical JSON, computed once per task object."""
+    def compute() -> tuple[dict[str, Any], str, str]:
+        dumped = task.model_dump(mode="json")
+        flat = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
+        mine = {"task": task.name, **{k: v for k, v in sorted(flat.items()) if k not in NOT_WORKLOAD}}
+        return mine, digest(mine), json.dumps(mine, sort_keys=True)
+    return _CANONICAL.get(task, None, compute)
 
 
 def workload(task: TaskSpec) -> dict[str, Any]:
     """The workload as flat dotted fields, e.g. {"task": "teacher_mlp", "model.width": 1024, …}."""
-    def fields() -> dict[str, Any]:
-        dumped = task.model_dump(mode="json")
-        flat = _flatten({k: dumped[k] for k in WORKLOAD_SECTIONS}, "", {})
-        return {"task": task.name, **{k: v for k, v in sorted(flat.items()) if k not in NOT_WORKLOAD}}
-    return dict(_FIELDS.get(task, None, fields))
+    return dict(_canonical(task)[0])
 
 
 def digest(payload: Any) -> str:
@@ -57,7 +63,7 @@ def digest(payload: Any) -> str:
 
 
 def workload_key(task: TaskSpec) -> str:
-    return digest(workload(task))
+    return _canonical(task)[1]
 
 
 def config_key(workload_key_: str, optimizer: str, hparams: dict[str, Any], schedule: Any = None,
@@ -96,15 +102,14 @@ def _short(value: Any) -> str:
 
 def trial_identity(config: TrialConfig) -> dict[str, str]:
     """The keys and label of a resolved trial, as the store records them."""
-    mine = workload(config.task)   # once: every key and the label derive from it
-    workload_ = digest(mine)
+    mine, workload_, workload_json = _canonical(config.task)   # every key and the label derive from it
     configuration = config_key(workload_, config.optimizer, config.hparams,
                                config.schedule.model_dump() if config.schedule else None,
                                (config.plugin or {}).get("sha256"))
-    label = _label(config.task.name, mine, workload(config.base) if config.base is not None else mine)
+    label = _label(config.task.name, mine, _canonical(config.base)[0] if config.base is not None else mine)
     return {"workload_key": workload_, "workload": label,
             "config_key": configuration, "trial_key": seeded_key(configuration, config.seed),
-            "workload_json": json.dumps(mine, sort_keys=True)}
+            "workload_json": workload_json}
 
 
 def trial_key(config: TrialConfig) -> str:
@@ -125,7 +130,7 @@ def identity_from_flat(flat: dict[str, Any]) -> dict[str, str]:
     if resolved is not None:
         task, base = resolved
         workload_, label = workload_key(task), workload_label(task, base)
-        workload_json = json.dumps(workload(task), sort_keys=True)
+        workload_json = _canonical(task)[2]
     else:
         payload = {"task": name, **known}
         workload_, workload_json = digest(payload), json.dumps(payload, sort_keys=True)

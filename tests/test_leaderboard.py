@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from regclip_bench.report import leaderboard, protocol
+from regclip_bench.report.page import beside
 from regclip_bench.config import resolve_trial
 from regclip_bench.identity import trial_identity
 from regclip_bench.results import load, write_submission
@@ -52,10 +53,24 @@ def test_every_number_matches_the_store(store, tmp_path):
     assert profile["scores"] == {"delta_gclip": 0.5, "sgd": 0.0}    # ... and a miss is a failure
     assert profile["rank"] == {"delta_gclip": 1, "sgd": 2}
     paths = leaderboard.write(board, tmp_path)
-    saved = json.loads((tmp_path / "leaderboard.json").read_text())
-    assert saved["schema"] == 2 and saved["entries"][-1]["task"] == "teacher_mlp"
+    saved = strict_json((tmp_path / "leaderboard.json").read_text())
+    assert saved["schema"] == 3 and saved["entries"][-1]["task"] == "teacher_mlp"
+    assert next(e for e in saved["entries"] if e.get("optimizer") == "sgd")["steps_to_target_median"] is None
     assert "Not yet run: " in (tmp_path / "leaderboard.md").read_text()
     assert '<table id="board" class="sortable">' in (tmp_path / "index.html").read_text() and len(paths) == 3
+
+
+def strict_json(text: str):
+    """JSON as RFC 8259 has it, as JavaScript's JSON.parse reads it: no NaN, Infinity or -Infinity."""
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_published_leaderboard_is_strict_json():
+    """results/leaderboard.json reads in any JSON reader: a miss's time is null, not Python's Infinity."""
+    board = strict_json((Path(__file__).resolve().parent.parent / "results" / "leaderboard.json").read_text())
+    assert any(e.get("time_to_target_median", 0) is None for e in board["entries"])
 
 
 def test_profile_integral_by_hand():
@@ -301,12 +316,15 @@ def test_the_main_jobs_entries_stand_beside_the_published_ones(store, tmp_path):
     assert headline_keys("teacher_mlp")[0] in {e.get("workload_key") for e in published["entries"]}
 
     board = leaderboard.compute(str(store))
-    theirs = json.loads(json.dumps(board, default=float))
+    leaderboard.write(board, tmp_path / "theirs")                    # as published: misses are null there
+    theirs = strict_json((tmp_path / "theirs" / "leaderboard.json").read_text())
     ran = [e for e in theirs["entries"] if e["status"] == "ran"]
     leaderboard.write(board, tmp_path / "site", published=theirs)
     page = (tmp_path / "site" / "index.html").read_text()
     table = page.split('<table id="beside">', 1)[1].split("</table>", 1)[0]
     assert table.count("<tr>") == 1 + len(ran) and f"rank {ran[0]['rank']} of" in table
+    rows = beside(board, theirs)   # the words for a miss are the same read back from the file as in memory
+    assert rows and all(row["published"].split("; rank")[0] == row["yours"] for row in rows)
     leaderboard.write(board, tmp_path / "alone")                     # nothing to set beside: no section
     assert 'id="beside"' not in (tmp_path / "alone" / "index.html").read_text()
 

@@ -27,7 +27,7 @@ from .protocol import Entry, Study
 from ..summary import fmt
 from .report import escape_markdown, markdown_table, tuning_cells
 
-LEADERBOARD_SCHEMA = 2
+LEADERBOARD_SCHEMA = 3   # 3: as 2, strict JSON (a number that is not finite is null, not Infinity)
 R_MAX = 4.0
 BOOTSTRAP = 1000
 
@@ -122,6 +122,19 @@ RULES = {
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def strict_json(value: Any) -> Any:
+    """`value` as strict JSON (RFC 8259) holds it: every number that is not finite — a time to target never
+    reached, the mean of runs that diverged — is null, as pandas' `to_json` writes it (Python's `Infinity`
+    is not JSON: JavaScript's JSON.parse refuses it, jq reads it as the largest double); numpy scalars as
+    Python numbers.  A reader of leaderboard.json takes a null time to target as a miss (`page.decisive`)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    value = _plain(value) if not isinstance(value, (str, bytes)) else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _when_ran(sweeps: pd.DataFrame) -> dict[str, tuple[str, str]]:
@@ -294,7 +307,7 @@ def write(board: dict[str, Any], out: str | Path, reports: str | None = None,
     """leaderboard.json, leaderboard.md and the page; `published`: a leaderboard to set the entries beside."""
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "leaderboard.json").write_text(json.dumps(board, indent=1, default=_plain))
+    (out / "leaderboard.json").write_text(json.dumps(strict_json(board), indent=1, allow_nan=False))
     ran = [e for e in board["entries"] if e["status"] == "ran"]
     headline_entries = [e for e in ran if e["headline"]]
     other_entries = [e for e in ran if not e["headline"]]

@@ -59,7 +59,9 @@ def _names(entries: list[dict[str, Any]]) -> dict[str, str]:
 # --- what decides a rank, and the summary's normalised score ---------------------------------------
 
 def decisive(entry: dict[str, Any]) -> tuple[str, float, str]:
-    """(what decides the entry's rank, its value — lower is better, infinite for a miss —, in words)."""
+    """(what decides the entry's rank, its value — lower is better, infinite for a miss —, in words).  Of an
+    entry as leaderboard.json holds it too, where a number that is not finite is null
+    (`leaderboard.strict_json`): a null time is a miss, a null metric none."""
     selection, held = entry["selection"], entry["ranked_by"] == "held-out seeds"
     unit = "steps" if selection["time_measure"] == "steps_to_target" else "s"
     label = metric_label(selection["metric"])
@@ -68,19 +70,27 @@ def decisive(entry: dict[str, Any]) -> tuple[str, float, str]:
         if held:
             time, reach, n = entry["time_to_target_median"], entry["p_reach"], entry["seeds"]["reported_on"]
             reached = f"{round(reach * n)}/{n} seeds reached"
-            if math.isfinite(time):
+            if _finite(time):
                 return "time", time, f"{fmt(time)} {unit} to target (median; {reached})"
-            return "metric", sign * entry["metric_mean"], f"missed the target ({reached}); {label} {fmt(entry['metric_mean'])}"
+            return "metric", sign * _number(entry["metric_mean"]), f"missed the target ({reached}); {label} {fmt(entry['metric_mean'])}"
         expected = entry["expected_best_at_equal_budget"]
         k = expected["k"]
-        if math.isfinite(expected["time_to_target"]):
+        if _finite(expected["time_to_target"]):
             return "time", expected["time_to_target"], f"E[best of {k}] {fmt(expected['time_to_target'])} {unit} to target"
-        return ("metric", sign * expected["metric"],
+        return ("metric", sign * _number(expected["metric"]),
                 f"E[best of {k}] can miss (P reach {fmt(expected['p_reach'], 2)}); {label} {fmt(expected['metric'])}")
     if held:
-        return "metric", sign * entry["metric_mean"], f"mean {label} {fmt(entry['metric_mean'])}"
+        return "metric", sign * _number(entry["metric_mean"]), f"mean {label} {fmt(entry['metric_mean'])}"
     expected = entry["expected_best_at_equal_budget"]
-    return "metric", sign * expected["metric"], f"E[best of {expected['k']}] {label} {fmt(expected['metric'])}"
+    return "metric", sign * _number(expected["metric"]), f"E[best of {expected['k']}] {label} {fmt(expected['metric'])}"
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def normalised(entries: list[dict[str, Any]]) -> dict[str, float]:

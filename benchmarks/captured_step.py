@@ -48,8 +48,9 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         task = load_task(task_name)
-        data = fashion_overrides(args.synthetic_data) if name == "vae" else {}
+        data = {}
         if name == "vae":
+            data = fashion_overrides(args.synthetic_data)
             print(data_line(args.synthetic_data), flush=True)
         configs = [resolve_trial(task, {**fixed, "optimizer": "delta_gclip", "lr": 1e-3 if name == "vae" else 0.3,
                                         "gamma": 1.0, "delta": 0.1, "seed": s, "device": args.device, **data})

@@ -81,8 +81,8 @@ def seeded_key(config_key_: str, seed: int) -> str:
 def workload_label(task: TaskSpec, base: TaskSpec | None) -> str:
     """The task's name and the workload fields that differ from `base` (its file), e.g.
     ``teacher_mlp[depth=4,width=1024]``; just the name when none does."""
-    mine = workload(task)
-    return _label(task.name, mine, workload(base) if base is not None else mine)
+    mine = _canonical(task)[0]
+    return _label(task.name, mine, _canonical(base)[0] if base is not None else mine)
 
 
 def _label(name: str, mine: dict[str, Any], theirs: dict[str, Any]) -> str:
